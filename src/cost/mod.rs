@@ -1,0 +1,392 @@
+//! Exact prices of LLM calls.
+//!
+//! A [`PriceTable`] maps model names to [`ModelPrice`]s; [`PriceTable::cost`] turns a call's
+//! [`TokenUsage`] into USD as an exact [`Decimal`] (never a float, not even while parsing a
+//! price file). Usage follows the OpenTelemetry GenAI conventions: input tokens include cached
+//! tokens and output tokens include reasoning tokens, and every token is billed exactly once.
+//!
+//! The table starts from a built-in list of current Anthropic, OpenAI and Google prices
+//! (dated by [`PriceTable::PRICES_AS_OF`], taken from LiteLLM's price file and the providers'
+//! lists), takes overrides from the user, and loads LiteLLM's
+//! `model_prices_and_context_window.json`.
+//!
+//! ```
+//! use rust_decimal::Decimal;
+//! use tracing_llm_audit::cost::{ModelPrice, PriceTable, TokenUsage};
+//!
+//! let prices = PriceTable::builtin()
+//!     .with_price("our-finetune", ModelPrice::per_million(Decimal::new(6, 0), Decimal::new(24, 0)))
+//!     .with_alias("default-chat", "claude-sonnet-4-5");
+//!
+//! let usage = TokenUsage {
+//!     input_tokens: Some(10_000),
+//!     output_tokens: Some(1_000),
+//!     cache_read_tokens: Some(8_000),
+//!     ..TokenUsage::default()
+//! };
+//! // 2_000 × $3/M + 8_000 × $0.30/M + 1_000 × $15/M = $0.006 + $0.0024 + $0.015
+//! let cost = prices.cost("claude-sonnet-4-5-20250929", &usage)?;
+//! assert_eq!(cost, Decimal::new(234, 4));
+//! # Ok::<(), tracing_llm_audit::cost::CostError>(())
+//! ```
+
+mod builtin;
+mod litellm;
+mod price;
+mod resolve;
+mod usage;
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::path::Path;
+
+pub use rust_decimal::Decimal;
+
+pub use litellm::{LoadReport, PriceFileError};
+pub use price::{LongContextTier, ModelPrice};
+pub use usage::{CostError, TokenUsage};
+
+/// Model names and their prices.
+///
+/// [`PriceTable::resolve`] finds a model's price in this order, and stops at the first hit:
+///
+/// 1. the exact name;
+/// 2. a user alias (see [`with_alias`](Self::with_alias));
+/// 3. the name without regard to case;
+/// 4. the same after removing provider prefixes: `anthropic/`, `openai/`, `gemini/`,
+///    `google/`, `models/`, `bedrock/`, and Bedrock's `global.` and `anthropic.`;
+/// 5. the same after removing snapshot suffixes one at a time: `-20250929`, `@20240620`,
+///    `-2024-08-06`, `-latest`, `-001`, Bedrock's `-v1:0`.
+///
+/// Nothing else: a name is never matched by a shorter name it starts with, so
+/// `gpt-4o-audio-preview` is unknown rather than priced as `gpt-4o`. Routes with their own
+/// prices (`vertex_ai/`, `azure/`, Bedrock's regional `us.`/`eu.` endpoints) stay unknown
+/// unless the table names them. Each step is a hash-map lookup.
+///
+/// ```
+/// use tracing_llm_audit::cost::PriceTable;
+///
+/// let prices = PriceTable::builtin();
+/// assert_eq!(prices.resolve("gpt-4o-2024-08-06").unwrap().0, "gpt-4o");
+/// assert_eq!(prices.resolve("anthropic/claude-sonnet-4-5-20250929").unwrap().0, "claude-sonnet-4-5");
+/// assert!(prices.resolve("gpt-4o-audio-preview").is_none());
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct PriceTable {
+    /// Canonical name → price.
+    prices: HashMap<String, ModelPrice>,
+    /// Alias → the model name it stands for. A name is never both a price and an alias.
+    aliases: HashMap<String, String>,
+    /// Lower-cased price or alias name → that name, for case-insensitive lookups.
+    folded: HashMap<String, String>,
+}
+
+impl PriceTable {
+    /// The date the built-in prices were taken (ISO 8601). Prices after it may differ.
+    pub const PRICES_AS_OF: &'static str = builtin::PRICES_AS_OF;
+
+    /// The built-in prices of current Anthropic, OpenAI and Google models, as of
+    /// [`PRICES_AS_OF`](Self::PRICES_AS_OF), with the providers' usual aliases.
+    pub fn builtin() -> Self {
+        let table = builtin::models().fold(Self::empty(), |table, (model, price)| {
+            table.with_price(model, price)
+        });
+        builtin::aliases().fold(table, |table, (alias, model)| {
+            table.with_alias(alias, model)
+        })
+    }
+
+    /// A table with no prices: every model is unknown.
+    pub fn empty() -> Self {
+        Self::default()
+    }
+
+    /// Sets the price of `model`, replacing any built-in or earlier price or alias of that
+    /// name. Default: the model has no price of its own.
+    #[must_use]
+    pub fn with_price(mut self, model: impl Into<String>, price: ModelPrice) -> Self {
+        let model = model.into();
+        self.aliases.remove(&model);
+        self.folded.insert(model.to_lowercase(), model.clone());
+        self.prices.insert(model, price);
+        self
+    }
+
+    /// Makes `alias` stand for `model`, replacing any price or alias of that name. `model` is
+    /// found the way [`resolve`](Self::resolve) finds names, aliases excepted, whenever the
+    /// alias is used. Default: no aliases beyond the built-in ones.
+    #[must_use]
+    pub fn with_alias(mut self, alias: impl Into<String>, model: impl Into<String>) -> Self {
+        let (alias, model) = (alias.into(), model.into());
+        if alias == model {
+            return self;
+        }
+        self.prices.remove(&alias);
+        self.folded.insert(alias.to_lowercase(), alias.clone());
+        self.aliases.insert(alias, model);
+        self
+    }
+
+    /// This table with every price and alias of `overrides` added; where both name the same
+    /// model, `overrides` wins.
+    ///
+    /// ```
+    /// use rust_decimal::Decimal;
+    /// use tracing_llm_audit::cost::{ModelPrice, PriceTable};
+    ///
+    /// let negotiated = PriceTable::empty()
+    ///     .with_price("gpt-4o", ModelPrice::per_million(Decimal::new(2, 0), Decimal::new(8, 0)));
+    /// let prices = PriceTable::builtin().merged_with(negotiated);
+    /// assert_eq!(prices.resolve("gpt-4o").unwrap().1.input(), Decimal::new(2, 6));
+    /// ```
+    #[must_use]
+    pub fn merged_with(self, overrides: PriceTable) -> Self {
+        let table = overrides
+            .prices
+            .into_iter()
+            .fold(self, |table, (model, price)| table.with_price(model, price));
+        overrides
+            .aliases
+            .into_iter()
+            .fold(table, |table, (alias, model)| {
+                table.with_alias(alias, model)
+            })
+    }
+
+    /// Loads LiteLLM's `model_prices_and_context_window.json` format from a string.
+    ///
+    /// Models without per-token prices (image, audio or per-second pricing) are skipped; see
+    /// [`from_litellm_json_with_report`](Self::from_litellm_json_with_report) to learn which.
+    /// Numbers are read from their text, never through a float. A model listed only under a
+    /// provider prefix (`gemini/gemini-2.5-pro`) is also found by its bare name.
+    ///
+    /// # Errors
+    ///
+    /// [`PriceFileError`] when the text is not JSON, or a price field this table reads is
+    /// present but not a non-negative number.
+    pub fn from_litellm_json(json: &str) -> Result<Self, PriceFileError> {
+        Self::from_litellm_json_with_report(json).map(|(table, _)| table)
+    }
+
+    /// Like [`from_litellm_json`](Self::from_litellm_json), also reporting which models were
+    /// skipped for having no per-token prices.
+    ///
+    /// ```
+    /// use tracing_llm_audit::cost::PriceTable;
+    ///
+    /// let json = r#"{
+    ///     "sample_spec": {"input_cost_per_token": 0.0},
+    ///     "my-model": {"input_cost_per_token": 3e-06, "output_cost_per_token": 1.5e-05},
+    ///     "dall-e-3": {"output_cost_per_image": 0.04}
+    /// }"#;
+    /// let (prices, report) = PriceTable::from_litellm_json_with_report(json)?;
+    /// assert_eq!(prices.len(), 1);
+    /// assert_eq!(report.skipped, ["dall-e-3"]);
+    /// # Ok::<(), tracing_llm_audit::cost::PriceFileError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`from_litellm_json`](Self::from_litellm_json).
+    pub fn from_litellm_json_with_report(json: &str) -> Result<(Self, LoadReport), PriceFileError> {
+        litellm::load(json)
+    }
+
+    /// Loads a LiteLLM price file from disk; see [`from_litellm_json`](Self::from_litellm_json).
+    ///
+    /// # Errors
+    ///
+    /// [`PriceFileError::Io`] when the file cannot be read, otherwise as
+    /// [`from_litellm_json`](Self::from_litellm_json).
+    pub fn from_litellm_file(path: impl AsRef<Path>) -> Result<Self, PriceFileError> {
+        Self::from_litellm_file_with_report(path).map(|(table, _)| table)
+    }
+
+    /// Loads a LiteLLM price file from disk, also reporting the skipped models.
+    ///
+    /// # Errors
+    ///
+    /// As [`from_litellm_file`](Self::from_litellm_file).
+    pub fn from_litellm_file_with_report(
+        path: impl AsRef<Path>,
+    ) -> Result<(Self, LoadReport), PriceFileError> {
+        let path = path.as_ref();
+        let json = std::fs::read_to_string(path).map_err(|source| PriceFileError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::from_litellm_json_with_report(&json)
+    }
+
+    /// Finds the price of `model` (see [`PriceTable`] for the rules), returning the name it is
+    /// listed under and its price.
+    pub fn resolve(&self, model: &str) -> Option<(&str, &ModelPrice)> {
+        self.find(model, true)
+    }
+
+    /// The cost in USD of one call of `model` with `usage`; see [`ModelPrice::cost`].
+    ///
+    /// # Errors
+    ///
+    /// [`CostError::UnknownModel`] when [`resolve`](Self::resolve) finds no price, otherwise as
+    /// [`ModelPrice::cost`].
+    pub fn cost(&self, model: &str, usage: &TokenUsage) -> Result<Decimal, CostError> {
+        let (_, price) = self
+            .resolve(model)
+            .ok_or_else(|| CostError::UnknownModel(model.to_owned()))?;
+        price.cost(usage)
+    }
+
+    /// The number of priced models (aliases not counted).
+    pub fn len(&self) -> usize {
+        self.prices.len()
+    }
+
+    /// `true` when the table prices no model.
+    pub fn is_empty(&self) -> bool {
+        self.prices.is_empty()
+    }
+
+    /// Resolution steps 1 to 5; aliases are skipped when resolving an alias's target, so that
+    /// aliases cannot loop.
+    fn find(&self, model: &str, use_aliases: bool) -> Option<(&str, &ModelPrice)> {
+        if let Some(hit) = self.lookup(model, use_aliases) {
+            return Some(hit);
+        }
+        let mut name = resolve::strip_provider_prefix(model);
+        if name.len() != model.len() {
+            if let Some(hit) = self.lookup(name, use_aliases) {
+                return Some(hit);
+            }
+        }
+        while let Some(shorter) = resolve::strip_snapshot_suffix(name) {
+            name = shorter;
+            if let Some(hit) = self.lookup(name, use_aliases) {
+                return Some(hit);
+            }
+        }
+        None
+    }
+
+    /// Steps 1 to 3 for one spelling of the name.
+    fn lookup(&self, name: &str, use_aliases: bool) -> Option<(&str, &ModelPrice)> {
+        if let Some((model, price)) = self.prices.get_key_value(name) {
+            return Some((model, price));
+        }
+        if use_aliases {
+            if let Some(target) = self.aliases.get(name) {
+                return self.find(target, false);
+            }
+        }
+        let folded: Cow<'_, str> = if name.chars().any(char::is_uppercase) {
+            Cow::Owned(name.to_lowercase())
+        } else {
+            Cow::Borrowed(name)
+        };
+        let listed = self.folded.get(folded.as_ref())?;
+        if let Some((model, price)) = self.prices.get_key_value(listed) {
+            return Some((model, price));
+        }
+        match self.aliases.get(listed) {
+            Some(target) if use_aliases => self.find(target, false),
+            _ => None,
+        }
+    }
+
+    /// Adds `alias` for `model` unless the name is already taken (the LiteLLM loader's bare
+    /// names for prefixed keys).
+    pub(crate) fn with_alias_if_free(self, alias: &str, model: &str) -> Self {
+        if self.prices.contains_key(alias) || self.aliases.contains_key(alias) {
+            return self;
+        }
+        self.with_alias(alias, model)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> Decimal {
+        Decimal::from_str_exact(s).unwrap()
+    }
+
+    fn flat(input: &str, output: &str) -> ModelPrice {
+        ModelPrice::per_million(d(input), d(output))
+    }
+
+    #[test]
+    fn builtin_is_not_empty_and_dated() {
+        let table = PriceTable::builtin();
+        assert!(table.len() > 30);
+        assert!(!table.is_empty());
+        assert_eq!(PriceTable::PRICES_AS_OF.len(), "2026-01-01".len());
+        assert!(PriceTable::empty().is_empty());
+    }
+
+    #[test]
+    fn resolution_order() {
+        let table = PriceTable::empty()
+            .with_price("m", flat("1", "1"))
+            .with_price("m-latest", flat("2", "2"))
+            .with_alias("alias", "m");
+        assert_eq!(table.resolve("m-latest").unwrap().1.input(), d("0.000002"));
+        assert_eq!(table.resolve("alias").unwrap().0, "m");
+        assert_eq!(table.resolve("ALIAS").unwrap().0, "m");
+        assert_eq!(table.resolve("M").unwrap().0, "m");
+        assert_eq!(table.resolve("openai/M-2025-01-31").unwrap().0, "m");
+        assert_eq!(table.resolve("models/m@20240101").unwrap().0, "m");
+        assert!(table.resolve("m-mini").is_none());
+        assert!(table.resolve("").is_none());
+    }
+
+    #[test]
+    fn alias_targets_resolve_like_names() {
+        let table = PriceTable::empty()
+            .with_price("m", flat("1", "1"))
+            .with_alias("pinned", "openai/m-2025-01-31")
+            .with_alias("loop-a", "loop-b")
+            .with_alias("loop-b", "loop-a");
+        assert_eq!(table.resolve("pinned").unwrap().0, "m");
+        assert!(table.resolve("loop-a").is_none());
+    }
+
+    #[test]
+    fn later_definitions_of_a_name_win() {
+        let table = PriceTable::empty()
+            .with_price("a", flat("1", "1"))
+            .with_price("b", flat("2", "2"))
+            .with_alias("b", "a");
+        assert_eq!(table.resolve("b").unwrap().0, "a");
+        assert_eq!(table.len(), 1);
+        let table = table.with_price("b", flat("3", "3"));
+        assert_eq!(table.resolve("b").unwrap().1.input(), d("0.000003"));
+        assert_eq!(table.with_alias("a", "a").len(), 2);
+    }
+
+    #[test]
+    fn merge_prefers_overrides() {
+        let base = PriceTable::empty()
+            .with_price("a", flat("1", "1"))
+            .with_price("b", flat("1", "1"));
+        let overrides = PriceTable::empty()
+            .with_price("a", flat("9", "9"))
+            .with_alias("b", "a");
+        let merged = base.merged_with(overrides);
+        assert_eq!(merged.resolve("a").unwrap().1.input(), d("0.000009"));
+        assert_eq!(merged.resolve("b").unwrap().0, "a");
+    }
+
+    #[test]
+    fn unknown_model_is_an_error() {
+        let usage = TokenUsage {
+            input_tokens: Some(1),
+            output_tokens: Some(1),
+            ..TokenUsage::default()
+        };
+        assert_eq!(
+            PriceTable::empty().cost("foo-1", &usage),
+            Err(CostError::UnknownModel("foo-1".into()))
+        );
+    }
+}

@@ -1,0 +1,256 @@
+//! Configuration of the audit layer and its pipeline.
+
+use std::time::Duration;
+
+use super::span_data::DEFAULT_MAX_ERROR_MESSAGE_LEN;
+use super::AuditLayer;
+use crate::cost::PriceTable;
+use crate::hash::{HashKey, HashKeyError, HASH_KEY_ENV};
+use crate::pipeline::{Assembler, Counters, Overflow, Queue, RetryPolicy, Shared, Worker, WorkerGuard};
+use crate::sink::AuditSink;
+
+/// Default bound of the queue in entries.
+pub const DEFAULT_QUEUE_CAPACITY: usize = 65_536;
+/// Default bound of the queue in bytes (content included): 64 MiB.
+pub const DEFAULT_QUEUE_MAX_BYTES: usize = 64 * 1024 * 1024;
+/// Default largest batch handed to a sink at once.
+pub const DEFAULT_MAX_BATCH: usize = 1024;
+
+/// Configures an [`AuditLayer`]; made by [`AuditLayer::builder`].
+///
+/// ```
+/// use std::time::Duration;
+/// use tracing_llm_audit::{AuditLayer, HashKey, Overflow, StdoutSink};
+///
+/// let (layer, guard) = AuditLayer::builder()
+///     .with_sink(StdoutSink::new())
+///     .with_hash_key(HashKey::new("docs-1", [42u8; 32])?)
+///     .with_overflow(Overflow::Block)
+///     .build()?;
+/// # drop(layer);
+/// let stats = guard.shutdown(Duration::from_secs(5))?;
+/// assert_eq!(stats.dropped, 0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct AuditLayerBuilder {
+    sinks: Vec<Box<dyn AuditSink>>,
+    hash_key: Option<HashKey>,
+    ephemeral_hash_key: bool,
+    prices: PriceTable,
+    queue_capacity: usize,
+    queue_max_bytes: usize,
+    overflow: Overflow,
+    max_batch: usize,
+    max_error_message_len: usize,
+    retry: RetryPolicy,
+    idle_flush: Duration,
+}
+
+impl Default for AuditLayerBuilder {
+    fn default() -> Self {
+        Self {
+            sinks: Vec::new(),
+            hash_key: None,
+            ephemeral_hash_key: false,
+            prices: PriceTable::builtin(),
+            queue_capacity: DEFAULT_QUEUE_CAPACITY,
+            queue_max_bytes: DEFAULT_QUEUE_MAX_BYTES,
+            overflow: Overflow::default(),
+            max_batch: DEFAULT_MAX_BATCH,
+            max_error_message_len: DEFAULT_MAX_ERROR_MESSAGE_LEN,
+            retry: RetryPolicy::default(),
+            idle_flush: Duration::from_secs(1),
+        }
+    }
+}
+
+/// [`AuditLayerBuilder::build`] could not build the layer.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// No sink was added.
+    #[error(
+        "no audit sink configured: add one, for example .with_sink(JsonlSink::new(\"./audit_logs\")?)"
+    )]
+    NoSink,
+    /// No hash key was given, none is in the environment, and no ephemeral key was asked for.
+    #[error(
+        "no hash key configured: pass one with .with_hash_key(HashKey::new(id, secret)?), set \
+         {HASH_KEY_ENV}=<key id>:<secret as hex>, or opt in to a throwaway key with \
+         .with_ephemeral_hash_key() (its hashes cannot be correlated across restarts)"
+    )]
+    NoHashKey,
+    /// The key in the environment is malformed.
+    #[error("the hash key in {HASH_KEY_ENV} is invalid")]
+    HashKeyFromEnv(#[source] HashKeyError),
+    /// A numeric setting is out of range.
+    #[error("invalid setting {setting}: {reason}")]
+    InvalidSetting {
+        /// The builder method.
+        setting: &'static str,
+        /// What would be right.
+        reason: &'static str,
+    },
+    /// The worker thread could not be started.
+    #[error("could not start the audit worker thread")]
+    SpawnWorker(#[source] std::io::Error),
+}
+
+impl AuditLayerBuilder {
+    /// Adds a sink. Every entry goes to every sink, in the order they were added. Required: at
+    /// least one.
+    #[must_use]
+    pub fn with_sink(mut self, sink: impl AuditSink) -> Self {
+        self.sinks.push(Box::new(sink));
+        self
+    }
+
+    /// The key for content hashes. Default: read from `LLM_AUDIT_HASH_KEY` at build; when that
+    /// is unset too, [`build`](Self::build) fails unless
+    /// [`with_ephemeral_hash_key`](Self::with_ephemeral_hash_key) was called.
+    #[must_use]
+    pub fn with_hash_key(mut self, key: HashKey) -> Self {
+        self.hash_key = Some(key);
+        self
+    }
+
+    /// Allows a random per-process key when no key is configured. Hashes made with it cannot be
+    /// correlated across restarts; the layer warns at build and entries show a key id starting
+    /// with `ephemeral-`. Default: off.
+    #[must_use]
+    pub fn with_ephemeral_hash_key(mut self) -> Self {
+        self.ephemeral_hash_key = true;
+        self
+    }
+
+    /// The prices used for `cost_usd`. Default: [`PriceTable::builtin`].
+    #[must_use]
+    pub fn with_price_table(mut self, prices: PriceTable) -> Self {
+        self.prices = prices;
+        self
+    }
+
+    /// Bound of the queue in entries. Default: [`DEFAULT_QUEUE_CAPACITY`].
+    #[must_use]
+    pub fn with_queue_capacity(mut self, entries: usize) -> Self {
+        self.queue_capacity = entries;
+        self
+    }
+
+    /// Bound of the queue in bytes, content included. Default: [`DEFAULT_QUEUE_MAX_BYTES`].
+    #[must_use]
+    pub fn with_queue_max_bytes(mut self, bytes: usize) -> Self {
+        self.queue_max_bytes = bytes;
+        self
+    }
+
+    /// What happens when the queue is full. Default: [`Overflow::DropNewest`].
+    #[must_use]
+    pub fn with_overflow(mut self, overflow: Overflow) -> Self {
+        self.overflow = overflow;
+        self
+    }
+
+    /// Largest batch handed to a sink at once. Default: [`DEFAULT_MAX_BATCH`].
+    #[must_use]
+    pub fn with_max_batch(mut self, entries: usize) -> Self {
+        self.max_batch = entries;
+        self
+    }
+
+    /// Bound of an entry's `error_message` in bytes (cut on a character boundary, ending in
+    /// `…`). Default: 1024.
+    #[must_use]
+    pub fn with_max_error_message_len(mut self, bytes: usize) -> Self {
+        self.max_error_message_len = bytes;
+        self
+    }
+
+    /// How often a failed sink write is retried, and the first wait (doubling up to 1 s).
+    /// Default: 3 retries, starting at 50 ms.
+    #[must_use]
+    pub fn with_retry(mut self, retries: u32, initial_backoff: Duration) -> Self {
+        self.retry.attempts = retries;
+        self.retry.initial_backoff = initial_backoff;
+        self
+    }
+
+    /// After a write, every sink is flushed once no entry arrived for this long. Default: 1 s.
+    #[must_use]
+    pub fn with_idle_flush(mut self, idle: Duration) -> Self {
+        self.idle_flush = idle;
+        self
+    }
+
+    /// Starts the worker thread and returns the layer and the guard that stops the worker.
+    ///
+    /// # Errors
+    /// See [`BuildError`]: no sink, no hash key, a setting out of range, or no thread.
+    pub fn build(self) -> Result<(AuditLayer, WorkerGuard), BuildError> {
+        self.validate()?;
+        let hash_key = match self.hash_key {
+            Some(key) => key,
+            None => match HashKey::from_env().map_err(BuildError::HashKeyFromEnv)? {
+                Some(key) => key,
+                None if self.ephemeral_hash_key => {
+                    let key = HashKey::ephemeral();
+                    tracing::warn!(
+                        key_id = key.id(),
+                        "audit content hashes use an ephemeral key: they cannot be correlated \
+                         with hashes from any other run; configure a key for production"
+                    );
+                    key
+                }
+                None => return Err(BuildError::NoHashKey),
+            },
+        };
+        let counters = Counters::new(self.sinks.iter().map(|s| s.name().to_owned()));
+        let shared = Shared::new(counters, self.queue_max_bytes);
+        let (tx, rx) = crossbeam_channel::bounded(self.queue_capacity);
+        let worker = Worker {
+            rx,
+            sinks: self.sinks,
+            shared: shared.clone(),
+            assembler: Assembler::new(hash_key, self.prices),
+            retry: self.retry,
+            max_batch: self.max_batch,
+            idle_flush: self.idle_flush,
+        };
+        let handle = std::thread::Builder::new()
+            .name("llm-audit-worker".to_owned())
+            .spawn(move || worker.run())
+            .map_err(BuildError::SpawnWorker)?;
+        let layer = AuditLayer {
+            queue: Queue::new(tx.clone(), shared.clone(), self.overflow),
+            max_error_message_len: self.max_error_message_len,
+        };
+        Ok((layer, WorkerGuard::new(tx, shared, handle)))
+    }
+
+    fn validate(&self) -> Result<(), BuildError> {
+        let invalid = |setting, reason| Err(BuildError::InvalidSetting { setting, reason });
+        if self.sinks.is_empty() {
+            return Err(BuildError::NoSink);
+        }
+        if self.queue_capacity == 0 {
+            return invalid("with_queue_capacity", "the queue must hold at least 1 entry");
+        }
+        if self.queue_max_bytes == 0 {
+            return invalid("with_queue_max_bytes", "the queue must hold at least 1 byte");
+        }
+        if self.max_batch == 0 {
+            return invalid("with_max_batch", "a batch must hold at least 1 entry");
+        }
+        if self.max_error_message_len < 16 {
+            return invalid(
+                "with_max_error_message_len",
+                "keep at least 16 bytes of an error message",
+            );
+        }
+        if self.idle_flush.is_zero() {
+            return invalid("with_idle_flush", "the idle time must be longer than zero");
+        }
+        Ok(())
+    }
+}

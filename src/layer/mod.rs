@@ -1,0 +1,183 @@
+//! The [`AuditLayer`]: recognizes LLM spans, collects their fields, and hands each closed call
+//! to the pipeline.
+
+use std::any::TypeId;
+
+use tracing::span::{Attributes, Id, Record};
+use tracing::{Dispatch, Event, Level, Metadata, Subscriber};
+use tracing_subscriber::layer::{Context, Layer};
+use tracing_subscriber::registry::{LookupSpan, SpanRef};
+use uuid::Uuid;
+
+use crate::fields;
+use crate::pipeline::Queue;
+
+mod builder;
+pub(crate) mod span_data;
+
+pub use builder::{
+    AuditLayerBuilder, BuildError, DEFAULT_MAX_BATCH, DEFAULT_QUEUE_CAPACITY, DEFAULT_QUEUE_MAX_BYTES,
+};
+use span_data::{CallFields, ErrorEvent, LlmSpan, LlmSpanData};
+
+/// A [`tracing_subscriber::Layer`] that writes an audit entry for every LLM span.
+///
+/// A span is an LLM call when its metadata declares the field `gen_ai.operation.name`, whoever
+/// created it. Every other span and event passes through untouched: the layer never disables
+/// anything, and returns at once for what is not an LLM call.
+///
+/// Build it with [`AuditLayer::builder`]; see the [crate docs](crate) for a complete example.
+#[derive(Debug)]
+pub struct AuditLayer {
+    queue: Queue,
+    max_error_message_len: usize,
+}
+
+impl AuditLayer {
+    /// Starts configuring an audit layer.
+    #[must_use]
+    pub fn builder() -> AuditLayerBuilder {
+        AuditLayerBuilder::default()
+    }
+}
+
+/// Whether spans of this callsite are LLM calls.
+fn is_llm_span(metadata: &Metadata<'_>) -> bool {
+    metadata.fields().field(fields::OPERATION_NAME).is_some()
+}
+
+impl<S> Layer<S> for AuditLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        if !is_llm_span(attrs.metadata()) {
+            return;
+        }
+        let Some(span) = ctx.span(id) else { return };
+        let mut data = Box::new(LlmSpanData::new(Uuid::now_v7()));
+        data.max_error_message_len = self.max_error_message_len;
+        attrs.record(&mut data.fields);
+        for (kind, text) in std::mem::take(&mut data.fields.content) {
+            data.content.append(kind, text.as_bytes());
+        }
+        if let Some((trace_id, parent_span_id)) = span.parent().and_then(nearest_llm_span) {
+            data.trace_id = trace_id;
+            data.parent_span_id = Some(parent_span_id);
+        }
+        span.extensions_mut().insert(LlmSpan(data));
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        if !is_llm_span(span.metadata()) {
+            return;
+        }
+        // Visit before taking the lock: formatting a value must not hold up other threads.
+        let mut update = CallFields::default();
+        values.record(&mut update);
+        let content = std::mem::take(&mut update.content);
+        let mut extensions = span.extensions_mut();
+        let Some(LlmSpan(data)) = extensions.get_mut::<LlmSpan>() else {
+            return;
+        };
+        data.fields.merge(update);
+        for (kind, text) in content {
+            data.content.append(kind, text.as_bytes());
+        }
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        if *event.metadata().level() != Level::ERROR {
+            return;
+        }
+        let Some(scope) = ctx.event_scope(event) else {
+            return;
+        };
+        let Some(span) = scope
+            .into_iter()
+            .find(|span| is_llm_span(span.metadata()))
+        else {
+            return;
+        };
+        let mut error = ErrorEvent::default();
+        event.record(&mut error);
+        let mut extensions = span.extensions_mut();
+        let Some(LlmSpan(data)) = extensions.get_mut::<LlmSpan>() else {
+            return;
+        };
+        if data.fields.error_type.is_none() {
+            data.fields.error_type = Some(error.error_type.unwrap_or_else(|| "error".into()));
+        }
+        let max = data.max_error_message_len;
+        data.push_error_message(&error.message, max);
+    }
+
+    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(&id) else { return };
+        if !is_llm_span(span.metadata()) {
+            return;
+        }
+        // Take the data out inside a block: the extensions lock is released before the queue
+        // sees the entry.
+        let taken = span.extensions_mut().remove::<LlmSpan>();
+        let Some(LlmSpan(mut data)) = taken else {
+            return;
+        };
+        data.latency = data.started.elapsed();
+        self.queue.offer(data);
+    }
+
+    unsafe fn downcast_raw(&self, id: TypeId) -> Option<*const ()> {
+        if id == TypeId::of::<Self>() {
+            Some(std::ptr::from_ref(self).cast())
+        } else if id == TypeId::of::<WithLlmSpan>() {
+            let with: &'static WithLlmSpan = const { &WithLlmSpan(with_llm_span::<S>) };
+            Some(std::ptr::from_ref(with).cast())
+        } else {
+            None
+        }
+    }
+}
+
+/// Trace id and span id of the nearest LLM span at or above `span`.
+fn nearest_llm_span<S>(span: SpanRef<'_, S>) -> Option<([u8; 16], [u8; 8])>
+where
+    S: for<'a> LookupSpan<'a>,
+{
+    span.scope().find_map(|ancestor| {
+        let extensions = ancestor.extensions();
+        extensions
+            .get::<LlmSpan>()
+            .map(|LlmSpan(data)| (data.trace_id, data.span_id()))
+    })
+}
+
+/// Lets [`LlmSpanExt`](crate::LlmSpanExt) reach a span's audit data through the dispatcher,
+/// whatever the subscriber's concrete type (the pattern `tracing-opentelemetry` uses).
+#[derive(Clone, Copy)]
+pub(crate) struct WithLlmSpan(WithLlmSpanFn);
+
+type WithLlmSpanFn = fn(&Dispatch, &Id, &mut dyn FnMut(&mut LlmSpanData));
+
+impl WithLlmSpan {
+    pub(crate) fn with(&self, dispatch: &Dispatch, id: &Id, f: &mut dyn FnMut(&mut LlmSpanData)) {
+        (self.0)(dispatch, id, f);
+    }
+}
+
+fn with_llm_span<S>(dispatch: &Dispatch, id: &Id, f: &mut dyn FnMut(&mut LlmSpanData))
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    let Some(subscriber) = dispatch.downcast_ref::<S>() else {
+        return;
+    };
+    let Some(span) = subscriber.span(id) else {
+        return;
+    };
+    let mut extensions = span.extensions_mut();
+    if let Some(LlmSpan(data)) = extensions.get_mut::<LlmSpan>() {
+        f(data);
+    }
+}

@@ -1,0 +1,173 @@
+//! Turns what a span recorded into an [`AuditEntry`]: hashes, cost, status. Runs on the worker,
+//! so that the application's threads never hash content or look up prices.
+
+use std::collections::HashSet;
+
+use time::OffsetDateTime;
+
+use crate::cost::{CostError, PriceTable, TokenUsage};
+use crate::entry::{AuditEntry, Status, SCHEMA_VERSION};
+use crate::hash::HashKey;
+use crate::layer::span_data::{LlmSpanData, MetaValue};
+
+/// Costs carry at least this many decimal places, as DESIGN.md requires of the stored USD.
+const COST_MIN_SCALE: u32 = 6;
+
+/// Operations whose responses have no output tokens to bill.
+const OUTPUT_FREE_OPERATIONS: &[&str] = &["embeddings"];
+
+#[derive(Debug)]
+pub(crate) struct Assembler {
+    hash_key: HashKey,
+    prices: PriceTable,
+    /// Models already warned about, so that an unknown model warns once, not once per call.
+    warned_models: HashSet<String>,
+}
+
+impl Assembler {
+    pub(crate) fn new(hash_key: HashKey, prices: PriceTable) -> Self {
+        Self {
+            hash_key,
+            prices,
+            warned_models: HashSet::new(),
+        }
+    }
+
+    pub(crate) fn assemble(&mut self, data: Box<LlmSpanData>) -> AuditEntry {
+        let span_id = data.span_id();
+        let LlmSpanData {
+            request_id,
+            started_wall,
+            latency,
+            first_chunk,
+            fields,
+            content,
+            error_message,
+            sanitization,
+            trace_id,
+            parent_span_id,
+            ..
+        } = *data;
+
+        let status = fields.status.unwrap_or(
+            if fields.error_type.is_some() || error_message.is_some() {
+                Status::Error
+            } else {
+                Status::Success
+            },
+        );
+        let hash = |bytes: Option<Vec<u8>>| bytes.map(|b| self.hash_key.hash(&b));
+        let any_content =
+            content.system_prompt.is_some() || content.input.is_some() || content.output.is_some();
+        let mut sanitization_by_type = std::collections::BTreeMap::new();
+        for (entity, count) in sanitization {
+            sanitization_by_type.insert(entity.to_string(), count);
+        }
+        let sanitization_count = fields
+            .sanitization_count
+            .unwrap_or_else(|| sanitization_by_type.values().sum());
+
+        let mut entry = AuditEntry {
+            schema_version: SCHEMA_VERSION,
+            request_id,
+            timestamp: OffsetDateTime::from(started_wall),
+            user_id: fields.user_id.map(String::from),
+            session_id: fields.session_id.map(String::from),
+            provider: fields.provider.map(String::from),
+            model: fields.request_model.map(String::from),
+            response_model: fields.response_model.map(String::from),
+            response_id: fields.response_id.map(String::from),
+            action: fields
+                .operation
+                .map_or_else(|| "unknown".to_owned(), String::from),
+            finish_reasons: fields
+                .finish_reasons
+                .map(|r| r.into_iter().map(String::from).collect()),
+            streaming: fields.stream,
+            system_prompt_hash: hash(content.system_prompt),
+            input_hash: hash(content.input),
+            output_hash: hash(content.output),
+            hash_key_id: any_content.then(|| self.hash_key.id().to_owned()),
+            input_tokens: fields.input_tokens,
+            output_tokens: fields.output_tokens,
+            thinking_tokens: fields.reasoning_tokens,
+            cache_read_tokens: fields.cache_read_tokens,
+            cache_write_tokens: fields.cache_write_tokens,
+            latency_ms: duration_ms(latency),
+            time_to_first_chunk_ms: first_chunk.or(fields.time_to_first_chunk).map(duration_ms),
+            cost_usd: None,
+            cost_note: None,
+            status,
+            error_type: fields.error_type.map(String::from),
+            error_message,
+            sanitization_count,
+            sanitization: sanitization_by_type,
+            trace_id: Some(hex::encode(trace_id)),
+            span_id: Some(hex::encode(span_id)),
+            parent_span_id: parent_span_id.map(hex::encode),
+            metadata: metadata_map(fields.metadata),
+        };
+        match self.cost(&entry) {
+            Ok(cost) => entry.cost_usd = Some(cost),
+            Err(reason) => entry.cost_note = Some(reason.to_string()),
+        }
+        entry
+    }
+
+    fn cost(&mut self, entry: &AuditEntry) -> Result<rust_decimal::Decimal, CostError> {
+        let Some(model) = entry.billed_model() else {
+            return Err(CostError::UsageNotRecorded("model"));
+        };
+        let usage = TokenUsage {
+            input_tokens: entry.input_tokens,
+            output_tokens: entry.output_tokens,
+            cache_read_tokens: entry.cache_read_tokens,
+            cache_write_tokens: entry.cache_write_tokens,
+            reasoning_tokens: entry.thinking_tokens,
+            output_optional: OUTPUT_FREE_OPERATIONS.contains(&entry.action.as_str()),
+        };
+        let result = self.prices.cost(model, &usage);
+        if let Err(CostError::UnknownModel(_)) = &result {
+            if self.warned_models.insert(model.to_owned()) {
+                tracing::warn!(
+                    model,
+                    "no price for this model in the price table: its audit entries get \
+                     cost_usd = null; add it with PriceTable::with_price or a price file"
+                );
+            }
+        }
+        let mut cost = result?;
+        if cost.scale() < COST_MIN_SCALE {
+            cost.rescale(COST_MIN_SCALE);
+        }
+        Ok(cost)
+    }
+}
+
+fn duration_ms(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn metadata_map(
+    fields: Vec<(&'static str, MetaValue)>,
+) -> Option<serde_json::Map<String, serde_json::Value>> {
+    if fields.is_empty() {
+        return None;
+    }
+    Some(
+        fields
+            .into_iter()
+            .map(|(name, value)| {
+                let value = match value {
+                    MetaValue::Str(s) => serde_json::Value::String(s),
+                    MetaValue::I64(n) => n.into(),
+                    MetaValue::U64(n) => n.into(),
+                    MetaValue::F64(n) => serde_json::Number::from_f64(n)
+                        .map_or(serde_json::Value::Null, serde_json::Value::Number),
+                    MetaValue::Bool(b) => b.into(),
+                };
+                (name.to_owned(), value)
+            })
+            .collect(),
+    )
+}

@@ -1,0 +1,235 @@
+//! The way from a closed LLM span to the sinks.
+//!
+//! ```text
+//!  application threads                          worker thread "llm-audit-worker"
+//!  ───────────────────                          ─────────────────────────────────
+//!  on_close ─▶ Queue::offer ──┐                 ┌─▶ recv (blocks on the first message)
+//!              (try_send, or  │  bounded queue  │   try_recv the rest, up to a batch
+//!               send under    ├──────────────▶──┤   assemble entries (hash, cost)
+//!               Block)        │  entries+bytes  │   write_batch to every sink (retried)
+//!  WorkerGuard::flush ────────┤                 │   report drops as an entry of its own
+//!  WorkerGuard::shutdown ─────┘                 └─▶ reply to Flush / Shutdown
+//! ```
+//!
+//! Flush and shutdown travel through the same queue as entries, so they are answered only after
+//! everything offered before them was written. Every entry that does not get through is counted
+//! in [`Stats`].
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+use crossbeam_channel::{Sender, TrySendError};
+
+use crate::layer::span_data::LlmSpanData;
+
+mod assemble;
+mod guard;
+mod stats;
+mod worker;
+
+pub(crate) use assemble::Assembler;
+pub use guard::{FlushError, ShutdownError, StatsHandle, WorkerGuard, DROP_FLUSH_TIMEOUT};
+pub(crate) use stats::Counters;
+pub use stats::{SinkStats, Stats};
+pub(crate) use worker::{RetryPolicy, Worker};
+
+/// What happens when an entry arrives and the queue is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Overflow {
+    /// The application thread waits until the worker makes room. Nothing is lost while the
+    /// worker runs, but a stalled sink stalls the application.
+    Block,
+    /// The entry is dropped and counted; the worker writes an `llm_audit.entries_dropped` entry
+    /// with the count when it catches up. The application never waits. This is the default.
+    #[default]
+    DropNewest,
+}
+
+pub(crate) enum Message {
+    Call { data: Box<LlmSpanData>, bytes: usize },
+    Flush(Sender<Result<(), FlushError>>),
+    Shutdown(Sender<()>),
+}
+
+/// State shared by every producer and the worker.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) counters: Arc<Counters>,
+    pub(crate) budget: ByteBudget,
+    /// Set by the worker when it shuts down; later offers are dropped and counted.
+    pub(crate) closed: AtomicBool,
+    /// Offers between their `closed` check and the end of their send. Shutdown waits for it to
+    /// reach zero, so that no entry can slip into the queue after the final drain.
+    pub(crate) in_flight: AtomicUsize,
+}
+
+impl Shared {
+    pub(crate) fn new(counters: Arc<Counters>, max_bytes: usize) -> Arc<Self> {
+        Arc::new(Self {
+            counters,
+            budget: ByteBudget::new(max_bytes),
+            closed: AtomicBool::new(false),
+            in_flight: AtomicUsize::new(0),
+        })
+    }
+
+    pub(crate) fn close(&self) {
+        self.closed.store(true, SeqCst);
+        self.budget.wake_all();
+    }
+}
+
+/// The producer side of the queue, held by the layer.
+#[derive(Debug, Clone)]
+pub(crate) struct Queue {
+    tx: Sender<Message>,
+    shared: Arc<Shared>,
+    overflow: Overflow,
+}
+
+impl Queue {
+    pub(crate) fn new(tx: Sender<Message>, shared: Arc<Shared>, overflow: Overflow) -> Self {
+        Self {
+            tx,
+            shared,
+            overflow,
+        }
+    }
+
+    /// Hands a finished call to the worker, or counts it as dropped. Waits only under
+    /// [`Overflow::Block`].
+    pub(crate) fn offer(&self, data: Box<LlmSpanData>) {
+        let shared = &*self.shared;
+        shared.counters.emitted.fetch_add(1, SeqCst);
+        shared.in_flight.fetch_add(1, SeqCst);
+        let delivered = !shared.closed.load(SeqCst) && self.send(data);
+        shared.in_flight.fetch_sub(1, SeqCst);
+        if !delivered {
+            shared.counters.dropped.fetch_add(1, SeqCst);
+        }
+    }
+
+    fn send(&self, data: Box<LlmSpanData>) -> bool {
+        let bytes = data.approx_bytes();
+        let budget = &self.shared.budget;
+        let reserved = match self.overflow {
+            Overflow::DropNewest => budget.try_reserve(bytes),
+            Overflow::Block => budget.reserve_blocking(bytes, &self.shared.closed),
+        };
+        if !reserved {
+            return false;
+        }
+        let message = Message::Call { data, bytes };
+        let sent = match self.overflow {
+            Overflow::DropNewest => match self.tx.try_send(message) {
+                Ok(()) => true,
+                Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => false,
+            },
+            Overflow::Block => self.tx.send(message).is_ok(),
+        };
+        if !sent {
+            budget.release(bytes);
+        }
+        sent
+    }
+}
+
+/// The queue's bound in bytes. An entry larger than the whole bound still passes when the queue
+/// is empty, so that one huge prompt cannot wedge the pipeline.
+#[derive(Debug)]
+pub(crate) struct ByteBudget {
+    used: AtomicUsize,
+    max: usize,
+    waiters: AtomicUsize,
+    lock: Mutex<()>,
+    room: Condvar,
+}
+
+impl ByteBudget {
+    fn new(max: usize) -> Self {
+        Self {
+            used: AtomicUsize::new(0),
+            max,
+            waiters: AtomicUsize::new(0),
+            lock: Mutex::new(()),
+            room: Condvar::new(),
+        }
+    }
+
+    fn try_reserve(&self, bytes: usize) -> bool {
+        let mut used = self.used.load(SeqCst);
+        loop {
+            if used != 0 && used.saturating_add(bytes) > self.max {
+                return false;
+            }
+            match self
+                .used
+                .compare_exchange_weak(used, used + bytes, SeqCst, SeqCst)
+            {
+                Ok(_) => return true,
+                Err(now) => used = now,
+            }
+        }
+    }
+
+    fn reserve_blocking(&self, bytes: usize, closed: &AtomicBool) -> bool {
+        if self.try_reserve(bytes) {
+            return true;
+        }
+        self.waiters.fetch_add(1, SeqCst);
+        let mut guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        let reserved = loop {
+            if self.try_reserve(bytes) {
+                break true;
+            }
+            if closed.load(SeqCst) {
+                break false;
+            }
+            // The timeout only guards against a worker that died without closing the queue.
+            guard = self
+                .room
+                .wait_timeout(guard, Duration::from_millis(100))
+                .map_or_else(|p| p.into_inner().0, |(g, _)| g);
+        };
+        drop(guard);
+        self.waiters.fetch_sub(1, SeqCst);
+        reserved
+    }
+
+    pub(crate) fn release(&self, bytes: usize) {
+        self.used.fetch_sub(bytes, SeqCst);
+        if self.waiters.load(SeqCst) > 0 {
+            self.wake_all();
+        }
+    }
+
+    fn wake_all(&self) {
+        let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        self.room.notify_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_budget_admits_an_oversized_entry_only_when_empty() {
+        let budget = ByteBudget::new(100);
+        assert!(budget.try_reserve(500));
+        assert!(!budget.try_reserve(1));
+        budget.release(500);
+        assert!(budget.try_reserve(60));
+        assert!(budget.try_reserve(40));
+        assert!(!budget.try_reserve(1));
+    }
+
+    #[test]
+    fn blocked_reservation_gives_up_when_closed() {
+        let budget = ByteBudget::new(10);
+        assert!(budget.try_reserve(10));
+        let closed = AtomicBool::new(true);
+        assert!(!budget.reserve_blocking(5, &closed));
+    }
+}

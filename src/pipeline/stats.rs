@@ -1,0 +1,119 @@
+//! Counters the pipeline keeps, readable at any time through [`WorkerGuard::stats`].
+//!
+//! [`WorkerGuard::stats`]: crate::WorkerGuard::stats
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+
+/// What the pipeline did with the entries it was given.
+///
+/// For every sink: `emitted == written + failed + dropped` once the worker has shut down, where
+/// `dropped` counts entries that never reached the queue.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// LLM spans that closed and were offered to the pipeline.
+    pub emitted: u64,
+    /// Entries refused because the queue was full (overflow policy `DropNewest`), larger than
+    /// the whole byte bound, or offered after the worker had shut down.
+    pub dropped: u64,
+    /// Entries whose content could not be turned into an entry (never expected; counted so that
+    /// the sum above holds).
+    pub internal_errors: u64,
+    /// Per sink, in the order they were added.
+    pub sinks: Vec<SinkStats>,
+}
+
+impl Stats {
+    /// Whether every emitted entry reached every sink.
+    #[must_use]
+    pub fn is_lossless(&self) -> bool {
+        self.dropped == 0
+            && self.internal_errors == 0
+            && self.sinks.iter().all(|s| s.failed == 0 && s.written == self.emitted)
+    }
+}
+
+/// What one sink did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SinkStats {
+    /// The sink's [`name`](crate::AuditSink::name).
+    pub name: String,
+    /// Entries of LLM calls the sink accepted.
+    pub written: u64,
+    /// Entries the sink did not accept after every retry.
+    pub failed: u64,
+    /// Pipeline events (such as "entries were dropped") the sink accepted.
+    pub events_written: u64,
+    /// Retries of failed writes.
+    pub retries: u64,
+    /// Failed flushes: entries written before one may not be durable.
+    pub flush_failures: u64,
+    /// The last error the sink returned, with its causes.
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct SinkCounters {
+    pub(crate) name: String,
+    pub(crate) written: AtomicU64,
+    pub(crate) failed: AtomicU64,
+    pub(crate) events_written: AtomicU64,
+    pub(crate) retries: AtomicU64,
+    pub(crate) flush_failures: AtomicU64,
+    pub(crate) last_error: Mutex<Option<String>>,
+}
+
+impl SinkCounters {
+    pub(crate) fn set_error(&self, error: String) {
+        if let Ok(mut last) = self.last_error.lock() {
+            *last = Some(error);
+        }
+    }
+}
+
+/// The counters shared by the layer (on the application's threads) and the worker.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) emitted: AtomicU64,
+    pub(crate) dropped: AtomicU64,
+    pub(crate) internal_errors: AtomicU64,
+    pub(crate) sinks: Vec<SinkCounters>,
+}
+
+impl Counters {
+    pub(crate) fn new(sink_names: impl IntoIterator<Item = String>) -> Arc<Self> {
+        Arc::new(Self {
+            sinks: sink_names
+                .into_iter()
+                .map(|name| SinkCounters {
+                    name,
+                    ..SinkCounters::default()
+                })
+                .collect(),
+            ..Self::default()
+        })
+    }
+
+    pub(crate) fn snapshot(&self) -> Stats {
+        Stats {
+            emitted: self.emitted.load(Relaxed),
+            dropped: self.dropped.load(Relaxed),
+            internal_errors: self.internal_errors.load(Relaxed),
+            sinks: self
+                .sinks
+                .iter()
+                .map(|s| SinkStats {
+                    name: s.name.clone(),
+                    written: s.written.load(Relaxed),
+                    failed: s.failed.load(Relaxed),
+                    events_written: s.events_written.load(Relaxed),
+                    retries: s.retries.load(Relaxed),
+                    flush_failures: s.flush_failures.load(Relaxed),
+                    last_error: s.last_error.lock().ok().and_then(|e| e.clone()),
+                })
+                .collect(),
+        }
+    }
+}

@@ -1,0 +1,501 @@
+//! One audit entry, one line: the JSON Lines encoding that the file and stdout sinks share.
+//!
+//! An audit line must stay one line for every reader, whatever the model, the user or an
+//! attacker put into its strings. `serde_json` already escapes every control character below
+//! U+0020, which covers `\n`, `\r`, NUL and the ESC of ANSI sequences. [`LineSafeFormatter`] also
+//! escapes the characters that other readers treat as line breaks or terminal controls: the C1
+//! range U+0080..=U+009F (NEL is U+0085, a one-character CSI is U+009B; Python's
+//! `str.splitlines()` splits at U+0085), and U+2028 / U+2029 (JavaScript and `splitlines()`).
+//!
+//! [`EncodedBatch`] and [`write_lines`] let a sink write a whole batch with as few `write` calls
+//! as possible and still tell exactly which entries reached the destination as complete lines.
+
+use std::io::{self, Write};
+use std::ops::Range;
+
+use serde::Serialize;
+use serde_json::ser::Formatter;
+
+use super::SinkError;
+use crate::entry::AuditEntry;
+
+/// Appends `entry` to `buf` as exactly one JSON line, terminated by `\n`.
+///
+/// On error nothing is appended: a failed entry never leaves half a line behind.
+pub(crate) fn write_entry_line(
+    buf: &mut Vec<u8>,
+    entry: &AuditEntry,
+) -> Result<(), serde_json::Error> {
+    let start = buf.len();
+    let mut serializer = serde_json::Serializer::with_formatter(&mut *buf, LineSafeFormatter);
+    if let Err(error) = entry.serialize(&mut serializer) {
+        buf.truncate(start);
+        return Err(error);
+    }
+    buf.push(b'\n');
+    Ok(())
+}
+
+/// The compact JSON formatter, plus `\uXXXX` escapes for line-breaking characters above ASCII.
+#[derive(Debug, Clone, Copy)]
+struct LineSafeFormatter;
+
+impl Formatter for LineSafeFormatter {
+    /// `fragment` is a run of a string that `serde_json` did not need to escape. The characters
+    /// we escape all start with the UTF-8 lead byte 0xC2 (U+0080..=U+00BF) or 0xE2
+    /// (U+2000..=U+2FFF), so everything else is passed on in as few writes as possible.
+    fn write_string_fragment<W>(&mut self, writer: &mut W, fragment: &str) -> io::Result<()>
+    where
+        W: ?Sized + Write,
+    {
+        let bytes = fragment.as_bytes();
+        let mut clean_from = 0;
+        let mut at = 0;
+        while let Some(offset) = bytes[at..].iter().position(|&b| b == 0xC2 || b == 0xE2) {
+            let lead = at + offset;
+            match line_breaking_char(&bytes[lead..]) {
+                Some((escape, len)) => {
+                    writer.write_all(&bytes[clean_from..lead])?;
+                    writer.write_all(escape.as_bytes())?;
+                    at = lead + len;
+                    clean_from = at;
+                }
+                None => at = lead + 1,
+            }
+        }
+        writer.write_all(&bytes[clean_from..])
+    }
+}
+
+/// The `\uXXXX` escape and the UTF-8 length of the character at the start of `bytes`, when that
+/// character is one that some reader takes for a line break or a terminal control.
+fn line_breaking_char(bytes: &[u8]) -> Option<(&'static str, usize)> {
+    /// `\u0080` ..= `\u009F`, indexed by the second UTF-8 byte minus 0x80.
+    const C1: [&str; 32] = [
+        "\\u0080", "\\u0081", "\\u0082", "\\u0083", "\\u0084", "\\u0085", "\\u0086", "\\u0087",
+        "\\u0088", "\\u0089", "\\u008a", "\\u008b", "\\u008c", "\\u008d", "\\u008e", "\\u008f",
+        "\\u0090", "\\u0091", "\\u0092", "\\u0093", "\\u0094", "\\u0095", "\\u0096", "\\u0097",
+        "\\u0098", "\\u0099", "\\u009a", "\\u009b", "\\u009c", "\\u009d", "\\u009e", "\\u009f",
+    ];
+    match bytes {
+        [0xC2, second @ 0x80..=0x9F, ..] => Some((C1[usize::from(second - 0x80)], 2)),
+        [0xE2, 0x80, 0xA8, ..] => Some(("\\u2028", 3)),
+        [0xE2, 0x80, 0xA9, ..] => Some(("\\u2029", 3)),
+        _ => None,
+    }
+}
+
+/// A batch serialized into one buffer, with where each complete line ends.
+///
+/// The buffer is meant to be kept by the sink and reused, so that a steady stream of batches
+/// allocates nothing once it has grown to the usual batch size.
+#[derive(Debug, Default)]
+pub(crate) struct EncodedBatch {
+    bytes: Vec<u8>,
+    /// Per line, in order: the offset just past its `\n`, and how many entries of the batch are
+    /// accounted for once it is written (its index plus one, so entries that could not be
+    /// serialized before it count as dealt with).
+    line_ends: Vec<(usize, usize)>,
+    /// The first entry that could not be serialized: its index and the error.
+    unserializable: Option<(usize, serde_json::Error)>,
+}
+
+impl EncodedBatch {
+    /// Serializes `entries`, replacing what the batch held but keeping its allocations. An
+    /// entry that cannot be serialized is left out and remembered, so that one bad entry never
+    /// costs the others.
+    pub(crate) fn encode(&mut self, entries: &[AuditEntry]) {
+        self.bytes.clear();
+        self.line_ends.clear();
+        self.unserializable = None;
+        for (index, entry) in entries.iter().enumerate() {
+            match write_entry_line(&mut self.bytes, entry) {
+                Ok(()) => self.line_ends.push((self.bytes.len(), index + 1)),
+                Err(error) => {
+                    self.unserializable.get_or_insert((index, error));
+                }
+            }
+        }
+    }
+
+    /// The bytes of the lines `lines`.
+    fn byte_range(&self, lines: Range<usize>) -> Range<usize> {
+        let start = lines
+            .start
+            .checked_sub(1)
+            .map_or(0, |before| self.line_ends[before].0);
+        let end = lines
+            .end
+            .checked_sub(1)
+            .map_or(start, |last| self.line_ends[last].0);
+        start..end.max(start)
+    }
+
+    /// The index in the batch of the entry on line `line`.
+    pub(crate) fn entry_index(&self, line: usize) -> usize {
+        self.line_ends[line].1 - 1
+    }
+
+    /// How many lines the batch holds.
+    pub(crate) fn lines(&self) -> usize {
+        self.line_ends.len()
+    }
+
+    /// How many entries of the batch are accounted for when the first `written` bytes of the
+    /// batch reached the destination: those up to the last complete line, including entries
+    /// left out before it because they could not be serialized.
+    fn accounted_for(&self, written: usize) -> usize {
+        self.accounted_before(self.line_ends.partition_point(|&(end, _)| end <= written))
+    }
+
+    /// How many entries of the batch the lines before line `line` account for.
+    pub(crate) fn accounted_before(&self, line: usize) -> usize {
+        line.checked_sub(1).map_or(0, |last| self.line_ends[last].1)
+    }
+
+    /// Takes the first entry that could not be serialized, with the error.
+    pub(crate) fn take_unserializable(&mut self) -> Option<(usize, serde_json::Error)> {
+        self.unserializable.take()
+    }
+}
+
+/// The error for the entry at `index` of `entries` that could not be serialized while the
+/// others were written. It counts the whole batch as accepted: serializing fails the same way
+/// on every retry, so "accepted" here means "nothing left worth sending again".
+pub(crate) fn unserializable_error(
+    entries: &[AuditEntry],
+    index: usize,
+    error: serde_json::Error,
+) -> SinkError {
+    SinkError::with_source(
+        format!(
+            "audit entry {} (position {index} of the batch) cannot be serialized and was not \
+             written; the other entries were",
+            entries[index].request_id
+        ),
+        error,
+    )
+    .accepted_before_failure(entries.len())
+}
+
+/// Lines that did not all reach their destination.
+#[derive(Debug)]
+pub(crate) struct LinesNotWritten {
+    /// How many entries of the batch the completely written lines account for.
+    pub(crate) accepted: usize,
+    /// Why the write stopped.
+    pub(crate) error: io::Error,
+}
+
+/// Writes the lines `lines` of `batch` to `out` with as few `write` calls as the destination
+/// allows.
+///
+/// `ends_mid_line` says whether `out` ends with a fragment of a line (a write cut short earlier,
+/// here or by another process). It is ended with `\n` first, so that the fragment stays a line
+/// of its own, which readers skip as invalid, instead of gluing onto the next entry. On return
+/// `ends_mid_line` tells whether this write left a fragment in turn.
+pub(crate) fn write_lines<W: Write + ?Sized>(
+    out: &mut W,
+    batch: &EncodedBatch,
+    lines: Range<usize>,
+    ends_mid_line: &mut bool,
+) -> Result<(), LinesNotWritten> {
+    let bytes = batch.byte_range(lines);
+    let not_written = |written: usize, error| LinesNotWritten {
+        accepted: batch.accounted_for(bytes.start + written),
+        error,
+    };
+    if *ends_mid_line {
+        write_counting(out, b"\n").map_err(|short| not_written(0, short.error))?;
+        *ends_mid_line = false;
+    }
+    write_counting(out, &batch.bytes[bytes.clone()]).map_err(|short| {
+        if short.written > 0 {
+            *ends_mid_line = batch.bytes[bytes.start + short.written - 1] != b'\n';
+        }
+        not_written(short.written, short.error)
+    })
+}
+
+/// A write that stopped early: how many bytes got through, and why it stopped.
+#[derive(Debug)]
+struct ShortWrite {
+    written: usize,
+    error: io::Error,
+}
+
+/// Like [`Write::write_all`], but says how many bytes were written when it fails, so that the
+/// caller knows which lines are complete and whether a fragment was left behind.
+fn write_counting<W: Write + ?Sized>(writer: &mut W, bytes: &[u8]) -> Result<(), ShortWrite> {
+    let mut written = 0;
+    while written < bytes.len() {
+        match writer.write(&bytes[written..]) {
+            Ok(0) => {
+                return Err(ShortWrite {
+                    written,
+                    error: io::Error::from(io::ErrorKind::WriteZero),
+                })
+            }
+            Ok(n) => written += n,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(ShortWrite { written, error }),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    use std::collections::BTreeMap;
+
+    /// Every character that Python's `str.splitlines()` splits at (a superset of what
+    /// `str::lines` and most other readers use).
+    pub(crate) const PYTHON_LINE_BREAKS: [char; 10] = [
+        '\n', '\r', '\u{0b}', '\u{0c}', '\u{1c}', '\u{1d}', '\u{1e}', '\u{85}', '\u{2028}',
+        '\u{2029}',
+    ];
+
+    const HOSTILE: &[&str] = &[
+        "line\nbreak",
+        "carriage\rreturn\r\n",
+        "nul\0byte",
+        "\u{1b}[31mred\u{1b}[0m",
+        "ls\u{2028}ps\u{2029}",
+        "nel\u{85}csi\u{9b}31m",
+        "\u{80}\u{9f}\u{a0}\u{bf}",
+        "\u{2027}\u{202a}\u{20ac}",
+        "emoji 👩‍💻🎉 and ünïcödé",
+        "\"quoted\\\" and \\ backslashes",
+        "\u{0b}\u{0c}\u{1c}\u{1d}\u{1e}\u{7f}",
+        "",
+    ];
+
+    /// An entry with `text` in every string field, map key and list element.
+    pub(crate) fn entry_with_strings(text: &str) -> AuditEntry {
+        let s = || Some(text.to_owned());
+        let mut entry = AuditEntry::new(text);
+        entry.user_id = s();
+        entry.session_id = s();
+        entry.provider = s();
+        entry.model = s();
+        entry.response_model = s();
+        entry.response_id = s();
+        entry.finish_reasons = Some(vec![text.to_owned(), "stop".to_owned()]);
+        entry.system_prompt_hash = s();
+        entry.input_hash = s();
+        entry.output_hash = s();
+        entry.hash_key_id = s();
+        entry.cost_note = s();
+        entry.error_type = s();
+        entry.error_message = s();
+        entry.sanitization = BTreeMap::from([(text.to_owned(), 1)]);
+        entry.trace_id = s();
+        entry.span_id = s();
+        entry.parent_span_id = s();
+        let mut metadata = serde_json::Map::new();
+        metadata.insert(text.to_owned(), serde_json::Value::from(text));
+        metadata.insert("nested".to_owned(), serde_json::json!({ text: [text] }));
+        entry.metadata = Some(metadata);
+        entry
+    }
+
+    fn line_of(entry: &AuditEntry) -> String {
+        let mut buf = Vec::new();
+        write_entry_line(&mut buf, entry).unwrap();
+        String::from_utf8(buf).unwrap()
+    }
+
+    /// The one line `line` holds, without its `\n`, asserting that no reader splits it.
+    pub(crate) fn assert_single_line(line: &str) -> &str {
+        let body = line.strip_suffix('\n').expect("a line ends with \\n");
+        assert_eq!(line.lines().count(), 1, "{line:?}");
+        assert!(
+            !body.contains(PYTHON_LINE_BREAKS),
+            "a reader would split {body:?}"
+        );
+        assert!(
+            !body
+                .chars()
+                .any(|c| c < ' ' || ('\u{80}'..='\u{9f}').contains(&c)),
+            "raw C0 or C1 control (NUL, ESC, CSI, ...) in {body:?}"
+        );
+        body
+    }
+
+    #[test]
+    fn hostile_strings_stay_on_one_line_and_round_trip() {
+        for text in HOSTILE {
+            let entry = entry_with_strings(text);
+            let line = line_of(&entry);
+            let body = assert_single_line(&line);
+            let back: AuditEntry = serde_json::from_str(body).unwrap();
+            assert_eq!(back, entry, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn long_strings_stay_on_one_line() {
+        let text = "a\u{2028}b\nc\u{85}👩‍💻".repeat(20_000);
+        let entry = entry_with_strings(&text);
+        let line = line_of(&entry);
+        let back: AuditEntry = serde_json::from_str(assert_single_line(&line)).unwrap();
+        assert_eq!(back, entry);
+    }
+
+    #[test]
+    fn escapes_are_the_json_unicode_escapes() {
+        let line = line_of(&AuditEntry::new("a\u{85}b\u{2028}c\u{2029}d\u{9b}e\u{80}"));
+        assert!(
+            line.contains(r#""action":"a\u0085b\u2028c\u2029d\u009be\u0080""#),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn characters_near_the_escaped_ones_pass_through() {
+        let text = "\u{a0}\u{bf}\u{2027}\u{202a}\u{20ac}\u{2fff}é";
+        let line = line_of(&AuditEntry::new(text));
+        assert!(line.contains(text), "{line}");
+    }
+
+    #[test]
+    fn plain_entries_match_serde_json() {
+        let entry = entry_with_strings("plain ascii, quotes \" and é");
+        let mut expected = serde_json::to_string(&entry).unwrap();
+        expected.push('\n');
+        assert_eq!(line_of(&entry), expected);
+    }
+
+    #[test]
+    fn an_unserializable_entry_appends_nothing() {
+        let mut entry = AuditEntry::new("chat");
+        // RFC 3339 has no negative years, so this timestamp cannot be written.
+        entry.timestamp = time::macros::datetime!(-0001-01-01 0:00 UTC);
+        let mut buf = b"earlier\n".to_vec();
+        assert!(write_entry_line(&mut buf, &entry).is_err());
+        assert_eq!(buf, b"earlier\n");
+    }
+
+    #[test]
+    fn accounting_counts_complete_lines_and_skipped_entries() {
+        let good = AuditEntry::new("chat");
+        let mut bad = AuditEntry::new("chat");
+        bad.timestamp = time::macros::datetime!(-0001-01-01 0:00 UTC);
+        let mut batch = EncodedBatch::default();
+        batch.encode(&[good.clone(), bad, good]);
+        assert_eq!(batch.lines(), 2);
+        let first_end = batch.bytes.iter().position(|&b| b == b'\n').unwrap() + 1;
+        let all = batch.bytes.len();
+        assert_eq!(batch.accounted_for(0), 0);
+        assert_eq!(batch.accounted_for(first_end - 1), 0);
+        assert_eq!(batch.accounted_for(first_end), 1);
+        assert_eq!(batch.accounted_for(all - 1), 1);
+        assert_eq!(batch.accounted_for(all), 3);
+        assert_eq!(batch.accounted_before(1), 1);
+        assert_eq!(batch.accounted_before(2), 3);
+        assert_eq!(batch.byte_range(1..2), first_end..all);
+        assert_eq!(batch.take_unserializable().map(|(i, _)| i), Some(1));
+    }
+
+    /// Accepts `limit` bytes, one byte per call, then fails.
+    struct FailAfter {
+        out: Vec<u8>,
+        limit: usize,
+    }
+
+    impl Write for FailAfter {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            if self.out.len() >= self.limit {
+                return Err(io::Error::other("disk full"));
+            }
+            self.out.push(buf[0]);
+            Ok(1)
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn write_counting_reports_the_bytes_that_got_through() {
+        let mut writer = FailAfter {
+            out: Vec::new(),
+            limit: 5,
+        };
+        let short = write_counting(&mut writer, b"0123456789").unwrap_err();
+        assert_eq!(short.written, 5);
+        assert_eq!(writer.out, b"01234");
+        assert!(write_counting(&mut Vec::new(), b"all of it").is_ok());
+    }
+
+    #[test]
+    fn a_torn_write_is_counted_and_never_glues_onto_the_next_line() {
+        let entries = [
+            AuditEntry::new("first"),
+            AuditEntry::new("second"),
+            AuditEntry::new("third"),
+        ];
+        let mut batch = EncodedBatch::default();
+        batch.encode(&entries);
+        let mut torn = FailAfter {
+            out: Vec::new(),
+            limit: batch.line_ends[0].0 + 10,
+        };
+        let mut ends_mid_line = false;
+        let failed = write_lines(&mut torn, &batch, 0..3, &mut ends_mid_line).unwrap_err();
+        assert_eq!(failed.accepted, 1);
+        assert!(ends_mid_line);
+
+        // The retry sends what was not accepted, to the same destination.
+        let mut out = torn.out;
+        batch.encode(&entries[1..]);
+        write_lines(&mut out, &batch, 0..2, &mut ends_mid_line).unwrap();
+        assert!(!ends_mid_line);
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 4, "{text}");
+        let parse = |line: &str| serde_json::from_str::<AuditEntry>(line);
+        assert_eq!(parse(lines[0]).unwrap(), entries[0]);
+        assert!(
+            parse(lines[1]).is_err(),
+            "the fragment is a line of its own"
+        );
+        assert_eq!(parse(lines[2]).unwrap(), entries[1]);
+        assert_eq!(parse(lines[3]).unwrap(), entries[2]);
+    }
+
+    #[test]
+    fn a_write_cut_at_a_line_end_leaves_no_fragment() {
+        let entries = [AuditEntry::new("first"), AuditEntry::new("second")];
+        let mut batch = EncodedBatch::default();
+        batch.encode(&entries);
+        let mut cut = FailAfter {
+            out: Vec::new(),
+            limit: batch.line_ends[0].0,
+        };
+        let mut ends_mid_line = false;
+        let failed = write_lines(&mut cut, &batch, 0..2, &mut ends_mid_line).unwrap_err();
+        assert_eq!(failed.accepted, 1);
+        assert!(!ends_mid_line);
+    }
+
+    #[test]
+    fn a_fragment_stays_pending_while_nothing_can_be_written() {
+        let mut batch = EncodedBatch::default();
+        batch.encode(&[AuditEntry::new("chat")]);
+        let mut full = FailAfter {
+            out: Vec::new(),
+            limit: 0,
+        };
+        let mut ends_mid_line = true;
+        let failed = write_lines(&mut full, &batch, 0..1, &mut ends_mid_line).unwrap_err();
+        assert_eq!(failed.accepted, 0);
+        assert!(
+            ends_mid_line,
+            "the next write must still end the fragment first"
+        );
+    }
+}

@@ -1,0 +1,140 @@
+//! Where audit entries go: the [`AuditSink`] trait and the built-in sinks.
+//!
+//! The pipeline's worker thread owns every sink and calls them one after another with the same
+//! batch, so a sink needs no locking of its own. Sinks run with tracing suppressed: whatever they
+//! log cannot come back into the audit layer.
+
+use std::error::Error as StdError;
+use std::fmt;
+
+use crate::entry::AuditEntry;
+
+#[cfg(feature = "jsonl")]
+mod jsonl;
+#[cfg(feature = "jsonl")]
+pub use jsonl::{FsyncPolicy, JsonlError, JsonlSink, JsonlSinkBuilder};
+
+mod stdout;
+pub use stdout::StdoutSink;
+
+#[cfg(feature = "testing")]
+mod memory;
+#[cfg(feature = "testing")]
+pub use memory::MemorySink;
+
+pub(crate) mod line;
+
+/// A destination for audit entries.
+///
+/// Object-safe, so that several sinks of different kinds run side by side. Every lifecycle method
+/// is required: a sink that buffers must say what `flush` and `shutdown` mean for it.
+///
+/// The worker retries a failed batch with backoff, starting after the entries the error reports
+/// as [accepted](SinkError::accepted); what cannot be delivered is counted as failed for that sink
+/// in [`Stats`](crate::Stats).
+pub trait AuditSink: Send + Sync + fmt::Debug + 'static {
+    /// A short name for statistics and error messages, for example `jsonl`.
+    fn name(&self) -> &str;
+
+    /// Writes a batch of entries, in order.
+    ///
+    /// `Ok` means every entry was accepted. On error, [`SinkError::accepted`] tells how many
+    /// entries at the front of the batch were accepted before the failure; the rest were not.
+    fn write_batch(&mut self, entries: &[AuditEntry]) -> Result<(), SinkError>;
+
+    /// Makes everything accepted so far durable (written to disk, committed, acknowledged).
+    fn flush(&mut self) -> Result<(), SinkError>;
+
+    /// Flushes and releases the sink's resources; no call follows it.
+    fn shutdown(&mut self) -> Result<(), SinkError>;
+}
+
+impl<S: AuditSink + ?Sized> AuditSink for Box<S> {
+    fn name(&self) -> &str {
+        (**self).name()
+    }
+
+    fn write_batch(&mut self, entries: &[AuditEntry]) -> Result<(), SinkError> {
+        (**self).write_batch(entries)
+    }
+
+    fn flush(&mut self) -> Result<(), SinkError> {
+        (**self).flush()
+    }
+
+    fn shutdown(&mut self) -> Result<(), SinkError> {
+        (**self).shutdown()
+    }
+}
+
+/// A sink could not do what was asked.
+#[derive(Debug)]
+pub struct SinkError {
+    message: String,
+    accepted: usize,
+    source: Option<Box<dyn StdError + Send + Sync>>,
+}
+
+impl SinkError {
+    /// An error described by `message`, with no entry of the batch accepted.
+    #[must_use]
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            accepted: 0,
+            source: None,
+        }
+    }
+
+    /// An error described by `message`, caused by `source`.
+    #[must_use]
+    pub fn with_source(
+        message: impl Into<String>,
+        source: impl Into<Box<dyn StdError + Send + Sync>>,
+    ) -> Self {
+        Self {
+            message: message.into(),
+            accepted: 0,
+            source: Some(source.into()),
+        }
+    }
+
+    /// Says that the first `accepted` entries of the batch were accepted before the failure.
+    #[must_use]
+    pub fn accepted_before_failure(mut self, accepted: usize) -> Self {
+        self.accepted = accepted;
+        self
+    }
+
+    /// How many entries at the front of the batch were accepted before the failure.
+    #[must_use]
+    pub fn accepted(&self) -> usize {
+        self.accepted
+    }
+}
+
+impl fmt::Display for SinkError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl StdError for SinkError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn StdError + 'static))
+    }
+}
+
+/// Formats an error with its chain of sources, `outer: inner: innermost`.
+pub(crate) fn error_chain(err: &(dyn StdError + 'static)) -> String {
+    let mut out = err.to_string();
+    let mut next = err.source();
+    while let Some(source) = next {
+        out.push_str(": ");
+        out.push_str(&source.to_string());
+        next = source.source();
+    }
+    out
+}
