@@ -51,7 +51,8 @@ pub trait LlmSpanExt {
     /// span's creation. Only the first call counts.
     fn record_first_chunk(&self);
     /// Records an error: `error_type` is a low-cardinality class (`rate_limit_error`, `timeout`),
-    /// `message` the details (bounded in the entry). The status becomes `error`.
+    /// `message` the details. The status becomes `error`; after several errors, the latest class
+    /// wins and the messages are joined in order, bounded in length.
     fn record_error(&self, error_type: &str, message: &dyn fmt::Display);
     /// Sets the status explicitly, for example [`Status::Blocked`] when a policy refused the call.
     fn record_status(&self, status: Status);
@@ -113,9 +114,7 @@ impl LlmSpanExt for tracing::Span {
         let message = message.to_string();
         with_call(self, |call| {
             // For spans that do not declare `error.type` the field above went nowhere.
-            if call.fields.error_type.is_none() {
-                call.fields.error_type = Some(error_type.into());
-            }
+            call.fields.error_type = Some(error_type.into());
             let max = call.max_error_message_len;
             call.push_error_message(&message, max);
         });

@@ -106,8 +106,11 @@ where
         let Some(LlmSpan(data)) = extensions.get_mut::<LlmSpan>() else {
             return;
         };
-        if data.fields.error_type.is_none() {
-            data.fields.error_type = Some(error.error_type.unwrap_or_else(|| "error".into()));
+        // The latest error's class wins, as a later `record` of `error.type` would.
+        if let Some(error_type) = error.error_type {
+            data.fields.error_type = Some(error_type);
+        } else if data.fields.error_type.is_none() {
+            data.fields.error_type = Some("error".into());
         }
         let max = data.max_error_message_len;
         data.push_error_message(&error.message, max);

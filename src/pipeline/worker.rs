@@ -140,13 +140,16 @@ impl Worker {
         let retry = self.retry;
         for (sink, counters) in self.sinks.iter_mut().zip(&self.shared.counters.sinks) {
             let mut start = 0;
+            let mut rejected = 0;
             let mut attempt = 0;
             let mut backoff = retry.initial_backoff;
             while start < entries.len() {
                 match suppressed(|| sink.write_batch(&entries[start..])) {
                     Ok(()) => start = entries.len(),
                     Err(error) => {
-                        start += error.accepted().min(entries.len() - start);
+                        let accepted = error.accepted().min(entries.len() - start);
+                        start += accepted;
+                        rejected += error.rejected().min(accepted);
                         counters.set_error(error_chain(&error));
                         if attempt >= retry.attempts {
                             break;
@@ -158,8 +161,8 @@ impl Worker {
                     }
                 }
             }
-            let written = start as u64;
-            let failed = (entries.len() - start) as u64;
+            let written = (start - rejected) as u64;
+            let failed = (entries.len() - start + rejected) as u64;
             let done = if events {
                 &counters.events_written
             } else {

@@ -19,7 +19,10 @@ use std::time::{Duration, Instant};
 
 use time::{Date, UtcOffset};
 
-use super::line::{unserializable_error, write_lines, EncodedBatch, LinesNotWritten};
+use super::line::{
+    describe_unserializable, unserializable_error, write_lines, EncodedBatch, LinesNotWritten,
+    Unserializable,
+};
 use super::{AuditSink, SinkError};
 use crate::entry::AuditEntry;
 
@@ -63,6 +66,19 @@ pub enum FsyncPolicy {
 }
 
 /// Why a [`JsonlSink`] could not be set up.
+///
+/// The message names the path (or prefix) and what would be right; the operating system's
+/// error, when there is one, is the [`source`](std::error::Error::source).
+///
+/// ```
+/// # #[cfg(unix)] {
+/// use tracing_llm_audit::{JsonlError, JsonlSink};
+///
+/// let error = JsonlSink::new("/dev/null").unwrap_err();
+/// assert!(matches!(error, JsonlError::NotADirectory { .. }));
+/// assert!(error.to_string().contains("/dev/null"));
+/// # }
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum JsonlError {
@@ -103,8 +119,8 @@ pub enum JsonlError {
     },
     /// The file name prefix would not name a file inside the directory.
     #[error(
-        "the audit file prefix {prefix:?} is not a plain file name part; use letters, digits, \
-         `_`, `-` or `.` without a path separator or NUL, for example \"audit_\""
+        "the audit file prefix {prefix:?} would not name a file inside the directory; use a \
+         prefix without `/`, `\\` or NUL, for example \"audit_\""
     )]
     InvalidPrefix {
         /// The prefix that was asked for.
@@ -360,9 +376,9 @@ impl AuditSink for JsonlSink {
     /// An entry that cannot be serialized (only possible for a timestamp that RFC 3339 cannot
     /// express, such as a negative year) would fail on every retry, so retrying it cannot help
     /// and must not hold back the entries after it. It is left out, every other entry is
-    /// written, and the call returns an error that names the entry and counts the whole batch as
-    /// accepted: "accepted" then means "nothing left for the caller to retry". The caller learns
-    /// of the skipped entry only through the error, so its written count includes it.
+    /// written, and the call returns an error that names the entry, counts the whole batch as
+    /// accepted ("nothing left to retry") and the skipped entries as
+    /// [rejected](SinkError::rejected), so the pipeline counts them as failed.
     fn write_batch(&mut self, entries: &[AuditEntry]) -> Result<(), SinkError> {
         self.encoded.encode(entries);
         let skipped = self.encoded.take_unserializable();
@@ -387,7 +403,7 @@ impl AuditSink for JsonlSink {
         }
         match skipped {
             None => Ok(()),
-            Some((index, error)) => Err(unserializable_error(entries, index, error)),
+            Some(skipped) => Err(unserializable_error(entries, skipped)),
         }
     }
 
@@ -434,25 +450,25 @@ fn file_name(prefix: &str, date: Date) -> String {
 }
 
 fn is_plain_file_name_part(prefix: &str) -> bool {
-    !prefix.contains(['/', '\\', '\0']) && prefix != "." && prefix != ".."
+    !prefix.contains(['/', '\\', '\0'])
 }
 
-/// Wraps an error about something else so that it also reports the entry that could not be
-/// serialized, when that entry is among those the error counts as accepted (the caller will not
-/// send it again, so this is the only report it gets).
+/// Wraps an error about something else so that it also reports the entries that could not be
+/// serialized, when they are among those the error counts as accepted (the caller will not send
+/// them again, so this is the only report they get).
 fn note_skipped(
     error: SinkError,
-    skipped: Option<&(usize, serde_json::Error)>,
+    skipped: Option<&Unserializable>,
     entries: &[AuditEntry],
 ) -> SinkError {
     match skipped {
-        Some((index, serde_error)) if *index < error.accepted() => {
+        Some(skipped) if skipped.first < error.accepted() => {
             let accepted = error.accepted();
             SinkError::with_source(
                 format!(
-                    "audit entry {} (position {index} of the batch) cannot be serialized \
-                     ({serde_error}) and was not written, and then writing failed",
-                    entries[*index].request_id
+                    "{} ({}), and then writing failed",
+                    describe_unserializable(entries, skipped),
+                    skipped.error
                 ),
                 error,
             )
@@ -680,6 +696,42 @@ mod tests {
         );
         let lines = read_lines(&sink.file_for(at.date()));
         assert_eq!(parse(&lines), [entries[0].clone(), entries[2].clone()]);
+    }
+
+    #[test]
+    fn several_unserializable_entries_are_counted_in_one_report() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sink = JsonlSink::new(dir.path()).unwrap();
+        let bad = entry_at(datetime!(-0001-01-01 0:00 UTC), "bad");
+        let error = sink.write_batch(&[bad.clone(), bad]).unwrap_err();
+        assert_eq!(error.accepted(), 2);
+        assert!(error.to_string().starts_with("2 audit entries"), "{error}");
+    }
+
+    #[test]
+    fn an_io_error_after_a_skipped_entry_still_reports_it() {
+        let bad = entry_at(datetime!(-0001-01-01 0:00 UTC), "bad");
+        let entries = [
+            entry_at(datetime!(2025-01-31 12:00 UTC), "good"),
+            bad.clone(),
+        ];
+        let mut buf = Vec::new();
+        let serde_error = crate::sink::line::write_entry_line(&mut buf, &bad).unwrap_err();
+        let skipped = Unserializable {
+            first: 1,
+            count: 1,
+            error: serde_error,
+        };
+        let io_error = SinkError::new("could not write").accepted_before_failure(2);
+        let reported = note_skipped(io_error, Some(&skipped), &entries);
+        assert_eq!(reported.accepted(), 2);
+        let chain = crate::sink::error_chain(&reported);
+        assert!(chain.contains(&bad.request_id.to_string()), "{chain}");
+        assert!(chain.ends_with(": could not write"), "{chain}");
+
+        let retried_anyway = SinkError::new("could not write").accepted_before_failure(1);
+        let reported = note_skipped(retried_anyway, Some(&skipped), &entries);
+        assert_eq!(reported.to_string(), "could not write");
     }
 
     #[test]

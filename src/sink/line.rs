@@ -96,8 +96,19 @@ pub(crate) struct EncodedBatch {
     /// accounted for once it is written (its index plus one, so entries that could not be
     /// serialized before it count as dealt with).
     line_ends: Vec<(usize, usize)>,
-    /// The first entry that could not be serialized: its index and the error.
-    unserializable: Option<(usize, serde_json::Error)>,
+    /// The entries that could not be serialized, if any.
+    unserializable: Option<Unserializable>,
+}
+
+/// Entries of a batch that could not be serialized.
+#[derive(Debug)]
+pub(crate) struct Unserializable {
+    /// The index of the first one in the batch.
+    pub(crate) first: usize,
+    /// How many there were.
+    pub(crate) count: usize,
+    /// Why the first one failed.
+    pub(crate) error: serde_json::Error,
 }
 
 impl EncodedBatch {
@@ -111,9 +122,16 @@ impl EncodedBatch {
         for (index, entry) in entries.iter().enumerate() {
             match write_entry_line(&mut self.bytes, entry) {
                 Ok(()) => self.line_ends.push((self.bytes.len(), index + 1)),
-                Err(error) => {
-                    self.unserializable.get_or_insert((index, error));
-                }
+                Err(error) => match &mut self.unserializable {
+                    Some(earlier) => earlier.count += 1,
+                    None => {
+                        self.unserializable = Some(Unserializable {
+                            first: index,
+                            count: 1,
+                            error,
+                        });
+                    }
+                },
             }
         }
     }
@@ -124,14 +142,14 @@ impl EncodedBatch {
             .start
             .checked_sub(1)
             .map_or(0, |before| self.line_ends[before].0);
-        let end = lines
-            .end
-            .checked_sub(1)
-            .map_or(start, |last| self.line_ends[last].0);
-        start..end.max(start)
+        if lines.is_empty() {
+            return start..start;
+        }
+        start..self.line_ends[lines.end - 1].0
     }
 
     /// The index in the batch of the entry on line `line`.
+    #[cfg(feature = "jsonl")]
     pub(crate) fn entry_index(&self, line: usize) -> usize {
         self.line_ends[line].1 - 1
     }
@@ -153,29 +171,42 @@ impl EncodedBatch {
         line.checked_sub(1).map_or(0, |last| self.line_ends[last].1)
     }
 
-    /// Takes the first entry that could not be serialized, with the error.
-    pub(crate) fn take_unserializable(&mut self) -> Option<(usize, serde_json::Error)> {
+    /// Takes the report of the entries that could not be serialized.
+    pub(crate) fn take_unserializable(&mut self) -> Option<Unserializable> {
         self.unserializable.take()
     }
 }
 
-/// The error for the entry at `index` of `entries` that could not be serialized while the
-/// others were written. It counts the whole batch as accepted: serializing fails the same way
-/// on every retry, so "accepted" here means "nothing left worth sending again".
-pub(crate) fn unserializable_error(
-    entries: &[AuditEntry],
-    index: usize,
-    error: serde_json::Error,
-) -> SinkError {
+/// The error for entries of `entries` that could not be serialized while the others were
+/// written. It counts the whole batch as accepted: serializing fails the same way on every
+/// retry, so "accepted" here means "nothing left worth sending again".
+pub(crate) fn unserializable_error(entries: &[AuditEntry], skipped: Unserializable) -> SinkError {
     SinkError::with_source(
         format!(
-            "audit entry {} (position {index} of the batch) cannot be serialized and was not \
-             written; the other entries were",
-            entries[index].request_id
+            "{}; the other entries were written",
+            describe_unserializable(entries, &skipped)
         ),
-        error,
+        skipped.error,
     )
     .accepted_before_failure(entries.len())
+    .with_rejected(skipped.count)
+}
+
+/// Names the entries that could not be serialized, for an error message.
+pub(crate) fn describe_unserializable(entries: &[AuditEntry], skipped: &Unserializable) -> String {
+    let first = &entries[skipped.first].request_id;
+    match skipped.count {
+        1 => format!(
+            "audit entry {first} (position {} of the batch) cannot be serialized and was not \
+             written",
+            skipped.first
+        ),
+        count => format!(
+            "{count} audit entries cannot be serialized and were not written, the first \
+             {first} (position {} of the batch)",
+            skipped.first
+        ),
+    }
 }
 
 /// Lines that did not all reach their destination.
@@ -396,7 +427,8 @@ pub(crate) mod tests {
         assert_eq!(batch.accounted_before(1), 1);
         assert_eq!(batch.accounted_before(2), 3);
         assert_eq!(batch.byte_range(1..2), first_end..all);
-        assert_eq!(batch.take_unserializable().map(|(i, _)| i), Some(1));
+        let skipped = batch.take_unserializable().unwrap();
+        assert_eq!((skipped.first, skipped.count), (1, 1));
     }
 
     /// Accepts `limit` bytes, one byte per call, then fails.

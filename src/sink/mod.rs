@@ -72,6 +72,7 @@ impl<S: AuditSink + ?Sized> AuditSink for Box<S> {
 pub struct SinkError {
     message: String,
     accepted: usize,
+    rejected: usize,
     source: Option<Box<dyn StdError + Send + Sync>>,
 }
 
@@ -82,6 +83,7 @@ impl SinkError {
         Self {
             message: message.into(),
             accepted: 0,
+            rejected: 0,
             source: None,
         }
     }
@@ -95,6 +97,7 @@ impl SinkError {
         Self {
             message: message.into(),
             accepted: 0,
+            rejected: 0,
             source: Some(source.into()),
         }
     }
@@ -110,6 +113,22 @@ impl SinkError {
     #[must_use]
     pub fn accepted(&self) -> usize {
         self.accepted
+    }
+
+    /// Says that `rejected` of the accepted entries were refused for good (they would fail on
+    /// every retry, like an entry that cannot be serialized) and were left out, while the
+    /// others were written. The pipeline counts them as failed and does not retry them.
+    #[must_use]
+    pub fn with_rejected(mut self, rejected: usize) -> Self {
+        self.rejected = rejected;
+        self
+    }
+
+    /// How many of the accepted entries were refused for good; see
+    /// [`with_rejected`](Self::with_rejected).
+    #[must_use]
+    pub fn rejected(&self) -> usize {
+        self.rejected
     }
 }
 

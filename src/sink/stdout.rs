@@ -58,7 +58,7 @@ impl AuditSink for StdoutSink {
         })?;
         match self.encoded.take_unserializable() {
             None => Ok(()),
-            Some((index, error)) => Err(unserializable_error(entries, index, error)),
+            Some(skipped) => Err(unserializable_error(entries, skipped)),
         }
     }
 
