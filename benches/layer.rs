@@ -10,6 +10,9 @@
 //! The audit pipeline runs with `Overflow::Block` and a sink that discards, so that the figure
 //! includes any back-pressure from the worker rather than hiding it behind dropped entries.
 
+// criterion_group! generates an undocumented public function.
+#![allow(missing_docs)]
+
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -103,7 +106,8 @@ fn bench_plain_span(c: &mut Criterion) {
 }
 
 fn llm_span_audit(prompt: &[u8]) {
-    let span = tracing_llm_audit::llm_span!(provider = "openai", model = "gpt-4o", user = "user-42");
+    let span =
+        tracing_llm_audit::llm_span!(provider = "openai", model = "gpt-4o", user = "user-42");
     let _enter = span.enter();
     span.record_input(prompt);
     span.record_usage(&Usage {
@@ -135,7 +139,9 @@ fn bench_llm_span(c: &mut Criterion) {
     let mut group = c.benchmark_group("llm_span_1k");
     let (audit, guard) = audit_dispatch();
     tracing::dispatcher::with_default(&audit, || {
-        group.bench_function("audit_layer", |b| b.iter(|| llm_span_audit(prompt.as_bytes())));
+        group.bench_function("audit_layer", |b| {
+            b.iter(|| llm_span_audit(prompt.as_bytes()))
+        });
     });
     let (otel, provider) = otel_dispatch();
     tracing::dispatcher::with_default(&otel, || {

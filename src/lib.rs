@@ -2,6 +2,13 @@
 
 pub mod fields;
 
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
+mod macros;
+#[cfg(feature = "macros")]
+pub use tracing_llm_audit_macros::llm_call;
+
 pub mod cost;
 mod entry;
 mod hash;
@@ -10,11 +17,9 @@ mod pipeline;
 mod record;
 pub mod sink;
 
+pub use cost::{CostError, ModelPrice, PriceFileError, PriceTable, TokenUsage};
 pub use entry::{AuditEntry, Status, ACTION_ENTRIES_DROPPED, SCHEMA_VERSION};
 pub use hash::{HashKey, HashKeyError, HASH_KEY_ENV, HASH_PREFIX, MIN_SECRET_LEN};
-pub use record::{LlmSpanExt, Usage};
-pub use sink::{AuditSink, SinkError};
-pub use cost::{CostError, ModelPrice, PriceFileError, PriceTable, TokenUsage};
 pub use layer::{
     AuditLayer, AuditLayerBuilder, BuildError, DEFAULT_MAX_BATCH, DEFAULT_QUEUE_CAPACITY,
     DEFAULT_QUEUE_MAX_BYTES,
@@ -23,8 +28,10 @@ pub use pipeline::{
     FlushError, Overflow, ShutdownError, SinkStats, Stats, StatsHandle, WorkerGuard,
     DROP_FLUSH_TIMEOUT,
 };
-#[cfg(feature = "jsonl")]
-pub use sink::{FsyncPolicy, JsonlError, JsonlSink, JsonlSinkBuilder};
+pub use record::{LlmSpanExt, Usage};
 #[cfg(feature = "testing")]
 pub use sink::MemorySink;
 pub use sink::StdoutSink;
+pub use sink::{AuditSink, SinkError};
+#[cfg(feature = "jsonl")]
+pub use sink::{FsyncPolicy, JsonlError, JsonlSink, JsonlSinkBuilder};

@@ -22,8 +22,8 @@
 ///
 /// The options `name:`, `target:` and `level:` come first, in that order; the fields follow in
 /// any order. A *str-like* value is a `&str`, `String`, `&String`, `Cow<str>`, or an `Option` of
-/// one, where `None` leaves the field empty. Values are borrowed, never moved, and are only
-/// evaluated when the span is enabled.
+/// one, where `None` leaves the field empty. Values are borrowed, never moved; like any `tracing`
+/// field value, they are not evaluated when the span is disabled.
 ///
 /// The span's name is static: `tracing` fixes names at compile time, so the name cannot follow
 /// the operation or the model the way the GenAI conventions' `{operation} {model}` names do. The
@@ -139,6 +139,8 @@ macro_rules! __llm_span {
     (@fields $o:tt [$op:tt $p:tt () $u:tt $s:tt $st:tt]) => {
         ::core::compile_error!("llm_span!: missing `model = ...`, for example `model = \"gpt-4o\"`")
     };
+    // The field names are the constants of `fields` (tracing's `{ CONST } = value` syntax), in
+    // the order of `fields::DECLARED`, so the two cannot drift apart unnoticed.
     (@fields [$n:expr, $t:expr, $l:expr] [$op:tt $p:tt $m:tt $u:tt $s:tt $st:tt]) => {
         $crate::__private::tracing::span!(
             target: $t,
@@ -200,7 +202,10 @@ macro_rules! __llm_span {
     (@str ()) => { $crate::__private::tracing::field::Empty };
     (@str ($v:expr)) => { $crate::__private::AsFieldStr::as_field_str(&$v) };
     (@bool ()) => { $crate::__private::tracing::field::Empty };
-    (@bool ($v:expr)) => { $crate::__private::stream_flag($v) };
+    (@bool ($v:expr)) => {{
+        let stream: ::core::primitive::bool = $v;
+        stream
+    }};
 }
 
 #[cfg(test)]
@@ -236,7 +241,10 @@ mod tests {
 
     impl Created {
         fn value(&self, name: &str) -> Option<&str> {
-            self.values.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str())
+            self.values
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.as_str())
         }
     }
 
@@ -314,7 +322,10 @@ mod tests {
             );
         });
         let span = &spans[0];
-        assert_eq!((span.name, span.target.as_str()), ("embed", "my_app::search"));
+        assert_eq!(
+            (span.name, span.target.as_str()),
+            ("embed", "my_app::search")
+        );
         assert_eq!(span.level, Some(Level::WARN));
         assert_eq!(span.value(fields::OPERATION_NAME), Some("embeddings"));
         assert_eq!(span.declared, fields::DECLARED);

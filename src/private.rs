@@ -55,11 +55,14 @@ impl<T: AsFieldStr> AsFieldStr for Option<T> {
     }
 }
 
-/// Checks that the `stream` argument is a `bool`, so that a mistake is reported at the argument
-/// rather than inside `tracing`'s macros.
-#[must_use]
-pub const fn stream_flag(stream: bool) -> bool {
-    stream
+/// Runs the body of a function instrumented with `#[llm_call]`, as a closure so that a `return`
+/// in it returns from the body only.
+///
+/// Calling the closure through an `FnOnce` bound, rather than in place, makes it an `FnOnce`
+/// closure, which may return borrows of the parameters it captured (`&mut x[0]` for a parameter
+/// `x: &mut Vec<u8>`); a closure called in place would be inferred `FnMut` and could not.
+pub fn run_body<R>(body: impl FnOnce() -> R) -> R {
+    body()
 }
 
 /// What an instrumented function returned, borrowed for [`RecordError`] or [`RecordNothing`]:
@@ -116,7 +119,10 @@ mod tests {
     #[test]
     fn short_type_names_drop_paths_and_generics() {
         assert_eq!(short_type_name::<std::io::Error>(), "Error");
-        assert_eq!(short_type_name::<std::collections::HashMap<String, u8>>(), "HashMap");
+        assert_eq!(
+            short_type_name::<std::collections::HashMap<String, u8>>(),
+            "HashMap"
+        );
         assert_eq!(short_type_name::<Box<dyn std::error::Error>>(), "Box");
         assert_eq!(short_type_name::<String>(), "String");
         assert_eq!(short_type_name::<str>(), "str");
@@ -127,7 +133,8 @@ mod tests {
         let owned = String::from("gpt-4o");
         assert_eq!("gpt-4o".as_field_str(), Some("gpt-4o"));
         assert_eq!(owned.as_field_str(), Some("gpt-4o"));
-        assert_eq!((&owned).as_field_str(), Some("gpt-4o"));
+        let borrowed: &String = &owned;
+        assert_eq!(AsFieldStr::as_field_str(&borrowed), Some("gpt-4o"));
         assert_eq!(Cow::Borrowed("gpt-4o").as_field_str(), Some("gpt-4o"));
         assert_eq!(Some("u1").as_field_str(), Some("u1"));
         assert_eq!(Some(owned).as_field_str(), Some("gpt-4o"));

@@ -75,9 +75,18 @@ impl LlmSpanExt for tracing::Span {
         let counts = [
             (fields::USAGE_INPUT_TOKENS, usage.input_tokens),
             (fields::USAGE_OUTPUT_TOKENS, usage.output_tokens),
-            (fields::USAGE_CACHE_READ_INPUT_TOKENS, usage.cache_read_input_tokens),
-            (fields::USAGE_CACHE_CREATION_INPUT_TOKENS, usage.cache_creation_input_tokens),
-            (fields::USAGE_REASONING_OUTPUT_TOKENS, usage.reasoning_output_tokens),
+            (
+                fields::USAGE_CACHE_READ_INPUT_TOKENS,
+                usage.cache_read_input_tokens,
+            ),
+            (
+                fields::USAGE_CACHE_CREATION_INPUT_TOKENS,
+                usage.cache_creation_input_tokens,
+            ),
+            (
+                fields::USAGE_REASONING_OUTPUT_TOKENS,
+                usage.reasoning_output_tokens,
+            ),
         ];
         for (field, count) in counts {
             if let Some(count) = count {
@@ -126,15 +135,21 @@ impl LlmSpanExt for tracing::Span {
     }
 
     fn record_system_prompt(&self, content: &[u8]) {
-        with_call(self, |call| call.content.append(ContentKind::SystemPrompt, content));
+        with_call(self, |call| {
+            call.content.append(ContentKind::SystemPrompt, content)
+        });
     }
 
     fn record_input(&self, content: &[u8]) {
-        with_call(self, |call| call.content.append(ContentKind::Input, content));
+        with_call(self, |call| {
+            call.content.append(ContentKind::Input, content)
+        });
     }
 
     fn record_output(&self, content: &[u8]) {
-        with_call(self, |call| call.content.append(ContentKind::Output, content));
+        with_call(self, |call| {
+            call.content.append(ContentKind::Output, content)
+        });
     }
 
     fn record_sanitization(&self, entity: &str, count: u64) {

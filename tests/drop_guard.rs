@@ -45,7 +45,10 @@ fn main() {
     );
     let mut lines = 0;
     for file in std::fs::read_dir(dir.path()).unwrap() {
-        lines += std::fs::read_to_string(file.unwrap().path()).unwrap().lines().count();
+        lines += std::fs::read_to_string(file.unwrap().path())
+            .unwrap()
+            .lines()
+            .count();
     }
     assert_eq!(lines, 500, "dropping the guard lost entries");
     println!("drop_guard: 1 passed, 0 failed");

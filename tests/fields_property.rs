@@ -39,8 +39,19 @@ fn recorded() -> impl Strategy<Value = Recorded> {
         (text(), text(), text(), text(), text()),
         prop::collection::vec("[a-z_]{1,12}", 1..4),
         (any::<bool>(), 0u64..10_000_000),
-        (any::<u64>(), any::<u64>(), any::<u64>(), any::<u64>(), any::<u64>()),
-        (text(), text(), any::<u64>(), prop::option::of("[a-z_]{1,20}")),
+        (
+            any::<u64>(),
+            any::<u64>(),
+            any::<u64>(),
+            any::<u64>(),
+            any::<u64>(),
+        ),
+        (
+            text(),
+            text(),
+            any::<u64>(),
+            prop::option::of("[a-z_]{1,20}"),
+        ),
     )
         .prop_map(
             |(
@@ -96,7 +107,10 @@ fn emit(r: &Recorded) {
     span.record("gen_ai.response.id", r.response_id.as_str());
     let reasons = serde_json::to_string(&r.finish_reasons).unwrap();
     span.record("gen_ai.response.finish_reasons", reasons.as_str());
-    span.record("gen_ai.response.time_to_first_chunk", r.ttfc_ms as f64 / 1000.0);
+    span.record(
+        "gen_ai.response.time_to_first_chunk",
+        r.ttfc_ms as f64 / 1000.0,
+    );
     span.record("gen_ai.usage.input_tokens", r.input);
     span.record("gen_ai.usage.output_tokens", r.output);
     span.record("gen_ai.usage.cache_read.input_tokens", r.cache_read);

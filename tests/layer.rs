@@ -97,7 +97,10 @@ fn usage_never_recorded_stays_null_and_cost_says_why() {
     assert_eq!(entry.input_tokens, None);
     assert_eq!(entry.output_tokens, None);
     assert_eq!(entry.cost_usd, None);
-    assert!(entry.cost_note.as_deref().unwrap().contains("input_tokens"), "{entry:?}");
+    assert!(
+        entry.cost_note.as_deref().unwrap().contains("input_tokens"),
+        "{entry:?}"
+    );
 }
 
 #[test]
@@ -111,7 +114,11 @@ fn unknown_model_gets_null_cost_with_a_reason() {
         });
     });
     assert_eq!(entries[0].cost_usd, None);
-    assert!(entries[0].cost_note.as_deref().unwrap().contains("acme-llm-9"));
+    assert!(entries[0]
+        .cost_note
+        .as_deref()
+        .unwrap()
+        .contains("acme-llm-9"));
 }
 
 #[test]
@@ -142,9 +149,16 @@ fn content_is_hashed_with_the_key_and_never_printed_by_other_layers() {
     let entry = &entries[0];
     assert_eq!(Some(entry.request_id), request_id);
     let key = key();
-    assert_eq!(entry.system_prompt_hash, Some(key.hash(b"You are a SECRET-SYSTEM-PROMPT.")));
+    assert_eq!(
+        entry.system_prompt_hash,
+        Some(key.hash(b"You are a SECRET-SYSTEM-PROMPT."))
+    );
     assert_eq!(entry.input_hash, Some(key.hash(b"my card is SECRET-INPUT")));
-    assert_eq!(entry.output_hash, Some(key.hash(b"SECRET-OUTPUT")), "chunks are appended");
+    assert_eq!(
+        entry.output_hash,
+        Some(key.hash(b"SECRET-OUTPUT")),
+        "chunks are appended"
+    );
     assert_eq!(entry.hash_key_id.as_deref(), Some("test-key"));
     let line = serde_json::to_string(entry).unwrap();
     assert!(!line.contains("SECRET"), "{line}");
@@ -184,7 +198,10 @@ fn error_events_inside_the_span_make_the_status_error() {
     let entry = &entries[0];
     assert_eq!(entry.status, Status::Error);
     assert_eq!(entry.error_type.as_deref(), Some("overloaded_error"));
-    assert_eq!(entry.error_message.as_deref(), Some("upstream said 529 Overloaded"));
+    assert_eq!(
+        entry.error_message.as_deref(),
+        Some("upstream said 529 Overloaded")
+    );
 }
 
 #[test]
@@ -240,7 +257,8 @@ fn nested_llm_spans_give_one_entry_each_with_parent_ids() {
         for _ in 0..2 {
             let plain = tracing::info_span!("tool step");
             let _plain = plain.enter();
-            let _call = tracing_llm_audit::llm_span!(provider = "anthropic", model = "claude-haiku-4-5");
+            let _call =
+                tracing_llm_audit::llm_span!(provider = "anthropic", model = "claude-haiku-4-5");
         }
     });
     assert_eq!(entries.len(), 3);
@@ -258,7 +276,8 @@ fn nested_llm_spans_give_one_entry_each_with_parent_ids() {
 #[test]
 fn latency_and_time_to_first_chunk_come_from_a_monotonic_clock() {
     let entries = audited(|| {
-        let span = tracing_llm_audit::llm_span!(provider = "openai", model = "gpt-4o", stream = true);
+        let span =
+            tracing_llm_audit::llm_span!(provider = "openai", model = "gpt-4o", stream = true);
         std::thread::sleep(Duration::from_millis(20));
         span.record_first_chunk();
         std::thread::sleep(Duration::from_millis(20));

@@ -19,7 +19,8 @@ fn key() -> HashKey {
 }
 
 fn llm_call(i: u64) {
-    let span = tracing_llm_audit::llm_span!(provider = "openai", model = "gpt-4o-mini", user = "u1");
+    let span =
+        tracing_llm_audit::llm_span!(provider = "openai", model = "gpt-4o-mini", user = "u1");
     span.record_usage(&Usage {
         input_tokens: Some(i),
         output_tokens: Some(1),
@@ -75,7 +76,11 @@ fn block_policy_writes_every_entry_from_eight_threads() {
     assert_eq!(stats.sinks[0].written, 80_000);
     assert_eq!(stats.sinks[0].failed, 0);
     let entries = read_lines(dir.path());
-    assert_eq!(entries.len(), 80_000, "shutdown returned before every line was on disk");
+    assert_eq!(
+        entries.len(),
+        80_000,
+        "shutdown returned before every line was on disk"
+    );
     assert!(entries.iter().all(|e| e.action == "chat"));
 }
 
@@ -135,7 +140,10 @@ fn drop_newest_counts_every_drop_and_writes_a_drop_event() {
         .iter()
         .map(|e| e.metadata.as_ref().unwrap()["dropped"].as_u64().unwrap())
         .sum();
-    assert_eq!(reported, stats.dropped, "every drop is reported in an event");
+    assert_eq!(
+        reported, stats.dropped,
+        "every drop is reported in an event"
+    );
     assert_eq!(stats.sinks[0].events_written, events.len() as u64);
 }
 
@@ -159,7 +167,11 @@ fn byte_bound_drops_are_counted_too() {
         }
     });
     let stats = guard.shutdown(Duration::from_secs(60)).unwrap();
-    let calls = memory.entries().iter().filter(|e| e.action == "chat").count() as u64;
+    let calls = memory
+        .entries()
+        .iter()
+        .filter(|e| e.action == "chat")
+        .count() as u64;
     assert!(stats.dropped > 0, "{stats:?}");
     assert_eq!(calls + stats.dropped, 50);
 }
@@ -211,7 +223,10 @@ fn failed_writes_are_retried_then_counted() {
     let stats = guard.shutdown(Duration::from_secs(10)).unwrap();
     assert_eq!(stats.sinks[0].written, 1);
     assert_eq!(stats.sinks[0].failed, 1);
-    assert_eq!(stats.sinks[0].written + stats.sinks[0].failed, stats.emitted);
+    assert_eq!(
+        stats.sinks[0].written + stats.sinks[0].failed,
+        stats.emitted
+    );
     assert!(!stats.is_lossless());
 }
 
@@ -253,7 +268,11 @@ fn a_panicking_sink_does_not_stop_the_others() {
     assert_eq!(memory.len(), 10);
     assert_eq!(stats.sinks[0].failed, 10);
     assert_eq!(stats.sinks[1].written, 10);
-    assert!(stats.sinks[0].last_error.as_deref().unwrap().contains("panicked"));
+    assert!(stats.sinks[0]
+        .last_error
+        .as_deref()
+        .unwrap()
+        .contains("panicked"));
 }
 
 #[test]
@@ -310,7 +329,13 @@ fn sinks_run_with_tracing_suppressed() {
         llm_call(i);
     }
     let stats = guard.shutdown(Duration::from_secs(10)).unwrap();
-    assert_eq!(stats.emitted, 5, "the sink's own span must not become an entry");
+    assert_eq!(
+        stats.emitted, 5,
+        "the sink's own span must not become an entry"
+    );
     assert_eq!(seen.load(Ordering::SeqCst), 5);
-    assert!(memory.entries().iter().all(|e| e.provider.as_deref() == Some("openai")));
+    assert!(memory
+        .entries()
+        .iter()
+        .all(|e| e.provider.as_deref() == Some("openai")));
 }

@@ -21,16 +21,18 @@ pub(crate) struct LlmCallArgs {
 }
 
 impl LlmCallArgs {
-    /// The optional `llm_span!` fields that were given, with their keys.
-    pub(crate) fn optional_fields(&self) -> impl Iterator<Item = (&'static str, &Expr)> {
+    /// The `llm_span!` fields that were given, with their keys.
+    pub(crate) fn fields(&self) -> impl Iterator<Item = (&'static str, &Expr)> {
         [
-            ("operation", &self.operation),
-            ("user", &self.user),
-            ("session", &self.session),
-            ("stream", &self.stream),
+            ("provider", Some(&self.provider)),
+            ("model", Some(&self.model)),
+            ("operation", self.operation.as_ref()),
+            ("user", self.user.as_ref()),
+            ("session", self.session.as_ref()),
+            ("stream", self.stream.as_ref()),
         ]
         .into_iter()
-        .filter_map(|(key, value)| Some((key, value.as_ref()?)))
+        .filter_map(|(key, value)| Some((key, value?)))
     }
 }
 
@@ -76,7 +78,11 @@ impl GivenArgs {
             "user" => set_once(&mut self.user, key, value(key, input)?),
             "session" => set_once(&mut self.session, key, value(key, input)?),
             "stream" => set_once(&mut self.stream, key, value(key, input)?),
-            "name" => set_once(&mut self.name, key, string_literal(key, value(key, input)?)?),
+            "name" => set_once(
+                &mut self.name,
+                key,
+                string_literal(key, value(key, input)?)?,
+            ),
             "skip_error" => {
                 if input.peek(Token![=]) {
                     return Err(input.error("`skip_error` is a flag and takes no value"));
@@ -177,8 +183,18 @@ mod tests {
                session = Some(s), stream = true, name = "embed", skip_error,"#,
         )
         .unwrap();
-        let keys: Vec<_> = args.optional_fields().map(|(key, _)| key).collect();
-        assert_eq!(keys, ["operation", "user", "session", "stream"]);
+        let keys: Vec<_> = args.fields().map(|(key, _)| key).collect();
+        assert_eq!(
+            keys,
+            [
+                "provider",
+                "model",
+                "operation",
+                "user",
+                "session",
+                "stream"
+            ]
+        );
         assert_eq!(args.name.unwrap().value(), "embed");
         assert!(args.skip_error);
     }

@@ -6,7 +6,9 @@ use super::span_data::DEFAULT_MAX_ERROR_MESSAGE_LEN;
 use super::AuditLayer;
 use crate::cost::PriceTable;
 use crate::hash::{HashKey, HashKeyError, HASH_KEY_ENV};
-use crate::pipeline::{Assembler, Counters, Overflow, Queue, RetryPolicy, Shared, Worker, WorkerGuard};
+use crate::pipeline::{
+    Assembler, Counters, Overflow, Queue, RetryPolicy, Shared, Worker, WorkerGuard,
+};
 use crate::sink::AuditSink;
 
 /// Default bound of the queue in entries.
@@ -234,10 +236,16 @@ impl AuditLayerBuilder {
             return Err(BuildError::NoSink);
         }
         if self.queue_capacity == 0 {
-            return invalid("with_queue_capacity", "the queue must hold at least 1 entry");
+            return invalid(
+                "with_queue_capacity",
+                "the queue must hold at least 1 entry",
+            );
         }
         if self.queue_max_bytes == 0 {
-            return invalid("with_queue_max_bytes", "the queue must hold at least 1 byte");
+            return invalid(
+                "with_queue_max_bytes",
+                "the queue must hold at least 1 byte",
+            );
         }
         if self.max_batch == 0 {
             return invalid("with_max_batch", "a batch must hold at least 1 entry");

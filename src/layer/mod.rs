@@ -16,7 +16,8 @@ mod builder;
 pub(crate) mod span_data;
 
 pub use builder::{
-    AuditLayerBuilder, BuildError, DEFAULT_MAX_BATCH, DEFAULT_QUEUE_CAPACITY, DEFAULT_QUEUE_MAX_BYTES,
+    AuditLayerBuilder, BuildError, DEFAULT_MAX_BATCH, DEFAULT_QUEUE_CAPACITY,
+    DEFAULT_QUEUE_MAX_BYTES,
 };
 use span_data::{CallFields, ErrorEvent, LlmSpan, LlmSpanData};
 
@@ -94,10 +95,7 @@ where
         let Some(scope) = ctx.event_scope(event) else {
             return;
         };
-        let Some(span) = scope
-            .into_iter()
-            .find(|span| is_llm_span(span.metadata()))
-        else {
+        let Some(span) = scope.into_iter().find(|span| is_llm_span(span.metadata())) else {
             return;
         };
         let mut error = ErrorEvent::default();

@@ -83,7 +83,11 @@ impl LlmSpanData {
     }
 
     pub(crate) fn add_sanitization(&mut self, entity: &str, count: u64) {
-        match self.sanitization.iter_mut().find(|(name, _)| name == entity) {
+        match self
+            .sanitization
+            .iter_mut()
+            .find(|(name, _)| name == entity)
+        {
             Some((_, total)) => *total = total.saturating_add(count),
             None => self.sanitization.push((entity.into(), count)),
         }
@@ -458,8 +462,14 @@ mod tests {
 
     #[test]
     fn finish_reasons_accept_json_and_lists() {
-        assert_eq!(parse_finish_reasons(r#"["stop","length"]"#), ["stop", "length"]);
-        assert_eq!(parse_finish_reasons("stop, tool_calls"), ["stop", "tool_calls"]);
+        assert_eq!(
+            parse_finish_reasons(r#"["stop","length"]"#),
+            ["stop", "length"]
+        );
+        assert_eq!(
+            parse_finish_reasons("stop, tool_calls"),
+            ["stop", "tool_calls"]
+        );
         assert!(parse_finish_reasons("").is_empty());
     }
 

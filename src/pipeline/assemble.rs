@@ -49,13 +49,14 @@ impl Assembler {
             ..
         } = *data;
 
-        let status = fields.status.unwrap_or(
-            if fields.error_type.is_some() || error_message.is_some() {
-                Status::Error
-            } else {
-                Status::Success
-            },
-        );
+        let status =
+            fields
+                .status
+                .unwrap_or(if fields.error_type.is_some() || error_message.is_some() {
+                    Status::Error
+                } else {
+                    Status::Success
+                });
         let hash = |bytes: Option<Vec<u8>>| bytes.map(|b| self.hash_key.hash(&b));
         let any_content =
             content.system_prompt.is_some() || content.input.is_some() || content.output.is_some();

@@ -47,7 +47,10 @@ pub enum Overflow {
 }
 
 pub(crate) enum Message {
-    Call { data: Box<LlmSpanData>, bytes: usize },
+    Call {
+        data: Box<LlmSpanData>,
+        bytes: usize,
+    },
     Flush(Sender<Result<(), FlushError>>),
     Shutdown(Sender<()>),
 }

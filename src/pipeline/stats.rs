@@ -30,7 +30,10 @@ impl Stats {
     pub fn is_lossless(&self) -> bool {
         self.dropped == 0
             && self.internal_errors == 0
-            && self.sinks.iter().all(|s| s.failed == 0 && s.written == self.emitted)
+            && self
+                .sinks
+                .iter()
+                .all(|s| s.failed == 0 && s.written == self.emitted)
     }
 }
 
