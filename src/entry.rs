@@ -189,7 +189,8 @@ impl Status {
 
 impl fmt::Display for Status {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        // `pad`, so that `{:<8}` aligns statuses in tables.
+        f.pad(self.as_str())
     }
 }
 

@@ -137,7 +137,9 @@ impl Assembler {
                 );
             }
         }
-        let mut cost = result?;
+        // Products of per-token prices carry trailing zeros (0.00789000); keep the figure, not
+        // the zeros, but never fewer than the minimum places.
+        let mut cost = result?.normalize();
         if cost.scale() < COST_MIN_SCALE {
             cost.rescale(COST_MIN_SCALE);
         }
@@ -171,4 +173,90 @@ fn metadata_map(
             })
             .collect(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    use uuid::Uuid;
+
+    use super::*;
+
+    fn call(model: &str, input: u64, output: u64) -> Box<LlmSpanData> {
+        let mut data = Box::new(LlmSpanData::new(Uuid::now_v7()));
+        data.fields.operation = Some("chat".into());
+        data.fields.request_model = Some(model.into());
+        data.fields.input_tokens = Some(input);
+        data.fields.output_tokens = Some(output);
+        data
+    }
+
+    fn assembler() -> Assembler {
+        Assembler::new(HashKey::new("k", [0u8; 32]).unwrap(), PriceTable::builtin())
+    }
+
+    #[test]
+    fn cost_keeps_six_places_and_no_trailing_zeros_beyond() {
+        let mut assembler = assembler();
+        // claude-haiku-4-5: 1,000 × $1/M + 200 × $5/M = $0.002
+        let entry = assembler.assemble(call("claude-haiku-4-5", 1_000, 200));
+        assert_eq!(entry.cost_usd.unwrap().to_string(), "0.002000");
+        // claude-sonnet-4-5: 1 × $3/M + 1 × $15/M = $0.000018
+        let entry = assembler.assemble(call("claude-sonnet-4-5", 1, 1));
+        assert_eq!(entry.cost_usd.unwrap().to_string(), "0.000018");
+        // gpt-4o-mini: 1 × $0.15/M = $0.00000015, more places than six are kept
+        let entry = assembler.assemble(call("gpt-4o-mini", 1, 0));
+        assert_eq!(entry.cost_usd.unwrap().to_string(), "0.00000015");
+    }
+
+    #[test]
+    fn an_unknown_model_warns_once_and_gets_no_cost() {
+        struct CountWarnings(Arc<AtomicUsize>);
+        impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for CountWarnings {
+            fn on_event(
+                &self,
+                event: &tracing::Event<'_>,
+                _: tracing_subscriber::layer::Context<'_, S>,
+            ) {
+                if *event.metadata().level() == tracing::Level::WARN {
+                    self.0.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+        }
+        use tracing_subscriber::layer::SubscriberExt;
+        let warnings = Arc::new(AtomicUsize::new(0));
+        let subscriber = tracing_subscriber::registry().with(CountWarnings(warnings.clone()));
+        let mut assembler = assembler();
+        tracing::subscriber::with_default(subscriber, || {
+            for _ in 0..3 {
+                let entry = assembler.assemble(call("mystery-model", 10, 10));
+                assert_eq!(entry.cost_usd, None);
+                assert!(entry.cost_note.unwrap().contains("mystery-model"));
+            }
+            assembler.assemble(call("other-mystery", 10, 10));
+        });
+        assert_eq!(
+            warnings.load(Ordering::SeqCst),
+            2,
+            "one warning per unknown model"
+        );
+    }
+
+    #[test]
+    fn status_follows_errors_unless_set() {
+        let mut assembler = assembler();
+        let mut data = call("gpt-4o", 1, 1);
+        data.fields.error_type = Some("timeout".into());
+        assert_eq!(assembler.assemble(data).status, Status::Error);
+        let mut data = call("gpt-4o", 1, 1);
+        data.fields.error_type = Some("policy".into());
+        data.fields.status = Some(Status::Blocked);
+        assert_eq!(assembler.assemble(data).status, Status::Blocked);
+        assert_eq!(
+            assembler.assemble(call("gpt-4o", 1, 1)).status,
+            Status::Success
+        );
+    }
 }
