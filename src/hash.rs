@@ -149,9 +149,27 @@ impl HashKey {
         let digest = mac.finalize().into_bytes();
         let mut out = String::with_capacity(HASH_PREFIX.len() + 64);
         out.push_str(HASH_PREFIX);
-        out.push_str(&hex::encode(digest));
+        push_hex(&mut out, &digest);
         out
     }
+}
+
+/// Appends `bytes` to `out` as lowercase hex. A table lookup per nibble: the iterator-based
+/// encoders cost more than the hash itself on the worker's hot path.
+pub(crate) fn push_hex(out: &mut String, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    out.reserve(bytes.len() * 2);
+    for &byte in bytes {
+        out.push(char::from(DIGITS[usize::from(byte >> 4)]));
+        out.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
+    }
+}
+
+/// `bytes` as lowercase hex.
+pub(crate) fn to_hex(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() * 2);
+    push_hex(&mut out, bytes);
+    out
 }
 
 impl fmt::Debug for HashKey {
@@ -178,6 +196,12 @@ mod tests {
             hash,
             "hmac-sha256:60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
         );
+    }
+
+    #[test]
+    fn hex_matches_the_reference_encoder() {
+        let bytes: Vec<u8> = (0..=255).collect();
+        assert_eq!(to_hex(&bytes), hex::encode(&bytes));
     }
 
     #[test]

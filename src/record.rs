@@ -7,6 +7,7 @@
 
 use std::fmt;
 
+use tracing::field::Value;
 use uuid::Uuid;
 
 use crate::entry::Status;
@@ -72,6 +73,14 @@ pub trait LlmSpanExt {
 
 impl LlmSpanExt for tracing::Span {
     fn record_usage(&self, usage: &Usage) {
+        // One `record_all` rather than a `record` per count: one trip through every layer.
+        let Some(metadata) = self.metadata() else {
+            return;
+        };
+        let declared = metadata.fields();
+        let Some(placeholder) = declared.iter().next() else {
+            return;
+        };
         let counts = [
             (fields::USAGE_INPUT_TOKENS, usage.input_tokens),
             (fields::USAGE_OUTPUT_TOKENS, usage.output_tokens),
@@ -88,11 +97,15 @@ impl LlmSpanExt for tracing::Span {
                 usage.reasoning_output_tokens,
             ),
         ];
-        for (field, count) in counts {
-            if let Some(count) = count {
-                self.record(field, count);
-            }
-        }
+        // A count the span does not declare is left out (paired with no value).
+        let resolved = counts.map(|(name, count)| match declared.field(name) {
+            Some(field) => (field, count),
+            None => (placeholder.clone(), None),
+        });
+        let values = resolved
+            .each_ref()
+            .map(|(field, count)| (field, count.as_ref().map(|c| c as &dyn Value)));
+        self.record_all(&declared.value_set(&values));
     }
 
     fn record_response_model(&self, model: &str) {

@@ -325,3 +325,45 @@ impl std::io::Write for SharedBuf {
         Ok(())
     }
 }
+
+#[test]
+fn a_call_never_inherits_anything_from_an_earlier_one() {
+    // Records are recycled between calls; what one call recorded must not leak into the next.
+    let entries = audited(|| {
+        for i in 0..600_u64 {
+            let span = tracing_llm_audit::llm_span!(provider = "openai", model = "gpt-4o");
+            if i % 2 == 0 {
+                span.record_input(b"secret input");
+                span.record_output(b"secret output");
+                span.record_error("timeout", &"took too long");
+                span.record_sanitization("email", 1);
+                span.record_first_chunk();
+                span.record_usage(&Usage {
+                    input_tokens: Some(5),
+                    output_tokens: Some(5),
+                    ..Usage::default()
+                });
+            }
+            // Give the worker time to recycle records now and then.
+            if i % 100 == 0 {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    });
+    assert_eq!(entries.len(), 600);
+    let clean: Vec<_> = entries
+        .iter()
+        .filter(|e| e.input_tokens.is_none())
+        .collect();
+    assert_eq!(clean.len(), 300);
+    for entry in clean {
+        assert_eq!(entry.input_hash, None, "{entry:?}");
+        assert_eq!(entry.output_hash, None);
+        assert_eq!(entry.hash_key_id, None);
+        assert_eq!(entry.error_type, None);
+        assert_eq!(entry.error_message, None);
+        assert_eq!(entry.status, Status::Success);
+        assert_eq!(entry.sanitization_count, 0);
+        assert_eq!(entry.time_to_first_chunk_ms, None);
+    }
+}

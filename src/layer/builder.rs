@@ -226,6 +226,7 @@ impl AuditLayerBuilder {
         let layer = AuditLayer {
             queue: Queue::new(tx.clone(), shared.clone(), self.overflow),
             max_error_message_len: self.max_error_message_len,
+            open_llm_spans: std::sync::atomic::AtomicUsize::new(0),
         };
         Ok((layer, WorkerGuard::new(tx, shared, handle)))
     }

@@ -2,12 +2,12 @@
 //! to the pipeline.
 
 use std::any::TypeId;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Dispatch, Event, Level, Metadata, Subscriber};
 use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::registry::{LookupSpan, SpanRef};
-use uuid::Uuid;
 
 use crate::fields;
 use crate::pipeline::Queue;
@@ -19,7 +19,7 @@ pub use builder::{
     AuditLayerBuilder, BuildError, DEFAULT_MAX_BATCH, DEFAULT_QUEUE_CAPACITY,
     DEFAULT_QUEUE_MAX_BYTES,
 };
-use span_data::{CallFields, ErrorEvent, LlmSpan, LlmSpanData};
+use span_data::{ErrorEvent, LlmSpan, LlmSpanData};
 
 /// A [`tracing_subscriber::Layer`] that writes an audit entry for every LLM span.
 ///
@@ -32,6 +32,9 @@ use span_data::{CallFields, ErrorEvent, LlmSpan, LlmSpanData};
 pub struct AuditLayer {
     queue: Queue,
     max_error_message_len: usize,
+    /// LLM spans created and not yet closed. While there are none, callbacks for other spans
+    /// return without looking the span up.
+    open_llm_spans: AtomicUsize,
 }
 
 impl AuditLayer {
@@ -56,40 +59,33 @@ where
             return;
         }
         let Some(span) = ctx.span(id) else { return };
-        let mut data = Box::new(LlmSpanData::new(Uuid::now_v7()));
+        let mut data = self.queue.new_record();
         data.max_error_message_len = self.max_error_message_len;
-        attrs.record(&mut data.fields);
-        for (kind, text) in std::mem::take(&mut data.fields.content) {
-            data.content.append(kind, text.as_bytes());
-        }
+        attrs.record(&mut *data);
         if let Some((trace_id, parent_span_id)) = span.parent().and_then(nearest_llm_span) {
             data.trace_id = trace_id;
             data.parent_span_id = Some(parent_span_id);
         }
+        self.open_llm_spans.fetch_add(1, Relaxed);
         span.extensions_mut().insert(LlmSpan(data));
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        if self.open_llm_spans.load(Relaxed) == 0 {
+            return;
+        }
         let Some(span) = ctx.span(id) else { return };
         if !is_llm_span(span.metadata()) {
             return;
         }
-        // Visit before taking the lock: formatting a value must not hold up other threads.
-        let mut update = CallFields::default();
-        values.record(&mut update);
-        let content = std::mem::take(&mut update.content);
         let mut extensions = span.extensions_mut();
-        let Some(LlmSpan(data)) = extensions.get_mut::<LlmSpan>() else {
-            return;
-        };
-        data.fields.merge(update);
-        for (kind, text) in content {
-            data.content.append(kind, text.as_bytes());
+        if let Some(LlmSpan(data)) = extensions.get_mut::<LlmSpan>() {
+            values.record(&mut **data);
         }
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
-        if *event.metadata().level() != Level::ERROR {
+        if *event.metadata().level() != Level::ERROR || self.open_llm_spans.load(Relaxed) == 0 {
             return;
         }
         let Some(scope) = ctx.event_scope(event) else {
@@ -115,6 +111,9 @@ where
     }
 
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        if self.open_llm_spans.load(Relaxed) == 0 {
+            return;
+        }
         let Some(span) = ctx.span(&id) else { return };
         if !is_llm_span(span.metadata()) {
             return;
@@ -125,6 +124,7 @@ where
         let Some(LlmSpan(mut data)) = taken else {
             return;
         };
+        self.open_llm_spans.fetch_sub(1, Relaxed);
         data.latency = data.started.elapsed();
         self.queue.offer(data);
     }

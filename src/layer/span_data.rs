@@ -42,11 +42,13 @@ pub(crate) struct LlmSpanData {
 }
 
 impl LlmSpanData {
-    pub(crate) fn new(request_id: Uuid) -> Self {
-        let trace_id = *request_id.as_bytes();
+    /// State for a call starting now.
+    pub(crate) fn new() -> Self {
+        let started_wall = SystemTime::now();
+        let request_id = request_id_at(started_wall);
         Self {
             request_id,
-            started_wall: SystemTime::now(),
+            started_wall,
             started: Instant::now(),
             latency: Duration::ZERO,
             first_chunk: None,
@@ -55,9 +57,29 @@ impl LlmSpanData {
             error_message: None,
             max_error_message_len: DEFAULT_MAX_ERROR_MESSAGE_LEN,
             sanitization: Vec::new(),
-            trace_id,
+            trace_id: *request_id.as_bytes(),
             parent_span_id: None,
         }
+    }
+
+    /// Makes a [forgotten](Self::forget) record ready for a call starting now, keeping its
+    /// buffers' capacity, so that a recycled record costs the application's thread no
+    /// allocation.
+    pub(crate) fn restart(&mut self) {
+        let content = std::mem::take(&mut self.content);
+        let sanitization = std::mem::take(&mut self.sanitization);
+        *self = Self::new();
+        self.content = content;
+        self.sanitization = sanitization;
+    }
+
+    /// Drops what the record holds but keeps its buffers; runs on the worker, so that freeing
+    /// never costs the application's threads.
+    pub(crate) fn forget(&mut self) {
+        self.fields = CallFields::default();
+        self.content.clear();
+        self.error_message = None;
+        self.sanitization.clear();
     }
 
     /// The call's span id: the random tail of its request id (UUID v7 keeps 62 random bits
@@ -102,6 +124,49 @@ impl LlmSpanData {
     }
 }
 
+/// A UUID v7 for a call that started at `wall`: 48 bits of Unix milliseconds, then the
+/// sub-millisecond fraction in the 12 bits of `rand_a` (RFC 9562, section 6.2, method 3), so
+/// that ids made one after another sort in order, then 62 random bits.
+///
+/// Cheaper than `Uuid::now_v7`, which reads the clock again and takes a process-wide lock.
+pub(crate) fn request_id_at(wall: SystemTime) -> Uuid {
+    let since_epoch = wall
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO);
+    let millis = u64::try_from(since_epoch.as_millis()).unwrap_or(u64::MAX);
+    let fraction = (u64::from(since_epoch.subsec_nanos() % 1_000_000) * 4096 / 1_000_000) as u16;
+    let random = fast_random();
+    let mut tail = [0u8; 10];
+    tail[..2].copy_from_slice(&fraction.to_be_bytes());
+    tail[2..].copy_from_slice(&random.to_be_bytes());
+    uuid::Builder::from_unix_timestamp_millis(millis, &tail).into_uuid()
+}
+
+/// A per-thread wyrand generator seeded from the OS: ids need unpredictability across
+/// processes, not cryptographic strength, and must not cost a system call each.
+fn fast_random() -> u64 {
+    use std::cell::Cell;
+    thread_local! {
+        static STATE: Cell<u64> = Cell::new({
+            let mut seed = [0u8; 8];
+            // Without the OS source, fall back to the clock and the thread: still unique.
+            if getrandom::getrandom(&mut seed).is_err() {
+                let nanos = SystemTime::now()
+                    .duration_since(SystemTime::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos() as u64);
+                seed = (nanos ^ (&seed as *const _ as u64)).to_le_bytes();
+            }
+            u64::from_le_bytes(seed)
+        });
+    }
+    STATE.with(|state| {
+        let next = state.get().wrapping_add(0xa076_1d64_78bd_642f);
+        state.set(next);
+        let product = u128::from(next) * u128::from(next ^ 0xe703_7ed1_a0b4_28db);
+        (product as u64) ^ ((product >> 64) as u64)
+    })
+}
+
 /// Cuts `s` to at most `max_len` bytes on a character boundary, ending it with `…` when cut.
 pub(crate) fn truncate_with_ellipsis(s: &mut String, max_len: usize) {
     const ELLIPSIS: &str = "…";
@@ -117,20 +182,15 @@ pub(crate) fn truncate_with_ellipsis(s: &mut String, max_len: usize) {
 }
 
 /// Raw content handed to the layer; hashed by the worker, never exported as span fields.
+///
+/// A buffer's `Option` says whether that content was recorded at all (empty content is
+/// content); the buffers themselves are kept across recycling.
 #[derive(Debug, Default)]
 pub(crate) struct Content {
     pub(crate) system_prompt: Option<Vec<u8>>,
     pub(crate) input: Option<Vec<u8>>,
     pub(crate) output: Option<Vec<u8>>,
-}
-
-impl Content {
-    fn len(&self) -> usize {
-        [&self.system_prompt, &self.input, &self.output]
-            .iter()
-            .map(|c| c.as_ref().map_or(0, Vec::len))
-            .sum()
-    }
+    spare: Vec<Vec<u8>>,
 }
 
 /// Which content a piece of bytes is.
@@ -141,7 +201,18 @@ pub(crate) enum ContentKind {
     Output,
 }
 
+/// Buffers larger than this are not kept for reuse, so that one huge prompt does not pin its
+/// memory for the life of the process.
+const MAX_KEPT_BUFFER: usize = 16 * 1024;
+
 impl Content {
+    fn len(&self) -> usize {
+        [&self.system_prompt, &self.input, &self.output]
+            .iter()
+            .map(|c| c.as_ref().map_or(0, Vec::len))
+            .sum()
+    }
+
     /// Appends to the content of `kind`: a stream's chunks arrive one by one.
     pub(crate) fn append(&mut self, kind: ContentKind, bytes: &[u8]) {
         let slot = match kind {
@@ -149,7 +220,20 @@ impl Content {
             ContentKind::Input => &mut self.input,
             ContentKind::Output => &mut self.output,
         };
-        slot.get_or_insert_with(Vec::new).extend_from_slice(bytes);
+        slot.get_or_insert_with(|| self.spare.pop().unwrap_or_default())
+            .extend_from_slice(bytes);
+    }
+
+    /// Forgets all content, keeping reasonably sized buffers for the next call.
+    pub(crate) fn clear(&mut self) {
+        for slot in [&mut self.system_prompt, &mut self.input, &mut self.output] {
+            if let Some(mut buffer) = slot.take() {
+                if buffer.capacity() <= MAX_KEPT_BUFFER {
+                    buffer.clear();
+                    self.spare.push(buffer);
+                }
+            }
+        }
     }
 }
 
@@ -186,50 +270,9 @@ pub(crate) struct CallFields {
     pub(crate) status: Option<Status>,
     pub(crate) sanitization_count: Option<u64>,
     pub(crate) metadata: Vec<(&'static str, MetaValue)>,
-    /// Content that arrived as span fields (third-party spans with the conventions' opt-in
-    /// content attributes); moved into [`Content`] before the lock is taken.
-    pub(crate) content: Vec<(ContentKind, String)>,
 }
 
 impl CallFields {
-    /// Takes every value recorded in `newer`, keeping ours where `newer` has none.
-    pub(crate) fn merge(&mut self, newer: CallFields) {
-        macro_rules! take {
-            ($($field:ident),*) => {$(
-                if newer.$field.is_some() {
-                    self.$field = newer.$field;
-                }
-            )*};
-        }
-        take!(
-            operation,
-            provider,
-            request_model,
-            response_model,
-            response_id,
-            finish_reasons,
-            stream,
-            time_to_first_chunk,
-            input_tokens,
-            output_tokens,
-            cache_read_tokens,
-            cache_write_tokens,
-            reasoning_tokens,
-            user_id,
-            session_id,
-            error_type,
-            status,
-            sanitization_count
-        );
-        for (name, value) in newer.metadata {
-            match self.metadata.iter_mut().find(|(n, _)| *n == name) {
-                Some((_, old)) => *old = value,
-                None => self.metadata.push((name, value)),
-            }
-        }
-        self.content.extend(newer.content);
-    }
-
     fn heap_bytes(&self) -> usize {
         self.metadata.len() * std::mem::size_of::<(&str, MetaValue)>()
             + self
@@ -242,7 +285,9 @@ impl CallFields {
                 .sum::<usize>()
     }
 
-    fn set_str(&mut self, field: &Field, value: &str) {
+    /// Records a text value; returns the kind of content when the field carries content, which
+    /// the caller keeps as content rather than as a field.
+    fn set_str(&mut self, field: &Field, value: &str) -> Option<ContentKind> {
         let name = field.name();
         let slot = match name {
             fields::OPERATION_NAME => &mut self.operation,
@@ -252,7 +297,7 @@ impl CallFields {
                 if self.provider.is_none() {
                     self.provider = Some(value.into());
                 }
-                return;
+                return None;
             }
             fields::REQUEST_MODEL => &mut self.request_model,
             fields::RESPONSE_MODEL => &mut self.response_model,
@@ -262,36 +307,28 @@ impl CallFields {
                 if self.user_id.is_none() {
                     self.user_id = Some(value.into());
                 }
-                return;
+                return None;
             }
             fields::SESSION_ID => &mut self.session_id,
             fields::CONVERSATION_ID => {
                 if self.session_id.is_none() {
                     self.session_id = Some(value.into());
                 }
-                return;
+                return None;
             }
             fields::ERROR_TYPE => &mut self.error_type,
             fields::RESPONSE_FINISH_REASONS => {
                 self.finish_reasons = Some(parse_finish_reasons(value));
-                return;
+                return None;
             }
             fields::STATUS => {
                 self.status = Status::parse(value);
-                return;
+                return None;
             }
-            fields::SYSTEM_INSTRUCTIONS => {
-                self.content
-                    .push((ContentKind::SystemPrompt, value.to_owned()));
-                return;
-            }
-            fields::INPUT_MESSAGES | fields::LEGACY_PROMPT => {
-                self.content.push((ContentKind::Input, value.to_owned()));
-                return;
-            }
+            fields::SYSTEM_INSTRUCTIONS => return Some(ContentKind::SystemPrompt),
+            fields::INPUT_MESSAGES | fields::LEGACY_PROMPT => return Some(ContentKind::Input),
             fields::OUTPUT_MESSAGES | fields::LEGACY_COMPLETION => {
-                self.content.push((ContentKind::Output, value.to_owned()));
-                return;
+                return Some(ContentKind::Output)
             }
             _ => {
                 // Numbers that arrive as text (some crates record everything as strings).
@@ -302,10 +339,11 @@ impl CallFields {
                 } else {
                     self.set_meta(field, MetaValue::Str(value.to_owned()));
                 }
-                return;
+                return None;
             }
         };
         *slot = Some(value.into());
+        None
     }
 
     fn count_slot(&mut self, name: &str) -> Option<&mut Option<u64>> {
@@ -357,12 +395,51 @@ fn parse_finish_reasons(value: &str) -> Vec<CompactString> {
         .collect()
 }
 
-impl Visit for CallFields {
+/// Field values go straight into the call's record. `on_record` does this under the span's
+/// own extensions lock: only another thread recording on the same span at the same instant
+/// could wait on it, and visiting into a separate value first would cost every call a copy of
+/// the whole record.
+impl Visit for LlmSpanData {
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.set_str(field, value);
+        if let Some(kind) = self.fields.set_str(field, value) {
+            self.content.append(kind, value.as_bytes());
+        }
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
+        self.fields.set_u64(field, value);
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        match u64::try_from(value) {
+            Ok(v) => self.fields.set_u64(field, v),
+            // A negative token count is nonsense; it stays absent rather than becoming a number.
+            Err(_) if self.fields.count_slot(field.name()).is_some() => {}
+            Err(_) => self.fields.set_meta(field, MetaValue::I64(value)),
+        }
+    }
+
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.fields.set_f64(field, value);
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        if field.name() == fields::REQUEST_STREAM {
+            self.fields.stream = Some(value);
+        } else {
+            self.fields.set_meta(field, MetaValue::Bool(value));
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        let mut text = String::new();
+        let _ = write!(text, "{value:?}");
+        self.record_str(field, &text);
+    }
+}
+
+impl CallFields {
+    fn set_u64(&mut self, field: &Field, value: u64) {
         if let Some(slot) = self.count_slot(field.name()) {
             *slot = Some(value);
         } else if field.name() == fields::RESPONSE_TIME_TO_FIRST_CHUNK {
@@ -373,16 +450,7 @@ impl Visit for CallFields {
         }
     }
 
-    fn record_i64(&mut self, field: &Field, value: i64) {
-        match u64::try_from(value) {
-            Ok(v) => self.record_u64(field, v),
-            // A negative token count is nonsense; it stays absent rather than becoming a number.
-            Err(_) if self.count_slot(field.name()).is_some() => {}
-            Err(_) => self.set_meta(field, MetaValue::I64(value)),
-        }
-    }
-
-    fn record_f64(&mut self, field: &Field, value: f64) {
+    fn set_f64(&mut self, field: &Field, value: f64) {
         if field.name() == fields::RESPONSE_TIME_TO_FIRST_CHUNK {
             // Rounded to microseconds: 0.001 s must come out as 1 ms, not 0.999… ms.
             let micros = (value * 1e6).round();
@@ -397,20 +465,6 @@ impl Visit for CallFields {
         } else if field.name() != fields::USAGE_COST {
             self.set_meta(field, MetaValue::F64(value));
         }
-    }
-
-    fn record_bool(&mut self, field: &Field, value: bool) {
-        if field.name() == fields::REQUEST_STREAM {
-            self.stream = Some(value);
-        } else {
-            self.set_meta(field, MetaValue::Bool(value));
-        }
-    }
-
-    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        let mut text = String::new();
-        let _ = write!(text, "{value:?}");
-        self.set_str(field, &text);
     }
 }
 
@@ -461,6 +515,36 @@ mod tests {
     use super::*;
 
     #[test]
+    fn request_ids_are_v7_with_the_call_time_and_ordered_within_a_millisecond() {
+        let wall = SystemTime::UNIX_EPOCH + Duration::from_nanos(1_764_000_000_123_456_789);
+        let id = request_id_at(wall);
+        assert_eq!(id.get_version_num(), 7);
+        let (secs, nanos) = id.get_timestamp().unwrap().to_unix();
+        assert_eq!((secs, nanos / 1_000_000), (1_764_000_000, 123));
+        let later = request_id_at(wall + Duration::from_micros(300));
+        assert!(later > id, "sub-millisecond precision orders ids");
+        assert_ne!(request_id_at(wall), id, "the random tail differs");
+    }
+
+    #[test]
+    fn a_restarted_record_keeps_buffers_but_no_data() {
+        let mut data = LlmSpanData::new();
+        let first_id = data.request_id;
+        data.content.append(ContentKind::Input, b"hello");
+        data.fields.input_tokens = Some(3);
+        data.error_message = Some("boom".into());
+        data.add_sanitization("email", 1);
+        data.forget();
+        data.restart();
+        assert_ne!(data.request_id, first_id);
+        assert!(data.content.input.is_none());
+        assert!(data.fields.input_tokens.is_none());
+        assert!(data.error_message.is_none());
+        assert!(data.sanitization.is_empty());
+        assert_eq!(data.content.spare.len(), 1, "the input buffer is kept for reuse");
+    }
+
+    #[test]
     fn finish_reasons_accept_json_and_lists() {
         assert_eq!(
             parse_finish_reasons(r#"["stop","length"]"#),
@@ -486,7 +570,7 @@ mod tests {
 
     #[test]
     fn error_messages_are_joined_and_bounded() {
-        let mut data = LlmSpanData::new(Uuid::now_v7());
+        let mut data = LlmSpanData::new();
         data.push_error_message("first", 20);
         data.push_error_message("second failure is long", 20);
         let msg = data.error_message.unwrap();

@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 
 use crate::cost::{CostError, PriceTable, TokenUsage};
 use crate::entry::{AuditEntry, Status, SCHEMA_VERSION};
-use crate::hash::HashKey;
+use crate::hash::{to_hex, HashKey};
 use crate::layer::span_data::{LlmSpanData, MetaValue};
 
 /// Costs carry at least this many decimal places, as DESIGN.md requires of the stored USD.
@@ -33,21 +33,13 @@ impl Assembler {
         }
     }
 
-    pub(crate) fn assemble(&mut self, data: Box<LlmSpanData>) -> AuditEntry {
+    /// Builds the entry for a finished call. Takes what it needs out of `data`, which the
+    /// worker then recycles.
+    pub(crate) fn assemble(&mut self, data: &mut LlmSpanData) -> AuditEntry {
         let span_id = data.span_id();
-        let LlmSpanData {
-            request_id,
-            started_wall,
-            latency,
-            first_chunk,
-            fields,
-            content,
-            error_message,
-            sanitization,
-            trace_id,
-            parent_span_id,
-            ..
-        } = *data;
+        let fields = std::mem::take(&mut data.fields);
+        let error_message = data.error_message.take();
+        let content = &data.content;
 
         let status =
             fields
@@ -57,21 +49,22 @@ impl Assembler {
                 } else {
                     Status::Success
                 });
-        let hash = |bytes: Option<Vec<u8>>| bytes.map(|b| self.hash_key.hash(&b));
+        let hash = |bytes: &Option<Vec<u8>>| bytes.as_deref().map(|b| self.hash_key.hash(b));
         let any_content =
             content.system_prompt.is_some() || content.input.is_some() || content.output.is_some();
-        let mut sanitization_by_type = std::collections::BTreeMap::new();
-        for (entity, count) in sanitization {
-            sanitization_by_type.insert(entity.to_string(), count);
-        }
+        let sanitization_by_type: std::collections::BTreeMap<String, u64> = data
+            .sanitization
+            .iter()
+            .map(|(entity, count)| (entity.to_string(), *count))
+            .collect();
         let sanitization_count = fields
             .sanitization_count
             .unwrap_or_else(|| sanitization_by_type.values().sum());
 
         let mut entry = AuditEntry {
             schema_version: SCHEMA_VERSION,
-            request_id,
-            timestamp: OffsetDateTime::from(started_wall),
+            request_id: data.request_id,
+            timestamp: OffsetDateTime::from(data.started_wall),
             user_id: fields.user_id.map(String::from),
             session_id: fields.session_id.map(String::from),
             provider: fields.provider.map(String::from),
@@ -85,17 +78,20 @@ impl Assembler {
                 .finish_reasons
                 .map(|r| r.into_iter().map(String::from).collect()),
             streaming: fields.stream,
-            system_prompt_hash: hash(content.system_prompt),
-            input_hash: hash(content.input),
-            output_hash: hash(content.output),
+            system_prompt_hash: hash(&content.system_prompt),
+            input_hash: hash(&content.input),
+            output_hash: hash(&content.output),
             hash_key_id: any_content.then(|| self.hash_key.id().to_owned()),
             input_tokens: fields.input_tokens,
             output_tokens: fields.output_tokens,
             thinking_tokens: fields.reasoning_tokens,
             cache_read_tokens: fields.cache_read_tokens,
             cache_write_tokens: fields.cache_write_tokens,
-            latency_ms: duration_ms(latency),
-            time_to_first_chunk_ms: first_chunk.or(fields.time_to_first_chunk).map(duration_ms),
+            latency_ms: duration_ms(data.latency),
+            time_to_first_chunk_ms: data
+                .first_chunk
+                .or(fields.time_to_first_chunk)
+                .map(duration_ms),
             cost_usd: None,
             cost_note: None,
             status,
@@ -103,9 +99,9 @@ impl Assembler {
             error_message,
             sanitization_count,
             sanitization: sanitization_by_type,
-            trace_id: Some(hex::encode(trace_id)),
-            span_id: Some(hex::encode(span_id)),
-            parent_span_id: parent_span_id.map(hex::encode),
+            trace_id: Some(to_hex(&data.trace_id)),
+            span_id: Some(to_hex(&span_id)),
+            parent_span_id: data.parent_span_id.map(|id| to_hex(&id)),
             metadata: metadata_map(fields.metadata),
         };
         match self.cost(&entry) {
@@ -180,12 +176,10 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
 
-    use uuid::Uuid;
-
     use super::*;
 
     fn call(model: &str, input: u64, output: u64) -> Box<LlmSpanData> {
-        let mut data = Box::new(LlmSpanData::new(Uuid::now_v7()));
+        let mut data = Box::new(LlmSpanData::new());
         data.fields.operation = Some("chat".into());
         data.fields.request_model = Some(model.into());
         data.fields.input_tokens = Some(input);
@@ -201,13 +195,13 @@ mod tests {
     fn cost_keeps_six_places_and_no_trailing_zeros_beyond() {
         let mut assembler = assembler();
         // claude-haiku-4-5: 1,000 × $1/M + 200 × $5/M = $0.002
-        let entry = assembler.assemble(call("claude-haiku-4-5", 1_000, 200));
+        let entry = assembler.assemble(&mut call("claude-haiku-4-5", 1_000, 200));
         assert_eq!(entry.cost_usd.unwrap().to_string(), "0.002000");
         // claude-sonnet-4-5: 1 × $3/M + 1 × $15/M = $0.000018
-        let entry = assembler.assemble(call("claude-sonnet-4-5", 1, 1));
+        let entry = assembler.assemble(&mut call("claude-sonnet-4-5", 1, 1));
         assert_eq!(entry.cost_usd.unwrap().to_string(), "0.000018");
         // gpt-4o-mini: 1 × $0.15/M = $0.00000015, more places than six are kept
-        let entry = assembler.assemble(call("gpt-4o-mini", 1, 0));
+        let entry = assembler.assemble(&mut call("gpt-4o-mini", 1, 0));
         assert_eq!(entry.cost_usd.unwrap().to_string(), "0.00000015");
     }
 
@@ -231,11 +225,11 @@ mod tests {
         let mut assembler = assembler();
         tracing::subscriber::with_default(subscriber, || {
             for _ in 0..3 {
-                let entry = assembler.assemble(call("mystery-model", 10, 10));
+                let entry = assembler.assemble(&mut call("mystery-model", 10, 10));
                 assert_eq!(entry.cost_usd, None);
                 assert!(entry.cost_note.unwrap().contains("mystery-model"));
             }
-            assembler.assemble(call("other-mystery", 10, 10));
+            assembler.assemble(&mut call("other-mystery", 10, 10));
         });
         assert_eq!(
             warnings.load(Ordering::SeqCst),
@@ -249,13 +243,13 @@ mod tests {
         let mut assembler = assembler();
         let mut data = call("gpt-4o", 1, 1);
         data.fields.error_type = Some("timeout".into());
-        assert_eq!(assembler.assemble(data).status, Status::Error);
+        assert_eq!(assembler.assemble(&mut data).status, Status::Error);
         let mut data = call("gpt-4o", 1, 1);
         data.fields.error_type = Some("policy".into());
         data.fields.status = Some(Status::Blocked);
-        assert_eq!(assembler.assemble(data).status, Status::Blocked);
+        assert_eq!(assembler.assemble(&mut data).status, Status::Blocked);
         assert_eq!(
-            assembler.assemble(call("gpt-4o", 1, 1)).status,
+            assembler.assemble(&mut call("gpt-4o", 1, 1)).status,
             Status::Success
         );
     }

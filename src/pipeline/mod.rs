@@ -20,6 +20,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use crossbeam_channel::{Sender, TrySendError};
+use crossbeam_queue::ArrayQueue;
 
 use crate::layer::span_data::LlmSpanData;
 
@@ -65,7 +66,13 @@ pub(crate) struct Shared {
     /// Offers between their `closed` check and the end of their send. Shutdown waits for it to
     /// reach zero, so that no entry can slip into the queue after the final drain.
     pub(crate) in_flight: AtomicUsize,
+    /// Records the worker is done with, for the application's threads to reuse: a record
+    /// allocated on one thread and freed on another makes the allocator's locks contended.
+    recycled: ArrayQueue<Box<LlmSpanData>>,
 }
+
+/// How many used records are kept for reuse.
+const RECYCLED_RECORDS: usize = 256;
 
 impl Shared {
     pub(crate) fn new(counters: Arc<Counters>, max_bytes: usize) -> Arc<Self> {
@@ -74,7 +81,25 @@ impl Shared {
             budget: ByteBudget::new(max_bytes),
             closed: AtomicBool::new(false),
             in_flight: AtomicUsize::new(0),
+            recycled: ArrayQueue::new(RECYCLED_RECORDS),
         })
+    }
+
+    /// A record for a call starting now: a recycled one when there is one.
+    pub(crate) fn new_record(&self) -> Box<LlmSpanData> {
+        match self.recycled.pop() {
+            Some(mut record) => {
+                record.restart();
+                record
+            }
+            None => Box::new(LlmSpanData::new()),
+        }
+    }
+
+    /// Keeps a record the worker is done with for reuse, or frees it when enough are kept.
+    pub(crate) fn recycle(&self, mut record: Box<LlmSpanData>) {
+        record.forget();
+        let _ = self.recycled.push(record);
     }
 
     pub(crate) fn close(&self) {
@@ -98,6 +123,11 @@ impl Queue {
             shared,
             overflow,
         }
+    }
+
+    /// A record for a call starting now, recycled when possible.
+    pub(crate) fn new_record(&self) -> Box<LlmSpanData> {
+        self.shared.new_record()
     }
 
     /// Hands a finished call to the worker, or counts it as dropped. Waits only under

@@ -10,6 +10,7 @@ use tracing::Dispatch;
 
 use super::{Assembler, FlushError, Message, Shared};
 use crate::entry::{AuditEntry, Status, ACTION_ENTRIES_DROPPED};
+use crate::layer::span_data::LlmSpanData;
 use crate::sink::{error_chain, AuditSink, SinkError};
 
 /// How often a failed write is tried again, and how long to wait in between.
@@ -97,7 +98,7 @@ impl Worker {
     fn fill_batch(
         &mut self,
         first: Message,
-        batch: &mut Vec<(Box<crate::layer::span_data::LlmSpanData>, usize)>,
+        batch: &mut Vec<(Box<LlmSpanData>, usize)>,
     ) -> Option<Control> {
         let mut next = Some(first);
         while let Some(message) = next.take() {
@@ -113,13 +114,15 @@ impl Worker {
         None
     }
 
-    fn write_calls(&mut self, batch: &mut Vec<(Box<crate::layer::span_data::LlmSpanData>, usize)>) {
+    fn write_calls(&mut self, batch: &mut Vec<(Box<LlmSpanData>, usize)>) {
         let mut bytes = 0;
         let entries: Vec<AuditEntry> = batch
             .drain(..)
-            .map(|(data, size)| {
+            .map(|(mut data, size)| {
                 bytes += size;
-                self.assembler.assemble(data)
+                let entry = self.assembler.assemble(&mut data);
+                self.shared.recycle(data);
+                entry
             })
             .collect();
         self.write_to_sinks(&entries, false);
@@ -192,11 +195,7 @@ impl Worker {
     }
 
     /// Refuses new entries, writes every entry already offered, and shuts the sinks down.
-    fn close_and_drain(
-        &mut self,
-        batch: &mut Vec<(Box<crate::layer::span_data::LlmSpanData>, usize)>,
-        mut reported_drops: u64,
-    ) {
+    fn close_and_drain(&mut self, batch: &mut Vec<(Box<LlmSpanData>, usize)>, reported_drops: u64) {
         self.shared.close();
         loop {
             // Offers that passed the `closed` check before it was set are still sending; they
@@ -224,8 +223,7 @@ impl Worker {
         if !batch.is_empty() {
             self.write_calls(batch);
         }
-        reported_drops = self.report_drops(reported_drops);
-        let _ = reported_drops;
+        self.report_drops(reported_drops);
         let _ = self.flush_sinks();
         for (sink, counters) in self.sinks.iter_mut().zip(&self.shared.counters.sinks) {
             if let Err(error) = suppressed(|| sink.shutdown()) {
