@@ -21,8 +21,8 @@ pub use cost::{CostError, ModelPrice, PriceFileError, PriceTable, TokenUsage};
 pub use entry::{AuditEntry, Status, ACTION_ENTRIES_DROPPED, SCHEMA_VERSION};
 pub use hash::{HashKey, HashKeyError, HASH_KEY_ENV, HASH_PREFIX, MIN_SECRET_LEN};
 pub use layer::{
-    AuditLayer, AuditLayerBuilder, BuildError, DEFAULT_MAX_BATCH, DEFAULT_QUEUE_CAPACITY,
-    DEFAULT_QUEUE_MAX_BYTES,
+    AuditLayer, AuditLayerBuilder, BuildError, DEFAULT_LINGER, DEFAULT_MAX_BATCH,
+    DEFAULT_QUEUE_CAPACITY, DEFAULT_QUEUE_MAX_BYTES,
 };
 pub use pipeline::{
     FlushError, Overflow, ShutdownError, SinkStats, Stats, StatsHandle, WorkerGuard,

@@ -16,7 +16,7 @@ mod builder;
 pub(crate) mod span_data;
 
 pub use builder::{
-    AuditLayerBuilder, BuildError, DEFAULT_MAX_BATCH, DEFAULT_QUEUE_CAPACITY,
+    AuditLayerBuilder, BuildError, DEFAULT_LINGER, DEFAULT_MAX_BATCH, DEFAULT_QUEUE_CAPACITY,
     DEFAULT_QUEUE_MAX_BYTES,
 };
 use span_data::{ErrorEvent, LlmSpan, LlmSpanData};

@@ -66,11 +66,16 @@ impl LlmSpanData {
     /// buffers' capacity, so that a recycled record costs the application's thread no
     /// allocation.
     pub(crate) fn restart(&mut self) {
-        let content = std::mem::take(&mut self.content);
-        let sanitization = std::mem::take(&mut self.sanitization);
-        *self = Self::new();
-        self.content = content;
-        self.sanitization = sanitization;
+        // Field by field: `forget` already emptied everything that owns memory, so nothing
+        // here drops or moves the whole record.
+        self.started_wall = SystemTime::now();
+        self.started = Instant::now();
+        self.request_id = request_id_at(self.started_wall);
+        self.latency = Duration::ZERO;
+        self.first_chunk = None;
+        self.max_error_message_len = DEFAULT_MAX_ERROR_MESSAGE_LEN;
+        self.trace_id = *self.request_id.as_bytes();
+        self.parent_span_id = None;
     }
 
     /// Drops what the record holds but keeps its buffers; runs on the worker, so that freeing
@@ -541,7 +546,11 @@ mod tests {
         assert!(data.fields.input_tokens.is_none());
         assert!(data.error_message.is_none());
         assert!(data.sanitization.is_empty());
-        assert_eq!(data.content.spare.len(), 1, "the input buffer is kept for reuse");
+        assert_eq!(
+            data.content.spare.len(),
+            1,
+            "the input buffer is kept for reuse"
+        );
     }
 
     #[test]

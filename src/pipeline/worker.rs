@@ -41,6 +41,8 @@ pub(crate) struct Worker {
     /// After a write, flush every sink once no entry arrived for this long, so that policies
     /// like "fsync every N entries" cannot leave the tail of a quiet period unsynced.
     pub(crate) idle_flush: Duration,
+    /// How long to wait after draining the queue before blocking on it again.
+    pub(crate) linger: Duration,
 }
 
 /// What ended one round of the loop besides entries.
@@ -72,12 +74,17 @@ impl Worker {
                 }
             };
             let control = self.fill_batch(first, &mut batch);
+            let drained = batch.len() < self.max_batch;
             if !batch.is_empty() {
                 self.write_calls(&mut batch);
                 dirty = true;
             }
             reported_drops = self.report_drops(reported_drops);
             match control {
+                // The queue was drained: linger before waiting on it again. Entries that arrive
+                // meanwhile find no sleeping worker to wake, which would cost each of them a
+                // system call on the application's thread; they make the next batch instead.
+                None if drained && !self.linger.is_zero() => std::thread::sleep(self.linger),
                 None => {}
                 Some(Control::Flush(reply)) => {
                     let _ = reply.send(self.flush_sinks());
