@@ -1,4 +1,95 @@
-#![doc = "tracing-llm-audit (crate docs are written in the core issue)"]
+//! An audit trail for LLM calls, as a [`tracing`] layer.
+//!
+//! [`AuditLayer`] recognizes the spans that describe LLM calls — any span whose metadata declares
+//! `gen_ai.operation.name`, following the OpenTelemetry GenAI semantic conventions, whoever
+//! created it — and when such a span closes it writes an [`AuditEntry`]: who asked, when, which
+//! provider and model, keyed hashes of the system prompt, input and output, token usage, latency,
+//! errors, status and exact cost. Entries leave the application's thread at once and reach the
+//! [sinks](sink) through a bounded queue and a worker thread.
+//!
+//! # Quick start
+//!
+//! ```
+//! use std::time::Duration;
+//! use tracing::Span;
+//! use tracing_llm_audit::{llm_call, AuditLayer, HashKey, JsonlSink, LlmSpanExt, Usage};
+//! use tracing_subscriber::layer::SubscriberExt;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let dir = tempfile::tempdir()?;
+//! # let audit_dir = dir.path();
+//! let (audit, guard) = AuditLayer::builder()
+//!     .with_sink(JsonlSink::new(audit_dir)?)
+//!     // In production: HashKey::from_env()? or a key from your secret store.
+//!     .with_hash_key(HashKey::new("docs-key-1", [7u8; 32])?)
+//!     .build()?;
+//! // Add the layer to the subscriber you already have (`.init()` it in a real program).
+//! let subscriber = tracing_subscriber::registry().with(audit);
+//!
+//! #[llm_call(provider = "anthropic", model = model, user = user_id)]
+//! fn ask(user_id: &str, model: &str, prompt: &str) -> Result<String, std::io::Error> {
+//!     let span = Span::current();
+//!     span.record_input(prompt.as_bytes()); // hashed by the layer, never a span field
+//!     let answer = String::from("Paris."); // ... call the model here ...
+//!     span.record_usage(&Usage {
+//!         input_tokens: Some(12),
+//!         output_tokens: Some(3),
+//!         ..Usage::default()
+//!     });
+//!     span.record_output(answer.as_bytes());
+//!     Ok(answer)
+//! }
+//!
+//! tracing::subscriber::with_default(subscriber, || {
+//!     ask("alice", "claude-haiku-4-5", "Capital of France?")
+//! })?;
+//!
+//! let stats = guard.shutdown(Duration::from_secs(5))?; // everything accepted is on disk
+//! assert_eq!(stats.sinks[0].written, 1);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Spans from other crates need no change: a plain `tracing::info_span!` with
+//! `gen_ai.operation.name` and the GenAI field names is audited as it is. For code that is not a
+//! function, [`llm_span!`] makes the same span as `#[llm_call]`.
+//!
+//! # Special Fields
+//!
+//! The layer reads these span fields (constants in [`fields`]); every other field of an LLM span
+//! goes to the entry's `metadata`, except `otel.*` and tool-call arguments and results.
+//!
+//! | span field | entry field |
+//! |---|---|
+//! | `gen_ai.operation.name` (marks an LLM span) | `action` |
+//! | `gen_ai.provider.name`, or the older `gen_ai.system` | `provider` |
+//! | `gen_ai.request.model` / `gen_ai.response.model` | `model` / `response_model` (wins for pricing) |
+//! | `gen_ai.response.id`, `gen_ai.response.finish_reasons` | `response_id`, `finish_reasons` |
+//! | `gen_ai.request.stream`, `gen_ai.response.time_to_first_chunk` (seconds) | `streaming`, `time_to_first_chunk_ms` |
+//! | `gen_ai.usage.input_tokens` (cached included) | `input_tokens` |
+//! | `gen_ai.usage.output_tokens` (reasoning included) | `output_tokens` |
+//! | `gen_ai.usage.cache_read.input_tokens`, `gen_ai.usage.cache_creation.input_tokens` | `cache_read_tokens`, `cache_write_tokens` |
+//! | `gen_ai.usage.reasoning.output_tokens` | `thinking_tokens` |
+//! | `user.id` or `enduser.id`; `session.id` or `gen_ai.conversation.id` | `user_id`; `session_id` |
+//! | `error.type`, and `ERROR` events inside the span | `error_type`, `error_message`, `status = error` |
+//! | `llm_audit.status`, `llm_audit.sanitization.count` | `status`, `sanitization_count` |
+//! | `gen_ai.system_instructions`, `gen_ai.input.messages`, `gen_ai.output.messages` | hashed into `system_prompt_hash`, `input_hash`, `output_hash` |
+//!
+//! Usage that was never recorded is `null` in the entry, never `0`, and the cost is then `null`
+//! with a `cost_note` saying why.
+//!
+//! # Guarantees
+//!
+//! The layer's callbacks do no I/O and no hashing and never panic; with the default
+//! [`Overflow::DropNewest`] they never wait. Every entry that does not reach a sink is counted in
+//! [`Stats`], and drops are also written as an entry of their own. [`WorkerGuard::shutdown`]
+//! returns once everything accepted is written and flushed.
+//!
+//! # Features
+//!
+//! - `jsonl` (default): [`JsonlSink`].
+//! - `macros` (default): [`llm_call`].
+//! - `testing`: `MemorySink`, a sink that keeps entries in memory for tests.
 
 pub mod fields;
 
