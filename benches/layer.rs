@@ -159,8 +159,35 @@ fn bench_llm_span(c: &mut Criterion) {
             b.iter(|| llm_span_otel(&prompt));
         });
     });
-    group.finish();
     let _ = provider.shutdown();
+    // Both, in the documented order: the audit layer assembles the entry (hash, cost) on the
+    // caller's thread to put its values on the OpenTelemetry span before it is exported.
+    let (both, guard, provider) = audit_and_otel_dispatch();
+    tracing::dispatcher::with_default(&both, || {
+        group.bench_function("audit_layer+tracing_opentelemetry", |b| {
+            b.iter(|| llm_span_audit(prompt.as_bytes()));
+        });
+    });
+    group.finish();
+    guard.shutdown(Duration::from_secs(60)).expect("shutdown");
+    let _ = provider.shutdown();
+}
+
+fn audit_and_otel_dispatch() -> (Dispatch, tracing_llm_audit::WorkerGuard, SdkTracerProvider) {
+    let (audit, guard) = AuditLayer::builder()
+        .with_sink(DiscardSink)
+        .with_hash_key(HashKey::new("bench", [1u8; 32]).expect("valid key"))
+        .build()
+        .expect("audit layer");
+    let provider = SdkTracerProvider::builder()
+        .with_span_processor(BatchSpanProcessor::builder(DiscardExporter).build())
+        .build();
+    let otel = tracing_opentelemetry::layer().with_tracer(provider.tracer("bench"));
+    (
+        Dispatch::new(tracing_subscriber::registry().with(audit).with(otel)),
+        guard,
+        provider,
+    )
 }
 
 criterion_group!(benches, bench_plain_span, bench_llm_span);

@@ -15,6 +15,14 @@ pub const SCHEMA_VERSION: u32 = 1;
 /// The `action` of the event the pipeline writes when it had to drop entries.
 pub const ACTION_ENTRIES_DROPPED: &str = "llm_audit.entries_dropped";
 
+/// `time` cut to whole microseconds: the precision of PostgreSQL's `timestamptz` and of most
+/// stores, so that an entry reads back from any sink equal to what was written.
+pub(crate) fn to_micros(time: OffsetDateTime) -> OffsetDateTime {
+    let nanos = time.nanosecond();
+    time.replace_nanosecond(nanos - nanos % 1_000)
+        .unwrap_or(time)
+}
+
 /// One audited LLM call.
 ///
 /// Field names follow the reference design's table where it has one, and DESIGN.md's mapping from
@@ -27,7 +35,7 @@ pub struct AuditEntry {
     pub schema_version: u32,
     /// Unique id of this call, a UUID v7 (time-ordered, so database indexes stay local).
     pub request_id: Uuid,
-    /// When the call started (span creation), RFC 3339 in UTC.
+    /// When the call started (span creation), RFC 3339 in UTC, to the microsecond.
     #[serde(with = "time::serde::rfc3339")]
     pub timestamp: OffsetDateTime,
     /// Who initiated the call (`user.id` or `enduser.id`).
@@ -110,7 +118,7 @@ impl AuditEntry {
         Self {
             schema_version: SCHEMA_VERSION,
             request_id: Uuid::now_v7(),
-            timestamp: OffsetDateTime::now_utc(),
+            timestamp: to_micros(OffsetDateTime::now_utc()),
             user_id: None,
             session_id: None,
             provider: None,

@@ -90,8 +90,15 @@
 //! - `jsonl` (default): [`JsonlSink`].
 //! - `macros` (default): [`llm_call`].
 //! - `testing`: `MemorySink`, a sink that keeps entries in memory for tests.
+//! - `otel`: the layer works with `tracing-opentelemetry` (entries take its ids, spans get the
+//!   audit values; see [`otel`] for the layer order) and [`otel::OtelMetricsSink`].
+//! - `postgres`: [`PostgresSink`], batched binary COPY into a partitioned, append-only table,
+//!   lossless through outages.
+//! - `otlp`: [`otlp::OtlpLogSink`] (entries as OTLP log records) and [`otlp::OtlpSetup`]
+//!   (OpenTelemetry in one call); includes `otel`.
 
 pub mod fields;
+pub mod names;
 
 #[doc(hidden)]
 #[path = "private.rs"]
@@ -104,8 +111,14 @@ pub mod cost;
 mod entry;
 mod hash;
 mod layer;
+#[cfg(feature = "otel")]
+pub mod otel;
+#[cfg(feature = "otlp")]
+pub mod otlp;
 mod pipeline;
 mod record;
+#[cfg(any(feature = "otlp", feature = "postgres"))]
+mod runtime;
 pub mod sink;
 
 pub use cost::{CostError, ModelPrice, PriceFileError, PriceTable, TokenUsage};
@@ -113,7 +126,7 @@ pub use entry::{AuditEntry, Status, ACTION_ENTRIES_DROPPED, SCHEMA_VERSION};
 pub use hash::{HashKey, HashKeyError, HASH_KEY_ENV, HASH_PREFIX, MIN_SECRET_LEN};
 pub use layer::{
     AuditLayer, AuditLayerBuilder, BuildError, DEFAULT_LINGER, DEFAULT_MAX_BATCH,
-    DEFAULT_QUEUE_CAPACITY, DEFAULT_QUEUE_MAX_BYTES,
+    DEFAULT_QUEUE_CAPACITY, DEFAULT_QUEUE_MAX_BYTES, DEFAULT_SINK_BACKLOG,
 };
 pub use pipeline::{
     FlushError, Overflow, ShutdownError, SinkStats, Stats, StatsHandle, WorkerGuard,
@@ -126,3 +139,5 @@ pub use sink::StdoutSink;
 pub use sink::{AuditSink, SinkError};
 #[cfg(feature = "jsonl")]
 pub use sink::{FsyncPolicy, JsonlError, JsonlSink, JsonlSinkBuilder};
+#[cfg(feature = "postgres")]
+pub use sink::{PostgresError, PostgresSink, PostgresSinkBuilder};

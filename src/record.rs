@@ -97,9 +97,11 @@ impl LlmSpanExt for tracing::Span {
                 usage.reasoning_output_tokens,
             ),
         ];
-        // A count the span does not declare is left out (paired with no value).
+        // A count the span does not declare is left out (paired with no value). Counts go out
+        // as i64: other layers (tracing-opentelemetry) export u64 values as strings, and a
+        // token count belongs in a number.
         let resolved = counts.map(|(name, count)| match declared.field(name) {
-            Some(field) => (field, count),
+            Some(field) => (field, count.map(|c| i64::try_from(c).unwrap_or(i64::MAX))),
             None => (placeholder.clone(), None),
         });
         let values = resolved

@@ -339,3 +339,95 @@ fn sinks_run_with_tracing_suppressed() {
         .iter()
         .all(|e| e.provider.as_deref() == Some("openai")));
 }
+
+/// A sink whose writes hang until it is released, as a collector that accepts connections and
+/// never answers.
+#[derive(Debug, Clone)]
+struct HangingSink {
+    released: Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>,
+    written: Arc<AtomicUsize>,
+}
+
+impl HangingSink {
+    fn new() -> Self {
+        Self {
+            released: Arc::new((std::sync::Mutex::new(false), std::sync::Condvar::new())),
+            written: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    fn release(&self) {
+        let (lock, cvar) = &*self.released;
+        *lock.lock().unwrap() = true;
+        cvar.notify_all();
+    }
+}
+
+impl AuditSink for HangingSink {
+    fn name(&self) -> &str {
+        "hanging"
+    }
+    fn write_batch(&mut self, entries: &[AuditEntry]) -> Result<(), SinkError> {
+        let (lock, cvar) = &*self.released;
+        let _released = cvar.wait_while(lock.lock().unwrap(), |r| !*r).unwrap();
+        self.written.fetch_add(entries.len(), Ordering::SeqCst);
+        Ok(())
+    }
+    fn flush(&mut self) -> Result<(), SinkError> {
+        Ok(())
+    }
+    fn shutdown(&mut self) -> Result<(), SinkError> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_hanging_sink_delays_only_itself_and_its_drops_are_counted() {
+    let hanging = HangingSink::new();
+    let memory = MemorySink::new();
+    let (layer, guard) = AuditLayer::builder()
+        .with_sink(hanging.clone())
+        .with_sink(memory.clone())
+        .with_hash_key(key())
+        .with_sink_backlog(100)
+        .build()
+        .unwrap();
+    let dispatch = Dispatch::new(tracing_subscriber::registry().with(layer));
+    tracing::dispatcher::with_default(&dispatch, || {
+        for i in 0..1_000 {
+            llm_call(i);
+        }
+    });
+    // The healthy sink receives every call while the other one hangs.
+    assert!(
+        memory.wait_for(1_000, Duration::from_secs(30)),
+        "the healthy sink got {} of 1000 entries while the other hung",
+        memory.len()
+    );
+    guard.flush(Duration::from_millis(50)).unwrap_err();
+    hanging.release();
+    let stats = guard.shutdown(Duration::from_secs(30)).unwrap();
+    assert_eq!(stats.emitted, 1_000);
+    assert_eq!(stats.dropped, 0);
+    let (hung, healthy) = (&stats.sinks[0], &stats.sinks[1]);
+    assert_eq!(healthy.written, 1_000);
+    assert_eq!(healthy.dropped, 0);
+    assert!(hung.dropped > 0, "the hanging sink's overflow is counted");
+    assert_eq!(hung.written + hung.failed + hung.dropped, 1_000);
+    assert_eq!(
+        hanging.written.load(Ordering::SeqCst) as u64,
+        hung.written + hung.events_written
+    );
+    // The healthy sink's trail says what the other one missed.
+    let reported: u64 = memory
+        .entries()
+        .iter()
+        .filter(|e| e.action == ACTION_ENTRIES_DROPPED)
+        .inspect(|e| assert_eq!(e.error_type.as_deref(), Some("sink_backlog_full")))
+        .map(|e| e.metadata.as_ref().unwrap()["dropped"].as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        reported, hung.dropped,
+        "every drop of the hanging sink is reported"
+    );
+}

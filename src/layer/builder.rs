@@ -7,7 +7,7 @@ use super::AuditLayer;
 use crate::cost::PriceTable;
 use crate::hash::{HashKey, HashKeyError, HASH_KEY_ENV};
 use crate::pipeline::{
-    Assembler, Counters, Overflow, Queue, RetryPolicy, Shared, Worker, WorkerGuard,
+    Assembler, Counters, Lane, Overflow, Queue, RetryPolicy, Shared, Worker, WorkerGuard,
 };
 use crate::sink::AuditSink;
 
@@ -17,6 +17,9 @@ pub const DEFAULT_QUEUE_CAPACITY: usize = 65_536;
 pub const DEFAULT_QUEUE_MAX_BYTES: usize = 64 * 1024 * 1024;
 /// Default largest batch handed to a sink at once.
 pub const DEFAULT_MAX_BATCH: usize = 1024;
+/// Default bound, in entries, of what one sink may fall behind the others; see
+/// [`AuditLayerBuilder::with_sink_backlog`].
+pub const DEFAULT_SINK_BACKLOG: usize = 65_536;
 /// Default time the worker lingers after emptying the queue; see
 /// [`AuditLayerBuilder::with_linger`].
 pub const DEFAULT_LINGER: Duration = Duration::from_millis(1);
@@ -51,6 +54,9 @@ pub struct AuditLayerBuilder {
     retry: RetryPolicy,
     idle_flush: Duration,
     linger: Duration,
+    sink_backlog: usize,
+    #[cfg(feature = "otel")]
+    otel: crate::otel::OtelSpans,
 }
 
 impl Default for AuditLayerBuilder {
@@ -68,6 +74,9 @@ impl Default for AuditLayerBuilder {
             retry: RetryPolicy::default(),
             idle_flush: Duration::from_secs(1),
             linger: DEFAULT_LINGER,
+            sink_backlog: DEFAULT_SINK_BACKLOG,
+            #[cfg(feature = "otel")]
+            otel: crate::otel::OtelSpans::default(),
         }
     }
 }
@@ -200,6 +209,32 @@ impl AuditLayerBuilder {
         self
     }
 
+    /// How many assembled entries one sink may hold that it has not written yet. Every sink
+    /// writes on a thread of its own, so a sink that is slow or down (a collector that hangs, a
+    /// database in failover) delays only itself; once it is this far behind, new batches skip
+    /// it and are counted in its [`SinkStats::dropped`](crate::SinkStats::dropped) (and
+    /// reported as an `llm_audit.entries_dropped` entry to the other sinks) under
+    /// [`Overflow::DropNewest`], or the worker waits for it under [`Overflow::Block`]. Assembled
+    /// entries hold hashes, not content: a few hundred bytes each. Default:
+    /// [`DEFAULT_SINK_BACKLOG`].
+    #[must_use]
+    pub fn with_sink_backlog(mut self, entries: usize) -> Self {
+        self.sink_backlog = entries;
+        self
+    }
+
+    /// How the layer treats spans that `tracing-opentelemetry` exports (feature `otel`): by
+    /// default it takes their trace and span ids into the entries and puts cost, hashes, status
+    /// and sanitization count on them; [`OtelSpans::with_openinference`](crate::otel::OtelSpans::with_openinference)
+    /// adds the OpenInference names. The audit layer must be added before the OpenTelemetry
+    /// layer; see [`otel`](crate::otel).
+    #[cfg(feature = "otel")]
+    #[must_use]
+    pub fn with_otel_spans(mut self, otel: crate::otel::OtelSpans) -> Self {
+        self.otel = otel;
+        self
+    }
+
     /// Starts the worker thread and returns the layer and the guard that stops the worker.
     ///
     /// # Errors
@@ -224,15 +259,33 @@ impl AuditLayerBuilder {
         };
         let counters = Counters::new(self.sinks.iter().map(|s| s.name().to_owned()));
         let shared = Shared::new(counters, self.queue_max_bytes);
+        let mut lanes = Vec::with_capacity(self.sinks.len());
+        for (index, (sink, counters)) in self
+            .sinks
+            .into_iter()
+            .zip(&shared.counters.sinks)
+            .enumerate()
+        {
+            let lane = Lane::spawn(
+                index,
+                sink,
+                counters.clone(),
+                self.retry,
+                self.idle_flush,
+                self.sink_backlog,
+            )
+            .map_err(BuildError::SpawnWorker)?;
+            lanes.push(lane);
+        }
         let (tx, rx) = crossbeam_channel::bounded(self.queue_capacity);
+        let assembler = std::sync::Arc::new(Assembler::new(hash_key, self.prices));
         let worker = Worker {
             rx,
-            sinks: self.sinks,
+            lanes,
             shared: shared.clone(),
-            assembler: Assembler::new(hash_key, self.prices),
-            retry: self.retry,
+            assembler: assembler.clone(),
+            overflow: self.overflow,
             max_batch: self.max_batch,
-            idle_flush: self.idle_flush,
             linger: self.linger,
         };
         let handle = std::thread::Builder::new()
@@ -243,6 +296,14 @@ impl AuditLayerBuilder {
             queue: Queue::new(tx.clone(), shared.clone(), self.overflow),
             max_error_message_len: self.max_error_message_len,
             open_llm_spans: std::sync::atomic::AtomicUsize::new(0),
+            #[cfg(feature = "otel")]
+            assembler,
+            #[cfg(feature = "otel")]
+            otel: self.otel,
+            #[cfg(feature = "otel")]
+            warned_layer_order: std::sync::atomic::AtomicBool::new(false),
+            #[cfg(feature = "otel")]
+            dispatch: std::sync::OnceLock::new(),
         };
         Ok((layer, WorkerGuard::new(tx, shared, handle)))
     }
@@ -271,6 +332,12 @@ impl AuditLayerBuilder {
             return invalid(
                 "with_max_error_message_len",
                 "keep at least 16 bytes of an error message",
+            );
+        }
+        if self.sink_backlog == 0 {
+            return invalid(
+                "with_sink_backlog",
+                "a sink's backlog must hold at least 1 entry",
             );
         }
         if self.idle_flush.is_zero() {

@@ -17,7 +17,7 @@ pub(crate) mod span_data;
 
 pub use builder::{
     AuditLayerBuilder, BuildError, DEFAULT_LINGER, DEFAULT_MAX_BATCH, DEFAULT_QUEUE_CAPACITY,
-    DEFAULT_QUEUE_MAX_BYTES,
+    DEFAULT_QUEUE_MAX_BYTES, DEFAULT_SINK_BACKLOG,
 };
 use span_data::{ErrorEvent, LlmSpan, LlmSpanData};
 
@@ -35,6 +35,19 @@ pub struct AuditLayer {
     /// LLM spans created and not yet closed. While there are none, callbacks for other spans
     /// return without looking the span up.
     open_llm_spans: AtomicUsize,
+    /// Builds entries on the application's thread when their values must go onto an
+    /// OpenTelemetry span before it is exported.
+    #[cfg(feature = "otel")]
+    assembler: std::sync::Arc<crate::pipeline::Assembler>,
+    #[cfg(feature = "otel")]
+    otel: crate::otel::OtelSpans,
+    /// Whether the warning about the layer order was given.
+    #[cfg(feature = "otel")]
+    warned_layer_order: std::sync::atomic::AtomicBool,
+    /// The subscriber this layer is part of, to find its OpenTelemetry spans (the thread's
+    /// default dispatcher may be another one when a span closes).
+    #[cfg(feature = "otel")]
+    dispatch: std::sync::OnceLock<tracing::dispatcher::WeakDispatch>,
 }
 
 impl AuditLayer {
@@ -54,6 +67,11 @@ impl<S> Layer<S> for AuditLayer
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
+    #[cfg(feature = "otel")]
+    fn on_register_dispatch(&self, subscriber: &Dispatch) {
+        let _ = self.dispatch.set(subscriber.downgrade());
+    }
+
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         if !is_llm_span(attrs.metadata()) {
             return;
@@ -126,6 +144,10 @@ where
         };
         self.open_llm_spans.fetch_sub(1, Relaxed);
         data.latency = data.started.elapsed();
+        #[cfg(feature = "otel")]
+        let Some(data) = self.close_otel_span(&id, &span, data) else {
+            return;
+        };
         self.queue.offer(data);
     }
 
@@ -138,6 +160,74 @@ where
         } else {
             None
         }
+    }
+}
+
+#[cfg(feature = "otel")]
+impl AuditLayer {
+    /// When `tracing-opentelemetry` tracks the span: builds the entry here with the span's
+    /// OpenTelemetry ids, puts the audit values on the span before it is exported, and hands the
+    /// entry to the pipeline. Gives the record back when there is no OpenTelemetry span.
+    fn close_otel_span<S>(
+        &self,
+        id: &Id,
+        span: &SpanRef<'_, S>,
+        mut data: Box<LlmSpanData>,
+    ) -> Option<Box<LlmSpanData>>
+    where
+        S: for<'a> LookupSpan<'a>,
+    {
+        use opentelemetry::trace::TraceContextExt;
+
+        use crate::hash::to_hex;
+        use crate::otel;
+
+        if !self.otel.enabled {
+            return Some(data);
+        }
+        let Some(dispatch) = self.dispatch.get().and_then(|weak| weak.upgrade()) else {
+            return Some(data);
+        };
+        let Some(cx) = otel::span_context(&dispatch, id) else {
+            // An OpenTelemetry layer that saw the close first has exported its span already.
+            // Looking at the parent (which activates its OpenTelemetry span) only until the
+            // one warning is given.
+            let parent_tracked = || {
+                span.parent()
+                    .is_some_and(|parent| otel::span_context(&dispatch, &parent.id()).is_some())
+            };
+            if !self.warned_layer_order.load(Relaxed)
+                && parent_tracked()
+                && !self.warned_layer_order.swap(true, Relaxed)
+            {
+                tracing::warn!(
+                    "the audit layer was added after the OpenTelemetry layer: audit entries keep \
+                     ids of their own and spans go out without cost and hashes; add the audit \
+                     layer first, `registry().with(audit).with(otel)`"
+                );
+            }
+            return Some(data);
+        };
+        let llm_parent = span
+            .parent()
+            .and_then(|parent| parent.scope().find(|s| is_llm_span(s.metadata())))
+            .map(|ancestor| ancestor.id());
+        let (trace_id, span_id) = otel::ids(&cx);
+        let bytes = data.approx_bytes();
+        let mut entry = self.assembler.assemble(&mut data);
+        self.queue.recycle(data);
+        entry.trace_id = Some(to_hex(&trace_id));
+        entry.span_id = Some(to_hex(&span_id));
+        if let Some(parent) = llm_parent
+            .as_ref()
+            .and_then(|parent| otel::span_context(&dispatch, parent))
+        {
+            entry.parent_span_id = Some(to_hex(&otel::ids(&parent).1));
+        }
+        let default_name = span.metadata().name() == otel::DEFAULT_SPAN_NAME;
+        otel::annotate(&cx.span(), &entry, self.otel.openinference, default_name);
+        self.queue.offer_entry(Box::new(entry), bytes);
+        None
     }
 }
 

@@ -1,7 +1,9 @@
 //! Turns what a span recorded into an [`AuditEntry`]: hashes, cost, status. Runs on the worker,
-//! so that the application's threads never hash content or look up prices.
+//! so that the application's threads never hash content or look up prices, except when the
+//! entry's values must go onto an OpenTelemetry span before it is exported (feature `otel`).
 
 use std::collections::HashSet;
+use std::sync::Mutex;
 
 use time::OffsetDateTime;
 
@@ -21,7 +23,7 @@ pub(crate) struct Assembler {
     hash_key: HashKey,
     prices: PriceTable,
     /// Models already warned about, so that an unknown model warns once, not once per call.
-    warned_models: HashSet<String>,
+    warned_models: Mutex<HashSet<String>>,
 }
 
 impl Assembler {
@@ -29,13 +31,13 @@ impl Assembler {
         Self {
             hash_key,
             prices,
-            warned_models: HashSet::new(),
+            warned_models: Mutex::new(HashSet::new()),
         }
     }
 
     /// Builds the entry for a finished call. Takes what it needs out of `data`, which the
     /// worker then recycles.
-    pub(crate) fn assemble(&mut self, data: &mut LlmSpanData) -> AuditEntry {
+    pub(crate) fn assemble(&self, data: &mut LlmSpanData) -> AuditEntry {
         let span_id = data.span_id();
         let fields = std::mem::take(&mut data.fields);
         let error_message = data.error_message.take();
@@ -64,7 +66,7 @@ impl Assembler {
         let mut entry = AuditEntry {
             schema_version: SCHEMA_VERSION,
             request_id: data.request_id,
-            timestamp: OffsetDateTime::from(data.started_wall),
+            timestamp: crate::entry::to_micros(OffsetDateTime::from(data.started_wall)),
             user_id: fields.user_id.map(String::from),
             session_id: fields.session_id.map(String::from),
             provider: fields.provider.map(String::from),
@@ -111,7 +113,7 @@ impl Assembler {
         entry
     }
 
-    fn cost(&mut self, entry: &AuditEntry) -> Result<rust_decimal::Decimal, CostError> {
+    fn cost(&self, entry: &AuditEntry) -> Result<rust_decimal::Decimal, CostError> {
         let Some(model) = entry.billed_model() else {
             return Err(CostError::UsageNotRecorded("model"));
         };
@@ -125,7 +127,11 @@ impl Assembler {
         };
         let result = self.prices.cost(model, &usage);
         if let Err(CostError::UnknownModel(_)) = &result {
-            if self.warned_models.insert(model.to_owned()) {
+            let first = self
+                .warned_models
+                .lock()
+                .is_ok_and(|mut warned| warned.insert(model.to_owned()));
+            if first {
                 tracing::warn!(
                     model,
                     "no price for this model in the price table: its audit entries get \
@@ -193,7 +199,7 @@ mod tests {
 
     #[test]
     fn cost_keeps_six_places_and_no_trailing_zeros_beyond() {
-        let mut assembler = assembler();
+        let assembler = assembler();
         // claude-haiku-4-5: 1,000 × $1/M + 200 × $5/M = $0.002
         let entry = assembler.assemble(&mut call("claude-haiku-4-5", 1_000, 200));
         assert_eq!(entry.cost_usd.unwrap().to_string(), "0.002000");
@@ -222,7 +228,7 @@ mod tests {
         use tracing_subscriber::layer::SubscriberExt;
         let warnings = Arc::new(AtomicUsize::new(0));
         let subscriber = tracing_subscriber::registry().with(CountWarnings(warnings.clone()));
-        let mut assembler = assembler();
+        let assembler = assembler();
         tracing::subscriber::with_default(subscriber, || {
             for _ in 0..3 {
                 let entry = assembler.assemble(&mut call("mystery-model", 10, 10));
@@ -240,7 +246,7 @@ mod tests {
 
     #[test]
     fn status_follows_errors_unless_set() {
-        let mut assembler = assembler();
+        let assembler = assembler();
         let mut data = call("gpt-4o", 1, 1);
         data.fields.error_type = Some("timeout".into());
         assert_eq!(assembler.assemble(&mut data).status, Status::Error);

@@ -138,7 +138,11 @@ impl WorkerGuard {
             return Ok(self.stats());
         }
         let stats = self.stats();
-        let slowest = stats.sinks.iter().map(|s| s.written + s.failed).min();
+        let slowest = stats
+            .sinks
+            .iter()
+            .map(|s| s.written + s.failed + s.dropped)
+            .min();
         let pending = stats
             .emitted
             .saturating_sub(stats.dropped)

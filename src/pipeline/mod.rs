@@ -6,10 +6,17 @@
 //!  on_close ─▶ Queue::offer ──┐                 ┌─▶ recv (blocks on the first message)
 //!              (try_send, or  │  bounded queue  │   try_recv the rest, up to a batch
 //!               send under    ├──────────────▶──┤   assemble entries (hash, cost)
-//!               Block)        │  entries+bytes  │   write_batch to every sink (retried)
+//!               Block)        │  entries+bytes  │   hand the batch to every sink's lane
 //!  WorkerGuard::flush ────────┤                 │   report drops as an entry of its own
-//!  WorkerGuard::shutdown ─────┘                 └─▶ reply to Flush / Shutdown
+//!  WorkerGuard::shutdown ─────┘                 └─▶ pass Flush / Shutdown on to the lanes
+//!
+//!  lane threads "llm-audit-sink-N", one per sink, each with a bounded backlog:
+//!  write_batch (retried with backoff), flush when idle, answer flush, shut the sink down
 //! ```
+//!
+//! A sink that is slow or down holds up only its own lane: once it is a whole backlog behind,
+//! its batches are dropped for it alone and counted (`DropNewest`), or the worker waits for it
+//! (`Block`).
 //!
 //! Flush and shutdown travel through the same queue as entries, so they are answered only after
 //! everything offered before them was written. Every entry that does not get through is counted
@@ -22,15 +29,18 @@ use std::time::Duration;
 use crossbeam_channel::{Sender, TrySendError};
 use crossbeam_queue::ArrayQueue;
 
+use crate::entry::AuditEntry;
 use crate::layer::span_data::LlmSpanData;
 
 mod assemble;
 mod guard;
+mod lane;
 mod stats;
 mod worker;
 
 pub(crate) use assemble::Assembler;
 pub use guard::{FlushError, ShutdownError, StatsHandle, WorkerGuard, DROP_FLUSH_TIMEOUT};
+pub(crate) use lane::Lane;
 pub(crate) use stats::Counters;
 pub use stats::{SinkStats, Stats};
 pub(crate) use worker::{RetryPolicy, Worker};
@@ -50,6 +60,12 @@ pub enum Overflow {
 pub(crate) enum Message {
     Call {
         data: Box<LlmSpanData>,
+        bytes: usize,
+    },
+    /// An entry the layer already assembled (to put its values on an OpenTelemetry span).
+    #[cfg_attr(not(feature = "otel"), allow(dead_code))]
+    Entry {
+        entry: Box<AuditEntry>,
         bytes: usize,
     },
     Flush(Sender<Result<(), FlushError>>),
@@ -133,18 +149,34 @@ impl Queue {
     /// Hands a finished call to the worker, or counts it as dropped. Waits only under
     /// [`Overflow::Block`].
     pub(crate) fn offer(&self, data: Box<LlmSpanData>) {
+        let bytes = data.approx_bytes();
+        self.offer_message(Message::Call { data, bytes }, bytes);
+    }
+
+    /// Hands an entry the layer assembled itself to the worker, or counts it as dropped.
+    #[cfg(feature = "otel")]
+    pub(crate) fn offer_entry(&self, entry: Box<AuditEntry>, bytes: usize) {
+        self.offer_message(Message::Entry { entry, bytes }, bytes);
+    }
+
+    fn offer_message(&self, message: Message, bytes: usize) {
         let shared = &*self.shared;
         shared.counters.emitted.fetch_add(1, SeqCst);
         shared.in_flight.fetch_add(1, SeqCst);
-        let delivered = !shared.closed.load(SeqCst) && self.send(data);
+        let delivered = !shared.closed.load(SeqCst) && self.send(message, bytes);
         shared.in_flight.fetch_sub(1, SeqCst);
         if !delivered {
             shared.counters.dropped.fetch_add(1, SeqCst);
         }
     }
 
-    fn send(&self, data: Box<LlmSpanData>) -> bool {
-        let bytes = data.approx_bytes();
+    /// Keeps a record the layer is done with for reuse.
+    #[cfg(feature = "otel")]
+    pub(crate) fn recycle(&self, record: Box<LlmSpanData>) {
+        self.shared.recycle(record);
+    }
+
+    fn send(&self, message: Message, bytes: usize) -> bool {
         let budget = &self.shared.budget;
         let reserved = match self.overflow {
             Overflow::DropNewest => budget.try_reserve(bytes),
@@ -153,7 +185,6 @@ impl Queue {
         if !reserved {
             return false;
         }
-        let message = Message::Call { data, bytes };
         let sent = match self.overflow {
             Overflow::DropNewest => match self.tx.try_send(message) {
                 Ok(()) => true,

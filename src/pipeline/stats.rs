@@ -7,8 +7,10 @@ use std::sync::{Arc, Mutex};
 
 /// What the pipeline did with the entries it was given.
 ///
-/// For every sink: `emitted == written + failed + dropped` once the worker has shut down, where
-/// `dropped` counts entries that never reached the queue.
+/// For every sink, once the worker has shut down:
+/// `emitted == dropped + internal_errors + sink.written + sink.failed + sink.dropped`, where
+/// `dropped` counts entries that never reached the queue and `sink.dropped` entries that the
+/// sink's backlog had no room for.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Stats {
@@ -33,7 +35,7 @@ impl Stats {
             && self
                 .sinks
                 .iter()
-                .all(|s| s.failed == 0 && s.written == self.emitted)
+                .all(|s| s.failed == 0 && s.dropped == 0 && s.written == self.emitted)
     }
 }
 
@@ -47,6 +49,9 @@ pub struct SinkStats {
     pub written: u64,
     /// Entries the sink did not accept after every retry.
     pub failed: u64,
+    /// Entries never handed to the sink because it had fallen a whole backlog behind (overflow
+    /// policy `DropNewest`); the other sinks received them.
+    pub dropped: u64,
     /// Pipeline events (such as "entries were dropped") the sink accepted.
     pub events_written: u64,
     /// Retries of failed writes.
@@ -62,6 +67,7 @@ pub(crate) struct SinkCounters {
     pub(crate) name: String,
     pub(crate) written: AtomicU64,
     pub(crate) failed: AtomicU64,
+    pub(crate) dropped: AtomicU64,
     pub(crate) events_written: AtomicU64,
     pub(crate) retries: AtomicU64,
     pub(crate) flush_failures: AtomicU64,
@@ -82,7 +88,7 @@ pub(crate) struct Counters {
     pub(crate) emitted: AtomicU64,
     pub(crate) dropped: AtomicU64,
     pub(crate) internal_errors: AtomicU64,
-    pub(crate) sinks: Vec<SinkCounters>,
+    pub(crate) sinks: Vec<Arc<SinkCounters>>,
 }
 
 impl Counters {
@@ -90,9 +96,11 @@ impl Counters {
         Arc::new(Self {
             sinks: sink_names
                 .into_iter()
-                .map(|name| SinkCounters {
-                    name,
-                    ..SinkCounters::default()
+                .map(|name| {
+                    Arc::new(SinkCounters {
+                        name,
+                        ..SinkCounters::default()
+                    })
                 })
                 .collect(),
             ..Self::default()
@@ -111,6 +119,7 @@ impl Counters {
                     name: s.name.clone(),
                     written: s.written.load(Relaxed),
                     failed: s.failed.load(Relaxed),
+                    dropped: s.dropped.load(Relaxed),
                     events_written: s.events_written.load(Relaxed),
                     retries: s.retries.load(Relaxed),
                     flush_failures: s.flush_failures.load(Relaxed),

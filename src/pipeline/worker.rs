@@ -1,17 +1,16 @@
-//! The worker thread: batches entries, writes them to every sink, answers flush and shutdown.
+//! The worker thread: batches entries, assembles them, hands each batch to every sink's lane,
+//! answers flush and shutdown.
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crossbeam_channel::{Receiver, RecvTimeoutError};
-use tracing::Dispatch;
+use crossbeam_channel::Receiver;
 
-use super::{Assembler, FlushError, Message, Shared};
+use super::lane::{FlushJoin, Lane};
+use super::{Assembler, FlushError, Message, Overflow, Shared};
 use crate::entry::{AuditEntry, Status, ACTION_ENTRIES_DROPPED};
 use crate::layer::span_data::LlmSpanData;
-use crate::sink::{error_chain, AuditSink, SinkError};
 
 /// How often a failed write is tried again, and how long to wait in between.
 #[derive(Debug, Clone, Copy)]
@@ -33,14 +32,11 @@ impl Default for RetryPolicy {
 
 pub(crate) struct Worker {
     pub(crate) rx: Receiver<Message>,
-    pub(crate) sinks: Vec<Box<dyn AuditSink>>,
+    pub(crate) lanes: Vec<Lane>,
     pub(crate) shared: Arc<Shared>,
-    pub(crate) assembler: Assembler,
-    pub(crate) retry: RetryPolicy,
+    pub(crate) assembler: Arc<Assembler>,
+    pub(crate) overflow: Overflow,
     pub(crate) max_batch: usize,
-    /// After a write, flush every sink once no entry arrived for this long, so that policies
-    /// like "fsync every N entries" cannot leave the tail of a quiet period unsynced.
-    pub(crate) idle_flush: Duration,
     /// How long to wait after draining the queue before blocking on it again.
     pub(crate) linger: Duration,
 }
@@ -51,35 +47,28 @@ enum Control {
     Shutdown(crossbeam_channel::Sender<()>),
 }
 
+/// Drops reported so far, so that each drop event says what is new.
+#[derive(Default)]
+struct Reported {
+    queue: u64,
+    sinks: Vec<u64>,
+}
+
 impl Worker {
     pub(crate) fn run(mut self) {
         let mut batch = Vec::with_capacity(self.max_batch);
-        let mut dirty = false;
-        let mut reported_drops = 0;
+        let mut reported = Reported {
+            queue: 0,
+            sinks: vec![0; self.lanes.len()],
+        };
         loop {
-            let first = if dirty {
-                match self.rx.recv_timeout(self.idle_flush) {
-                    Ok(message) => message,
-                    Err(RecvTimeoutError::Timeout) => {
-                        let _ = self.flush_sinks();
-                        dirty = false;
-                        continue;
-                    }
-                    Err(RecvTimeoutError::Disconnected) => break,
-                }
-            } else {
-                match self.rx.recv() {
-                    Ok(message) => message,
-                    Err(_) => break,
-                }
-            };
+            let Ok(first) = self.rx.recv() else { break };
             let control = self.fill_batch(first, &mut batch);
             let drained = batch.len() < self.max_batch;
             if !batch.is_empty() {
                 self.write_calls(&mut batch);
-                dirty = true;
             }
-            reported_drops = self.report_drops(reported_drops);
+            self.report_drops(&mut reported);
             match control {
                 // The queue was drained: linger before waiting on it again. Entries that arrive
                 // meanwhile find no sleeping worker to wake, which would cost each of them a
@@ -87,30 +76,29 @@ impl Worker {
                 None if drained && !self.linger.is_zero() => std::thread::sleep(self.linger),
                 None => {}
                 Some(Control::Flush(reply)) => {
-                    let _ = reply.send(self.flush_sinks());
-                    dirty = false;
+                    let join = FlushJoin::new(self.lanes.len(), reply);
+                    for lane in &self.lanes {
+                        lane.send_flush(join.clone());
+                    }
                 }
                 Some(Control::Shutdown(reply)) => {
-                    self.close_and_drain(&mut batch, reported_drops);
+                    self.close_and_drain(&mut batch, &mut reported);
                     let _ = reply.send(());
                     return;
                 }
             }
         }
         // Every producer is gone: nothing more can arrive.
-        self.close_and_drain(&mut batch, reported_drops);
+        self.close_and_drain(&mut batch, &mut reported);
     }
 
     /// Takes `first` and whatever else is queued, up to a batch, stopping at a control message.
-    fn fill_batch(
-        &mut self,
-        first: Message,
-        batch: &mut Vec<(Box<LlmSpanData>, usize)>,
-    ) -> Option<Control> {
+    fn fill_batch(&mut self, first: Message, batch: &mut Vec<Pending>) -> Option<Control> {
         let mut next = Some(first);
         while let Some(message) = next.take() {
             match message {
-                Message::Call { data, bytes } => batch.push((data, bytes)),
+                Message::Call { data, bytes } => batch.push(Pending::Call(data, bytes)),
+                Message::Entry { entry, bytes } => batch.push(Pending::Entry(entry, bytes)),
                 Message::Flush(reply) => return Some(Control::Flush(reply)),
                 Message::Shutdown(reply) => return Some(Control::Shutdown(reply)),
             }
@@ -121,88 +109,73 @@ impl Worker {
         None
     }
 
-    fn write_calls(&mut self, batch: &mut Vec<(Box<LlmSpanData>, usize)>) {
+    fn write_calls(&mut self, batch: &mut Vec<Pending>) {
         let mut bytes = 0;
         let entries: Vec<AuditEntry> = batch
             .drain(..)
-            .map(|(mut data, size)| {
-                bytes += size;
-                let entry = self.assembler.assemble(&mut data);
-                self.shared.recycle(data);
-                entry
+            .map(|pending| match pending {
+                Pending::Call(mut data, size) => {
+                    bytes += size;
+                    let entry = self.assembler.assemble(&mut data);
+                    self.shared.recycle(data);
+                    entry
+                }
+                Pending::Entry(entry, size) => {
+                    bytes += size;
+                    *entry
+                }
             })
             .collect();
-        self.write_to_sinks(&entries, false);
         self.shared.budget.release(bytes);
+        self.dispatch(entries);
     }
 
-    /// Writes an `llm_audit.entries_dropped` entry when drops happened since the last report.
-    fn report_drops(&mut self, reported: u64) -> u64 {
-        let dropped = self.shared.counters.dropped.load(SeqCst);
-        if dropped > reported {
-            let event = dropped_event(dropped - reported, dropped);
-            self.write_to_sinks(std::slice::from_ref(&event), true);
-        }
-        dropped
-    }
-
-    fn write_to_sinks(&mut self, entries: &[AuditEntry], events: bool) {
-        let retry = self.retry;
-        for (sink, counters) in self.sinks.iter_mut().zip(&self.shared.counters.sinks) {
-            let mut start = 0;
-            let mut rejected = 0;
-            let mut attempt = 0;
-            let mut backoff = retry.initial_backoff;
-            while start < entries.len() {
-                match suppressed(|| sink.write_batch(&entries[start..])) {
-                    Ok(()) => start = entries.len(),
-                    Err(error) => {
-                        let accepted = error.accepted().min(entries.len() - start);
-                        start += accepted;
-                        rejected += error.rejected().min(accepted);
-                        counters.set_error(error_chain(&error));
-                        if attempt >= retry.attempts {
-                            break;
-                        }
-                        attempt += 1;
-                        counters.retries.fetch_add(1, Relaxed);
-                        std::thread::sleep(backoff);
-                        backoff = (backoff * 2).min(retry.max_backoff);
-                    }
+    /// Hands one batch to every lane; a lane a whole backlog behind gets it only under
+    /// [`Overflow::Block`], after it made room.
+    fn dispatch(&mut self, entries: Vec<AuditEntry>) {
+        let n = entries.len();
+        let entries = Arc::new(entries);
+        for (lane, counters) in self.lanes.iter().zip(&self.shared.counters.sinks) {
+            if self.overflow == Overflow::Block {
+                while !lane.has_room(n) && !lane.is_dead() {
+                    std::thread::sleep(Duration::from_micros(200));
                 }
             }
-            let written = (start - rejected) as u64;
-            let failed = (entries.len() - start + rejected) as u64;
-            let done = if events {
-                &counters.events_written
-            } else {
-                &counters.written
-            };
-            done.fetch_add(written, Relaxed);
-            if !events {
-                counters.failed.fetch_add(failed, Relaxed);
+            if !(lane.has_room(n) && lane.send_batch(entries.clone(), false)) {
+                counters.dropped.fetch_add(n as u64, Relaxed);
             }
         }
     }
 
-    fn flush_sinks(&mut self) -> Result<(), FlushError> {
-        let mut first_error = None;
-        for (sink, counters) in self.sinks.iter_mut().zip(&self.shared.counters.sinks) {
-            if let Err(error) = suppressed(|| sink.flush()) {
-                counters.flush_failures.fetch_add(1, Relaxed);
-                let message = error_chain(&error);
-                counters.set_error(message.clone());
-                first_error.get_or_insert(FlushError::Sink {
-                    sink: counters.name.clone(),
-                    message,
-                });
+    /// Writes an `llm_audit.entries_dropped` entry when drops happened since the last report:
+    /// one for the queue, to every sink, and one for each sink that fell a backlog behind, to
+    /// every other sink. Events pass a lane's backlog bound: they are rare (one per batch at
+    /// most) and small, and the sink that is behind does not get its own.
+    fn report_drops(&mut self, reported: &mut Reported) {
+        let dropped = self.shared.counters.dropped.load(SeqCst);
+        if dropped > reported.queue {
+            let event = Arc::new(vec![dropped_event(dropped - reported.queue, dropped, None)]);
+            reported.queue = dropped;
+            for lane in &self.lanes {
+                let _ = lane.send_batch(event.clone(), true);
             }
         }
-        first_error.map_or(Ok(()), Err)
+        for (index, counters) in self.shared.counters.sinks.iter().enumerate() {
+            let dropped = counters.dropped.load(Relaxed);
+            let seen = &mut reported.sinks[index];
+            if dropped > *seen {
+                let event = dropped_event(dropped - *seen, dropped, Some(&counters.name));
+                let event = Arc::new(vec![event]);
+                *seen = dropped;
+                for (_, lane) in self.lanes.iter().enumerate().filter(|(i, _)| *i != index) {
+                    let _ = lane.send_batch(event.clone(), true);
+                }
+            }
+        }
     }
 
     /// Refuses new entries, writes every entry already offered, and shuts the sinks down.
-    fn close_and_drain(&mut self, batch: &mut Vec<(Box<LlmSpanData>, usize)>, reported_drops: u64) {
+    fn close_and_drain(&mut self, batch: &mut Vec<Pending>, reported: &mut Reported) {
         self.shared.close();
         loop {
             // Offers that passed the `closed` check before it was set are still sending; they
@@ -210,7 +183,8 @@ impl Worker {
             let idle = self.shared.in_flight.load(SeqCst) == 0;
             while let Ok(message) = self.rx.try_recv() {
                 match message {
-                    Message::Call { data, bytes } => batch.push((data, bytes)),
+                    Message::Call { data, bytes } => batch.push(Pending::Call(data, bytes)),
+                    Message::Entry { entry, bytes } => batch.push(Pending::Entry(entry, bytes)),
                     Message::Flush(reply) => {
                         let _ = reply.send(Err(FlushError::WorkerStopped));
                     }
@@ -230,38 +204,41 @@ impl Worker {
         if !batch.is_empty() {
             self.write_calls(batch);
         }
-        self.report_drops(reported_drops);
-        let _ = self.flush_sinks();
-        for (sink, counters) in self.sinks.iter_mut().zip(&self.shared.counters.sinks) {
-            if let Err(error) = suppressed(|| sink.shutdown()) {
-                counters.flush_failures.fetch_add(1, Relaxed);
-                counters.set_error(error_chain(&error));
-            }
+        self.report_drops(reported);
+        for lane in &self.lanes {
+            lane.send_shutdown();
+        }
+        for lane in &mut self.lanes {
+            lane.join();
         }
     }
 }
 
-/// Runs a sink call with tracing turned off on this thread, so that a sink's own logging can
-/// never loop back into the audit layer, and with panics turned into errors, so that one broken
-/// sink cannot take the worker (and every other sink) down.
-fn suppressed<T>(f: impl FnOnce() -> Result<T, SinkError>) -> Result<T, SinkError> {
-    let none = Dispatch::none();
-    tracing::dispatcher::with_default(&none, || {
-        catch_unwind(AssertUnwindSafe(f))
-            .unwrap_or_else(|_| Err(SinkError::new("the sink panicked")))
-    })
+/// A finished call waiting in a batch, with its size in the queue's byte budget.
+enum Pending {
+    Call(Box<LlmSpanData>, usize),
+    Entry(Box<AuditEntry>, usize),
 }
 
-fn dropped_event(dropped_now: u64, dropped_total: u64) -> AuditEntry {
+fn dropped_event(dropped_now: u64, dropped_total: u64, sink: Option<&str>) -> AuditEntry {
     let mut event = AuditEntry::new(ACTION_ENTRIES_DROPPED);
     event.provider = Some("llm_audit".to_owned());
     event.status = Status::Error;
-    event.error_type = Some("queue_overflow".to_owned());
-    event.error_message = Some(format!(
-        "{dropped_now} audit entries were dropped because the audit queue was full \
-         ({dropped_total} since start)"
-    ));
     let mut metadata = serde_json::Map::new();
+    if let Some(sink) = sink {
+        event.error_type = Some("sink_backlog_full".to_owned());
+        event.error_message = Some(format!(
+            "{dropped_now} audit entries were not delivered to sink `{sink}` because it fell a \
+             whole backlog behind ({dropped_total} since start); the other sinks received them"
+        ));
+        metadata.insert("sink".to_owned(), sink.into());
+    } else {
+        event.error_type = Some("queue_overflow".to_owned());
+        event.error_message = Some(format!(
+            "{dropped_now} audit entries were dropped because the audit queue was full \
+             ({dropped_total} since start)"
+        ));
+    }
     metadata.insert("dropped".to_owned(), dropped_now.into());
     metadata.insert("dropped_total".to_owned(), dropped_total.into());
     event.metadata = Some(metadata);

@@ -17,6 +17,11 @@ pub use jsonl::{FsyncPolicy, JsonlError, JsonlSink, JsonlSinkBuilder};
 mod stdout;
 pub use stdout::StdoutSink;
 
+#[cfg(feature = "postgres")]
+pub mod postgres;
+#[cfg(feature = "postgres")]
+pub use postgres::{PostgresError, PostgresSink, PostgresSinkBuilder};
+
 #[cfg(feature = "testing")]
 mod memory;
 #[cfg(feature = "testing")]

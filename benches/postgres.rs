@@ -1,0 +1,144 @@
+//! The reference design's PostgreSQL path (one INSERT and one commit per entry) against
+//! `PostgresSink` (binary COPY in batches) on the same entries, in one run, against the real
+//! database at 127.0.0.1:5432.
+//!
+//! `cargo bench --features postgres --bench postgres`
+
+// criterion_group! generates an undocumented public function.
+#![allow(missing_docs)]
+
+use std::hint::black_box;
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use rust_decimal::Decimal;
+use tokio_postgres::NoTls;
+use tracing_llm_audit::{AuditEntry, AuditSink, PostgresSink, Status};
+
+const BASE: &str = "host=127.0.0.1 port=5432 user=postgres dbname=test";
+const SCHEMA: &str = "llm_audit_bench";
+
+fn entries(n: usize) -> Vec<AuditEntry> {
+    (0..n)
+        .map(|i| {
+            let mut e = AuditEntry::new("chat");
+            e.user_id = Some(format!("user-{}", i % 50));
+            e.model = Some("gpt-4o-mini".to_owned());
+            e.provider = Some("openai".to_owned());
+            e.system_prompt_hash = Some(format!("hmac-sha256:{}", "ab".repeat(32)));
+            e.input_hash = Some(format!("hmac-sha256:{}", "cd".repeat(32)));
+            e.output_hash = Some(format!("hmac-sha256:{}", "ef".repeat(32)));
+            e.input_tokens = Some(1_000 + i as u64 % 300);
+            e.output_tokens = Some(200);
+            e.thinking_tokens = Some(0);
+            e.latency_ms = 800;
+            e.cost_usd = Some(Decimal::new(345_000, 9));
+            e.status = Status::Success;
+            e
+        })
+        .collect()
+}
+
+fn bench_postgres(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let client = match runtime.block_on(tokio_postgres::connect(BASE, NoTls)) {
+        Ok((client, connection)) => {
+            runtime.spawn(connection);
+            client
+        }
+        Err(error) => {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "PostgreSQL is not reachable at {BASE}: {error}"
+            );
+            eprintln!("skipped: PostgreSQL is not reachable at {BASE}: {error}");
+            return;
+        }
+    };
+    runtime
+        .block_on(client.batch_execute(&format!(
+            "DROP SCHEMA IF EXISTS {SCHEMA} CASCADE; CREATE SCHEMA {SCHEMA}"
+        )))
+        .expect("schema");
+    let url = format!("{BASE} options='-c search_path={SCHEMA}'");
+    let spill = tempfile::tempdir().expect("spill dir");
+    let mut sink = PostgresSink::builder(&url)
+        .with_spill_dir(spill.path())
+        .with_copy_rows(10_000)
+        .build()
+        .expect("sink");
+    // Connects and migrates.
+    sink.write_batch(&entries(1)).expect("first write");
+
+    let mut group = c.benchmark_group("postgres_rows");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(10_000));
+    group.bench_function("sink_copy_batches_of_10000", |b| {
+        b.iter_batched(
+            || entries(10_000),
+            |batch| sink.write_batch(black_box(&batch)).expect("write"),
+            BatchSize::PerIteration,
+        );
+    });
+    // The reference design: one INSERT and one commit per entry (autocommit).
+    let (reference, connection) = runtime
+        .block_on(tokio_postgres::connect(&url, NoTls))
+        .expect("connect");
+    runtime.spawn(connection);
+    let insert = runtime
+        .block_on(reference.prepare(
+            "INSERT INTO llm_audit_log (request_id, timestamp, user_id, model, action, \
+             system_prompt_hash, input_tokens, output_tokens, thinking_tokens, latency_ms, \
+             cost_usd, status, error_message, sanitization_count, input_hash, output_hash, \
+             metadata, schema_version) \
+             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,1)",
+        ))
+        .expect("prepare");
+    group.throughput(Throughput::Elements(1_000));
+    group.bench_function("reference_insert_and_commit_per_entry", |b| {
+        b.iter_batched(
+            || entries(1_000),
+            |batch| {
+                runtime.block_on(async {
+                    for e in &batch {
+                        let as_i64 = |n: Option<u64>| n.map(|n| n as i64);
+                        reference
+                            .execute(
+                                &insert,
+                                &[
+                                    &e.request_id,
+                                    &e.timestamp,
+                                    &e.user_id,
+                                    &e.model,
+                                    &e.action,
+                                    &e.system_prompt_hash,
+                                    &as_i64(e.input_tokens),
+                                    &as_i64(e.output_tokens),
+                                    &as_i64(e.thinking_tokens),
+                                    &(e.latency_ms as i64),
+                                    &e.cost_usd,
+                                    &e.status.as_str(),
+                                    &e.error_message,
+                                    &(e.sanitization_count as i64),
+                                    &e.input_hash,
+                                    &e.output_hash,
+                                    &None::<serde_json::Value>,
+                                ],
+                            )
+                            .await
+                            .expect("insert");
+                    }
+                });
+            },
+            BatchSize::PerIteration,
+        );
+    });
+    group.finish();
+    sink.shutdown().expect("shutdown");
+    let _ = runtime.block_on(client.batch_execute(&format!("DROP SCHEMA {SCHEMA} CASCADE")));
+}
+
+criterion_group!(benches, bench_postgres);
+criterion_main!(benches);

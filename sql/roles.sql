@@ -1,0 +1,51 @@
+-- tracing-llm-audit: the roles of an append-only audit table. Run once as a superuser (or a
+-- role with CREATEROLE), in the database and schema of llm_audit_log, after the migrations.
+--
+--   llm_audit_owner   owns the table and its partitions; the only role that may drop expired
+--                     partitions (retention) or run migrations. Nobody logs in as it day to day.
+--   llm_audit_writer  what the application's login role is a member of: INSERT, and the
+--                     partition function. No UPDATE, DELETE or TRUNCATE (the triggers refuse
+--                     those to everyone anyway).
+--   llm_audit_reader  SELECT, for the CLI's reports and auditors.
+--
+-- Then give the application a login of its own:
+--   CREATE ROLE my_app LOGIN PASSWORD '...' IN ROLE llm_audit_writer;
+
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'llm_audit_owner') THEN
+        CREATE ROLE llm_audit_owner NOLOGIN;
+    END IF;
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'llm_audit_writer') THEN
+        CREATE ROLE llm_audit_writer NOLOGIN;
+    END IF;
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'llm_audit_reader') THEN
+        CREATE ROLE llm_audit_reader NOLOGIN;
+    END IF;
+END
+$$;
+
+DO $$
+DECLARE
+    part RECORD;
+BEGIN
+    EXECUTE format('GRANT USAGE, CREATE ON SCHEMA %I TO llm_audit_owner', current_schema());
+    EXECUTE format('GRANT USAGE ON SCHEMA %I TO llm_audit_writer, llm_audit_reader',
+                   current_schema());
+    EXECUTE format('GRANT TEMPORARY ON DATABASE %I TO llm_audit_writer', current_database());
+    ALTER TABLE llm_audit_log OWNER TO llm_audit_owner;
+    ALTER TABLE llm_audit_schema_migrations OWNER TO llm_audit_owner;
+    ALTER FUNCTION llm_audit_ensure_partitions(INTEGER) OWNER TO llm_audit_owner;
+    FOR part IN SELECT inhrelid::regclass AS name FROM pg_inherits
+                WHERE inhparent = 'llm_audit_log'::regclass LOOP
+        EXECUTE format('ALTER TABLE %s OWNER TO llm_audit_owner', part.name);
+    END LOOP;
+END
+$$;
+
+REVOKE ALL ON llm_audit_log FROM PUBLIC, llm_audit_writer, llm_audit_reader;
+GRANT INSERT ON llm_audit_log TO llm_audit_writer;
+GRANT SELECT ON llm_audit_schema_migrations TO llm_audit_writer, llm_audit_reader;
+GRANT SELECT ON llm_audit_log TO llm_audit_reader;
+REVOKE ALL ON FUNCTION llm_audit_ensure_partitions(INTEGER) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION llm_audit_ensure_partitions(INTEGER) TO llm_audit_writer;

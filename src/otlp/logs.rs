@@ -1,0 +1,348 @@
+//! [`OtlpLogSink`]: every audit entry as an OTLP log record.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{
+    any_value, AnyValue, ArrayValue, InstrumentationScope, KeyValue,
+};
+use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs, SeverityNumber};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+
+use super::config::{Compression, ExportConfig, Overrides, Protocol, Secret};
+use super::transport::{Outcome, Transport};
+use super::{resource_attributes, OtlpError, OwnRuntime};
+use crate::entry::{AuditEntry, Status};
+use crate::names;
+use crate::sink::{AuditSink, SinkError};
+
+/// An [`AuditSink`] that sends every entry as an OTLP log record, over gRPC or HTTP/protobuf.
+///
+/// Each record carries every entry field as an attribute under the names of
+/// [`names`](crate::names) (cost as an exact decimal string), the entry's trace and span ids (so
+/// Grafana jumps from the log line to the trace), the event name
+/// [`llm_audit.entry`](names::EVENT_NAME), severity `INFO` for success, `WARN` for blocked and
+/// `ERROR` for errors, and the entry's JSON line as its body.
+///
+/// Settings come from the builder, else from the standard environment variables
+/// (`OTEL_EXPORTER_OTLP_LOGS_*`, then `OTEL_EXPORTER_OTLP_*`: `ENDPOINT`, `PROTOCOL`,
+/// `HEADERS`, `TIMEOUT`, `COMPRESSION`, `CERTIFICATE`, `CLIENT_CERTIFICATE`, `CLIENT_KEY`), else
+/// the specification's defaults (gRPC to `http://localhost:4317`, 10 s). Header values (API
+/// keys) never appear in `Debug` output or errors.
+///
+/// The sink runs on its own lane of the pipeline: a collector that is down or hangs delays only
+/// this sink. A failed export is retried with backoff by the pipeline and counted in
+/// [`SinkStats`](crate::SinkStats); records the receiver rejects (partial success) are counted as
+/// failed without a retry.
+///
+/// ```no_run
+/// use tracing_llm_audit::otlp::{OtlpLogSink, Protocol};
+/// let sink = OtlpLogSink::builder()
+///     .with_endpoint("http://127.0.0.1:4317")
+///     .with_protocol(Protocol::Grpc)
+///     .with_header("authorization", "Bearer my-token")
+///     .with_service_name("checkout")
+///     .build()?;
+/// # Ok::<(), tracing_llm_audit::otlp::OtlpError>(())
+/// ```
+#[derive(Debug)]
+pub struct OtlpLogSink {
+    runtime: OwnRuntime,
+    transport: Transport,
+    endpoint: String,
+    timeout: Duration,
+    resource: Resource,
+}
+
+/// Configures an [`OtlpLogSink`].
+#[derive(Debug, Default, Clone)]
+pub struct OtlpLogSinkBuilder {
+    pub(crate) overrides: Overrides,
+    service_name: Option<String>,
+    resource: Vec<(String, String)>,
+}
+
+impl OtlpLogSinkBuilder {
+    export_settings!();
+
+    /// The receiver's URL: for gRPC `http(s)://host:4317`, for HTTP the full URL of the logs
+    /// endpoint, `http(s)://host:4318/v1/logs`.
+    #[must_use]
+    pub fn with_endpoint(mut self, endpoint: impl Into<String>) -> Self {
+        self.overrides.endpoint = Some(endpoint.into());
+        self
+    }
+
+    /// Builds the sink. It connects lazily: a receiver that is down now is no error.
+    ///
+    /// # Errors
+    /// A setting or environment variable that is not valid (named in the error), a certificate
+    /// file that cannot be read, or no runtime.
+    pub fn build(self) -> Result<OtlpLogSink, OtlpError> {
+        self.build_with_env(&|name| std::env::var(name).ok())
+    }
+
+    pub(crate) fn build_with_env(
+        self,
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<OtlpLogSink, OtlpError> {
+        let config = ExportConfig::resolve(&self.overrides, "LOGS", "/v1/logs", lookup)?;
+        let runtime = OwnRuntime::new(
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .thread_name("llm-audit-otlp")
+                .build()
+                .map_err(OtlpError::Runtime)?,
+        );
+        let transport = {
+            let _entered = runtime.get().enter();
+            Transport::new(&config)?
+        };
+        let attributes = resource_attributes(self.service_name, self.resource, lookup)
+            .into_iter()
+            .map(|(k, v)| string(&k, v))
+            .collect();
+        Ok(OtlpLogSink {
+            runtime,
+            transport,
+            endpoint: config.endpoint,
+            timeout: config.timeout,
+            resource: Resource {
+                attributes,
+                ..Resource::default()
+            },
+        })
+    }
+}
+
+impl OtlpLogSink {
+    /// Starts configuring a sink.
+    #[must_use]
+    pub fn builder() -> OtlpLogSinkBuilder {
+        OtlpLogSinkBuilder::default()
+    }
+
+    /// The endpoint the sink sends to.
+    #[must_use]
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    fn request(&self, entries: &[AuditEntry]) -> ExportLogsServiceRequest {
+        let observed = unix_nanos(SystemTime::now());
+        ExportLogsServiceRequest {
+            resource_logs: vec![ResourceLogs {
+                resource: Some(self.resource.clone()),
+                scope_logs: vec![ScopeLogs {
+                    scope: Some(InstrumentationScope {
+                        name: names::SCOPE_NAME.to_owned(),
+                        version: env!("CARGO_PKG_VERSION").to_owned(),
+                        ..InstrumentationScope::default()
+                    }),
+                    log_records: entries.iter().map(|e| log_record(e, observed)).collect(),
+                    schema_url: String::new(),
+                }],
+                schema_url: String::new(),
+            }],
+        }
+    }
+}
+
+impl AuditSink for OtlpLogSink {
+    fn name(&self) -> &str {
+        "otlp-logs"
+    }
+
+    fn write_batch(&mut self, entries: &[AuditEntry]) -> Result<(), SinkError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let request = self.request(entries);
+        let endpoint = self.endpoint.clone();
+        let timeout = self.timeout;
+        let transport = &mut self.transport;
+        // The transport has its own timeout; this one also bounds a receiver that accepts the
+        // connection and never answers at the HTTP/2 level.
+        let outcome = self.runtime.get().block_on(async {
+            tokio::time::timeout(timeout, transport.export(&endpoint, request))
+                .await
+                .unwrap_or_else(|_| {
+                    Outcome::Retry(
+                        format!("OTLP export to {endpoint} failed: timeout after {timeout:?}"),
+                        None,
+                    )
+                })
+        });
+        match outcome {
+            Outcome::Accepted { rejected: 0, .. } => Ok(()),
+            Outcome::Accepted { rejected, message } => {
+                let rejected = usize::try_from(rejected)
+                    .unwrap_or(usize::MAX)
+                    .min(entries.len());
+                Err(SinkError::new(format!(
+                    "the OTLP receiver rejected {rejected} of {} log records: {message}",
+                    entries.len()
+                ))
+                .accepted_before_failure(entries.len())
+                .with_rejected(rejected))
+            }
+            Outcome::Refused(message) => Err(SinkError::new(message)
+                .accepted_before_failure(entries.len())
+                .with_rejected(entries.len())),
+            Outcome::Retry(message, Some(source)) => Err(SinkError::with_source(message, source)),
+            Outcome::Retry(message, None) => Err(SinkError::new(message)),
+        }
+    }
+
+    /// Every batch is acknowledged by the receiver before `write_batch` returns: nothing is
+    /// buffered here.
+    fn flush(&mut self) -> Result<(), SinkError> {
+        Ok(())
+    }
+
+    fn shutdown(&mut self) -> Result<(), SinkError> {
+        Ok(())
+    }
+}
+
+fn unix_nanos(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
+fn value(value: any_value::Value) -> Option<AnyValue> {
+    Some(AnyValue { value: Some(value) })
+}
+
+fn string(key: &str, v: String) -> KeyValue {
+    KeyValue {
+        key: key.to_owned(),
+        value: value(any_value::Value::StringValue(v)),
+        ..KeyValue::default()
+    }
+}
+
+fn int(key: &str, n: u64) -> KeyValue {
+    KeyValue {
+        key: key.to_owned(),
+        value: value(any_value::Value::IntValue(
+            i64::try_from(n).unwrap_or(i64::MAX),
+        )),
+        ..KeyValue::default()
+    }
+}
+
+/// Converts one entry; `observed` is when the sink saw it, in Unix nanoseconds.
+pub(crate) fn log_record(entry: &AuditEntry, observed: u64) -> LogRecord {
+    let mut attributes = Vec::with_capacity(32);
+    let mut push_str = |key: &str, v: &Option<String>| {
+        if let Some(v) = v {
+            attributes.push(string(key, v.clone()));
+        }
+    };
+    push_str(names::USER_ID, &entry.user_id);
+    push_str(names::SESSION_ID, &entry.session_id);
+    push_str(names::PROVIDER_NAME, &entry.provider);
+    push_str(names::REQUEST_MODEL, &entry.model);
+    push_str(names::RESPONSE_MODEL, &entry.response_model);
+    push_str(names::RESPONSE_ID, &entry.response_id);
+    push_str(names::SYSTEM_PROMPT_HASH, &entry.system_prompt_hash);
+    push_str(names::INPUT_HASH, &entry.input_hash);
+    push_str(names::OUTPUT_HASH, &entry.output_hash);
+    push_str(names::HASH_KEY_ID, &entry.hash_key_id);
+    push_str(names::COST_NOTE, &entry.cost_note);
+    push_str(names::ERROR_TYPE, &entry.error_type);
+    push_str(names::ERROR_MESSAGE, &entry.error_message);
+    push_str(names::PARENT_SPAN_ID, &entry.parent_span_id);
+    attributes.push(string(names::REQUEST_ID, entry.request_id.to_string()));
+    attributes.push(int(names::SCHEMA_VERSION, u64::from(entry.schema_version)));
+    attributes.push(string(names::OPERATION_NAME, entry.action.clone()));
+    attributes.push(string(names::STATUS, entry.status.as_str().to_owned()));
+    if let Some(reasons) = &entry.finish_reasons {
+        attributes.push(KeyValue {
+            key: names::RESPONSE_FINISH_REASONS.to_owned(),
+            value: value(any_value::Value::ArrayValue(ArrayValue {
+                values: reasons
+                    .iter()
+                    .filter_map(|r| value(any_value::Value::StringValue(r.clone())))
+                    .collect(),
+            })),
+            ..KeyValue::default()
+        });
+    }
+    if let Some(stream) = entry.streaming {
+        attributes.push(KeyValue {
+            key: names::REQUEST_STREAM.to_owned(),
+            value: value(any_value::Value::BoolValue(stream)),
+            ..KeyValue::default()
+        });
+    }
+    for (key, tokens) in [
+        (names::USAGE_INPUT_TOKENS, entry.input_tokens),
+        (names::USAGE_OUTPUT_TOKENS, entry.output_tokens),
+        (names::USAGE_REASONING_OUTPUT_TOKENS, entry.thinking_tokens),
+        (
+            names::USAGE_CACHE_READ_INPUT_TOKENS,
+            entry.cache_read_tokens,
+        ),
+        (
+            names::USAGE_CACHE_CREATION_INPUT_TOKENS,
+            entry.cache_write_tokens,
+        ),
+    ] {
+        if let Some(tokens) = tokens {
+            attributes.push(int(key, tokens));
+        }
+    }
+    attributes.push(int(names::LATENCY_MS, entry.latency_ms));
+    if let Some(ttfc) = entry.time_to_first_chunk_ms {
+        #[allow(clippy::cast_precision_loss)] // milliseconds fit a double exactly
+        attributes.push(KeyValue {
+            key: names::RESPONSE_TIME_TO_FIRST_CHUNK.to_owned(),
+            value: value(any_value::Value::DoubleValue(ttfc as f64 / 1000.0)),
+            ..KeyValue::default()
+        });
+    }
+    if let Some(cost) = entry.cost_usd {
+        // A string: the exact decimal, as in the entry.
+        attributes.push(string(names::USAGE_COST, cost.to_string()));
+    }
+    attributes.push(int(names::SANITIZATION_COUNT, entry.sanitization_count));
+    for (entity, count) in &entry.sanitization {
+        attributes.push(int(
+            &format!("{}{entity}", names::SANITIZATION_PREFIX),
+            *count,
+        ));
+    }
+    if let Some(metadata) = &entry.metadata {
+        attributes.push(string(
+            names::METADATA,
+            serde_json::Value::Object(metadata.clone()).to_string(),
+        ));
+    }
+    let (severity, severity_text) = match entry.status {
+        Status::Success => (SeverityNumber::Info, "INFO"),
+        Status::Blocked => (SeverityNumber::Warn, "WARN"),
+        Status::Error => (SeverityNumber::Error, "ERROR"),
+    };
+    let decode = |id: &Option<String>, len: usize| {
+        id.as_deref()
+            .and_then(|hex| hex::decode(hex).ok())
+            .filter(|bytes| bytes.len() == len)
+            .unwrap_or_default()
+    };
+    let body = serde_json::to_string(entry).unwrap_or_default();
+    LogRecord {
+        time_unix_nano: unix_nanos(SystemTime::from(entry.timestamp)),
+        observed_time_unix_nano: observed,
+        severity_number: severity as i32,
+        severity_text: severity_text.to_owned(),
+        body: value(any_value::Value::StringValue(body)),
+        attributes,
+        dropped_attributes_count: 0,
+        flags: 0,
+        trace_id: decode(&entry.trace_id, 16),
+        span_id: decode(&entry.span_id, 8),
+        event_name: names::EVENT_NAME.to_owned(),
+    }
+}

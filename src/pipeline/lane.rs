@@ -1,0 +1,271 @@
+//! One thread per sink, so that a slow or failing sink delays only itself.
+//!
+//! The worker assembles each batch once and hands the same `Arc` to every lane. A lane holds at
+//! most its backlog of entries; when a sink falls that far behind, the worker waits for it under
+//! [`Overflow::Block`](super::Overflow::Block) and drops the batch for that sink alone (counted in
+//! its [`SinkStats::dropped`](super::SinkStats::dropped)) under `DropNewest`. The other sinks
+//! keep receiving every entry.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed, Ordering::SeqCst};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use tracing::Dispatch;
+
+use super::stats::SinkCounters;
+use super::{FlushError, RetryPolicy};
+use crate::entry::AuditEntry;
+use crate::sink::{error_chain, AuditSink, SinkError};
+
+pub(crate) enum LaneMessage {
+    Batch {
+        entries: Arc<Vec<AuditEntry>>,
+        /// Pipeline events, counted apart from the entries of calls.
+        events: bool,
+    },
+    Flush(Arc<FlushJoin>),
+    Shutdown,
+}
+
+/// Collects the answers of every lane to one flush and replies once the last has answered.
+pub(crate) struct FlushJoin {
+    remaining: AtomicUsize,
+    first_error: Mutex<Option<FlushError>>,
+    reply: Sender<Result<(), FlushError>>,
+}
+
+impl FlushJoin {
+    pub(crate) fn new(lanes: usize, reply: Sender<Result<(), FlushError>>) -> Arc<Self> {
+        let join = Arc::new(Self {
+            remaining: AtomicUsize::new(lanes),
+            first_error: Mutex::new(None),
+            reply,
+        });
+        if lanes == 0 {
+            let _ = join.reply.send(Ok(()));
+        }
+        join
+    }
+
+    fn done(&self, result: Result<(), FlushError>) {
+        if let Err(error) = result {
+            if let Ok(mut first) = self.first_error.lock() {
+                first.get_or_insert(error);
+            }
+        }
+        if self.remaining.fetch_sub(1, SeqCst) == 1 {
+            let error = self.first_error.lock().ok().and_then(|mut e| e.take());
+            let _ = self.reply.send(error.map_or(Ok(()), Err));
+        }
+    }
+}
+
+/// The worker's handle on one lane.
+pub(crate) struct Lane {
+    tx: Sender<LaneMessage>,
+    /// Entries handed to the lane and not yet written (or given up on).
+    pending: Arc<AtomicUsize>,
+    backlog: usize,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Lane {
+    pub(crate) fn spawn(
+        index: usize,
+        sink: Box<dyn AuditSink>,
+        counters: Arc<SinkCounters>,
+        retry: RetryPolicy,
+        idle_flush: Duration,
+        backlog: usize,
+    ) -> std::io::Result<Self> {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let pending = Arc::new(AtomicUsize::new(0));
+        let runner = LaneRunner {
+            rx,
+            sink,
+            counters,
+            pending: pending.clone(),
+            retry,
+            idle_flush,
+        };
+        let thread = std::thread::Builder::new()
+            .name(format!("llm-audit-sink-{index}"))
+            .spawn(move || runner.run())?;
+        Ok(Self {
+            tx,
+            pending,
+            backlog,
+            thread: Some(thread),
+        })
+    }
+
+    /// Whether `n` more entries fit. A batch larger than the whole backlog still goes into an
+    /// empty lane, so that the backlog cannot wedge a sink.
+    pub(crate) fn has_room(&self, n: usize) -> bool {
+        let pending = self.pending.load(SeqCst);
+        pending == 0 || pending + n <= self.backlog
+    }
+
+    /// Whether the lane's thread is gone (it never should be; a sink's panic is caught).
+    pub(crate) fn is_dead(&self) -> bool {
+        self.thread.as_ref().is_none_or(JoinHandle::is_finished)
+    }
+
+    /// Hands a batch to the lane. Returns `false` when the lane's thread is gone (it never
+    /// should be); the caller counts the batch as dropped for this sink.
+    pub(crate) fn send_batch(&self, entries: Arc<Vec<AuditEntry>>, events: bool) -> bool {
+        let n = entries.len();
+        self.pending.fetch_add(n, SeqCst);
+        if self
+            .tx
+            .send(LaneMessage::Batch { entries, events })
+            .is_err()
+        {
+            self.pending.fetch_sub(n, SeqCst);
+            return false;
+        }
+        true
+    }
+
+    pub(crate) fn send_flush(&self, join: Arc<FlushJoin>) {
+        if let Err(crossbeam_channel::SendError(LaneMessage::Flush(join))) =
+            self.tx.send(LaneMessage::Flush(join))
+        {
+            join.done(Err(FlushError::WorkerStopped));
+        }
+    }
+
+    /// Asks the lane to flush and shut its sink down after what it holds.
+    pub(crate) fn send_shutdown(&self) {
+        let _ = self.tx.send(LaneMessage::Shutdown);
+    }
+
+    /// Waits for the lane's thread to end (after [`send_shutdown`](Self::send_shutdown)).
+    pub(crate) fn join(&mut self) {
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+struct LaneRunner {
+    rx: Receiver<LaneMessage>,
+    sink: Box<dyn AuditSink>,
+    counters: Arc<SinkCounters>,
+    pending: Arc<AtomicUsize>,
+    retry: RetryPolicy,
+    idle_flush: Duration,
+}
+
+impl LaneRunner {
+    fn run(mut self) {
+        let mut dirty = false;
+        loop {
+            let message = if dirty {
+                match self.rx.recv_timeout(self.idle_flush) {
+                    Ok(message) => message,
+                    Err(RecvTimeoutError::Timeout) => {
+                        // A quiet moment: make what was written durable (fsync every N, ...).
+                        let _ = self.flush();
+                        dirty = false;
+                        continue;
+                    }
+                    Err(RecvTimeoutError::Disconnected) => break,
+                }
+            } else {
+                match self.rx.recv() {
+                    Ok(message) => message,
+                    Err(_) => break,
+                }
+            };
+            match message {
+                LaneMessage::Batch { entries, events } => {
+                    // `write` catches the sink's panics; this catches any of its own, so that
+                    // the lane lives on and the batch is counted.
+                    if catch_unwind(AssertUnwindSafe(|| self.write(&entries, events))).is_err()
+                        && !events
+                    {
+                        self.counters
+                            .failed
+                            .fetch_add(entries.len() as u64, Relaxed);
+                    }
+                    self.pending.fetch_sub(entries.len(), SeqCst);
+                    dirty = true;
+                }
+                LaneMessage::Flush(join) => {
+                    join.done(self.flush());
+                    dirty = false;
+                }
+                LaneMessage::Shutdown => break,
+            }
+        }
+        let _ = self.flush();
+        if let Err(error) = suppressed(|| self.sink.shutdown()) {
+            self.counters.flush_failures.fetch_add(1, Relaxed);
+            self.counters.set_error(error_chain(&error));
+        }
+    }
+
+    /// Writes `entries`, retrying with backoff from the first entry not yet accepted.
+    fn write(&mut self, entries: &[AuditEntry], events: bool) {
+        let retry = self.retry;
+        let counters = &*self.counters;
+        let mut start = 0;
+        let mut rejected = 0;
+        let mut attempt = 0;
+        let mut backoff = retry.initial_backoff;
+        while start < entries.len() {
+            match suppressed(|| self.sink.write_batch(&entries[start..])) {
+                Ok(()) => start = entries.len(),
+                Err(error) => {
+                    let accepted = error.accepted().min(entries.len() - start);
+                    start += accepted;
+                    rejected += error.rejected().min(accepted);
+                    counters.set_error(error_chain(&error));
+                    // Nothing left to retry when the rest was accepted (or refused for good).
+                    if start >= entries.len() || attempt >= retry.attempts {
+                        break;
+                    }
+                    attempt += 1;
+                    counters.retries.fetch_add(1, Relaxed);
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(retry.max_backoff);
+                }
+            }
+        }
+        let written = (start - rejected) as u64;
+        let failed = (entries.len() - start + rejected) as u64;
+        if events {
+            counters.events_written.fetch_add(written, Relaxed);
+        } else {
+            counters.written.fetch_add(written, Relaxed);
+            counters.failed.fetch_add(failed, Relaxed);
+        }
+    }
+
+    fn flush(&mut self) -> Result<(), FlushError> {
+        suppressed(|| self.sink.flush()).map_err(|error| {
+            self.counters.flush_failures.fetch_add(1, Relaxed);
+            let message = error_chain(&error);
+            self.counters.set_error(message.clone());
+            FlushError::Sink {
+                sink: self.counters.name.clone(),
+                message,
+            }
+        })
+    }
+}
+
+/// Runs a sink call with tracing turned off on this thread, so that a sink's own logging can
+/// never loop back into the audit layer, and with panics turned into errors, so that one broken
+/// sink cannot take its lane down.
+fn suppressed<T>(f: impl FnOnce() -> Result<T, SinkError>) -> Result<T, SinkError> {
+    let none = Dispatch::none();
+    tracing::dispatcher::with_default(&none, || {
+        catch_unwind(AssertUnwindSafe(f))
+            .unwrap_or_else(|_| Err(SinkError::new("the sink panicked")))
+    })
+}

@@ -1,0 +1,782 @@
+//! [`PostgresSink`]: the production store. Batched binary COPY, append-only, partitioned by
+//! month, and lossless through outages.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio_postgres::binary_copy::BinaryCopyInWriter;
+use tokio_postgres::config::SslMode;
+use tokio_postgres::{Client, Config};
+
+use crate::entry::AuditEntry;
+use crate::runtime::OwnRuntime;
+use crate::sink::{AuditSink, SinkError};
+
+mod schema;
+mod spill;
+
+pub use schema::{
+    entry_from_row, MIGRATIONS, QUERY_DAILY_COST_BY_USER, QUERY_ERROR_RATE_BY_MODEL,
+    QUERY_TOKEN_ANOMALIES, ROLES_SQL,
+};
+pub use spill::SpillStatus;
+use spill::{Spill, SpillError};
+
+/// Default bound of the spill directory: 1 GiB.
+pub const DEFAULT_SPILL_MAX_BYTES: u64 = 1024 * 1024 * 1024;
+/// Default rows per COPY transaction.
+pub const DEFAULT_COPY_ROWS: usize = 10_000;
+/// Wait after a first failed connection attempt; doubles up to [`MAX_BACKOFF`].
+const MIN_BACKOFF: Duration = Duration::from_millis(250);
+/// Longest wait between connection attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// How often the sink makes sure the partitions ahead exist.
+const PARTITION_CHECK: Duration = Duration::from_secs(3600);
+
+/// [`PostgresSink`] could not be configured, or a migration failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PostgresError {
+    /// The connection string does not parse (it is never echoed: it may hold a password).
+    #[error("invalid PostgreSQL connection string: {0}")]
+    InvalidConnectionString(String),
+    /// A setting is out of range.
+    #[error("invalid setting {setting}: {reason}")]
+    InvalidSetting {
+        /// The builder method.
+        setting: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The spill directory cannot be used.
+    #[error("cannot use the spill directory {path}")]
+    SpillDir {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The sink's runtime could not start.
+    #[error("cannot start the PostgreSQL sink's runtime")]
+    Runtime(#[source] std::io::Error),
+    /// TLS could not be set up.
+    #[error("cannot set up TLS for PostgreSQL: {0}")]
+    Tls(String),
+    /// The database refused or failed (connecting, migrating).
+    #[error("PostgreSQL at {target}: {message}")]
+    Database {
+        /// Host, port, database and user; never the password.
+        target: String,
+        /// The database's error.
+        message: String,
+    },
+}
+
+/// Host, port, database and user of a configuration: what errors may show.
+fn describe(config: &Config) -> String {
+    let host = config
+        .get_hosts()
+        .first()
+        .map_or_else(String::new, |h| match h {
+            tokio_postgres::config::Host::Tcp(host) => host.clone(),
+            #[cfg(unix)]
+            tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
+        });
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    format!(
+        "{host}:{port}/{} as {}",
+        config.get_dbname().unwrap_or("postgres"),
+        config.get_user().unwrap_or("?")
+    )
+}
+
+fn parse(connection: &str) -> Result<Config, PostgresError> {
+    // tokio-postgres's parse errors name the option, never its value.
+    Config::from_str(connection).map_err(|e| PostgresError::InvalidConnectionString(e.to_string()))
+}
+
+async fn connect(
+    config: &Config,
+    tls: Option<&tokio_postgres_rustls::MakeRustlsConnect>,
+    timeout: Duration,
+) -> Result<Client, String> {
+    let connecting = async {
+        // TLS when asked for (`sslmode=require`), with the server's certificate verified
+        // against the system's roots (and a CA file if given); the default `prefer` connects in
+        // plain text, since a certificate that is not verified protects nothing.
+        if config.get_ssl_mode() != SslMode::Require {
+            let (client, connection) = config
+                .connect(tokio_postgres::NoTls)
+                .await
+                .map_err(|e| error_text(&e))?;
+            tokio::spawn(connection);
+            Ok(client)
+        } else {
+            let Some(connector) = tls else {
+                return Err("sslmode=require, but no TLS connector was prepared".to_owned());
+            };
+            let (client, connection) = config
+                .connect(connector.clone())
+                .await
+                .map_err(|e| error_text(&e))?;
+            tokio::spawn(connection);
+            Ok(client)
+        }
+    };
+    match tokio::time::timeout(timeout, connecting).await {
+        Ok(result) => result,
+        Err(_) => Err(format!("no connection within {timeout:?}")),
+    }
+}
+
+/// rustls with the system's roots and the CA file if one is given, for `sslmode=require`.
+fn tls_connector(ca: Option<&Path>) -> Result<tokio_postgres_rustls::MakeRustlsConnect, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_native_certs::load_native_certs().certs {
+        let _ = roots.add(cert);
+    }
+    if let Some(path) = ca {
+        let pem = std::fs::read(path)
+            .map_err(|e| format!("cannot read the CA certificate {}: {e}", path.display()))?;
+        let mut found = 0;
+        for cert in
+            <rustls_pki_types::CertificateDer<'_> as rustls_pki_types::pem::PemObject>::pem_slice_iter(&pem)
+        {
+            let cert = cert.map_err(|e| format!("{} is not PEM: {e}", path.display()))?;
+            roots
+                .add(cert)
+                .map_err(|e| format!("{} holds no usable CA: {e}", path.display()))?;
+            found += 1;
+        }
+        if found == 0 {
+            return Err(format!("{} holds no certificate", path.display()));
+        }
+    }
+    let config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
+}
+
+/// Applies the migrations not applied yet (needs a role that may create tables, such as the
+/// owner role); returns how many were applied. What `llm-audit migrate` runs, for deployments
+/// whose application role may only insert.
+///
+/// # Errors
+/// The connection string does not parse, the database cannot be reached, or a migration fails.
+pub fn migrate(connection: &str) -> Result<usize, PostgresError> {
+    let config = parse(connection)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(PostgresError::Runtime)?;
+    let database = |e: tokio_postgres::Error| PostgresError::Database {
+        target: describe(&config),
+        message: error_text(&e),
+    };
+    runtime.block_on(async {
+        let tls = (config.get_ssl_mode() == SslMode::Require)
+            .then(|| tls_connector(None))
+            .transpose()
+            .map_err(PostgresError::Tls)?;
+        let mut client = connect(&config, tls.as_ref(), Duration::from_secs(10))
+            .await
+            .map_err(|message| PostgresError::Database {
+                target: describe(&config),
+                message,
+            })?;
+        schema::migrate(&mut client).await.map_err(database)
+    })
+}
+
+/// A database error with its detail, never the connection string.
+fn error_text(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => {
+            let mut text = e.to_string();
+            let mut source = std::error::Error::source(e);
+            while let Some(inner) = source {
+                text.push_str(": ");
+                text.push_str(&inner.to_string());
+                source = inner.source();
+            }
+            text
+        }
+    }
+}
+
+/// Whether a row is in the table already (a replay whose first delivery did commit).
+fn is_duplicate(e: &tokio_postgres::Error) -> bool {
+    e.as_db_error()
+        .is_some_and(|db| db.code() == &tokio_postgres::error::SqlState::UNIQUE_VIOLATION)
+}
+
+/// Whether the database refused the rows themselves (a value it cannot store, a constraint):
+/// retrying the same rows fails the same way, but their batch-mates may pass alone.
+fn is_data_error(e: &tokio_postgres::Error) -> bool {
+    !is_duplicate(e)
+        && e.as_db_error().is_some_and(|db| {
+            let code = db.code().code();
+            code.starts_with("22") || code.starts_with("23")
+        })
+}
+
+/// Configures a [`PostgresSink`].
+pub struct PostgresSinkBuilder {
+    config: Result<Config, PostgresError>,
+    spill_dir: PathBuf,
+    spill_max_bytes: u64,
+    dead_letter: Option<PathBuf>,
+    copy_rows: usize,
+    connect_timeout: Duration,
+    write_timeout: Duration,
+    migrate: bool,
+    ca_certificate: Option<PathBuf>,
+}
+
+impl fmt::Debug for PostgresSinkBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresSinkBuilder")
+            .field("target", &self.config.as_ref().map(describe).ok())
+            .field("spill_dir", &self.spill_dir)
+            .field("copy_rows", &self.copy_rows)
+            .field("migrate", &self.migrate)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PostgresSinkBuilder {
+    /// Where batches wait while the database is unreachable. Default: `./audit_spill`.
+    #[must_use]
+    pub fn with_spill_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.spill_dir = dir.into();
+        self
+    }
+
+    /// Bound of the spill directory in bytes; once full, batches fail (and are counted failed by
+    /// the pipeline). Default: [`DEFAULT_SPILL_MAX_BYTES`].
+    #[must_use]
+    pub fn with_spill_max_bytes(mut self, bytes: u64) -> Self {
+        self.spill_max_bytes = bytes;
+        self
+    }
+
+    /// Where rows the database refuses go, one JSON line each with the reason. Default:
+    /// `dead_letter.jsonl` in the spill directory.
+    #[must_use]
+    pub fn with_dead_letter_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.dead_letter = Some(path.into());
+        self
+    }
+
+    /// Rows per COPY transaction. Default: [`DEFAULT_COPY_ROWS`].
+    #[must_use]
+    pub fn with_copy_rows(mut self, rows: usize) -> Self {
+        self.copy_rows = rows;
+        self
+    }
+
+    /// How long a connection attempt may take. Default: 5 s.
+    #[must_use]
+    pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// How long one COPY transaction may take before the database counts as unreachable (a
+    /// failover that drops packets silently): the batch is spilled and the connection dropped.
+    /// Default: 30 s.
+    #[must_use]
+    pub fn with_write_timeout(mut self, timeout: Duration) -> Self {
+        self.write_timeout = timeout;
+        self
+    }
+
+    /// A PEM file of the CA that signed the server's certificate, trusted besides the system's
+    /// roots (`sslmode=require`).
+    #[must_use]
+    pub fn with_ca_certificate(mut self, path: impl Into<PathBuf>) -> Self {
+        self.ca_certificate = Some(path.into());
+        self
+    }
+
+    /// Whether the sink applies the migrations when it connects (its role must be allowed to
+    /// create tables). Off for an application role that may only insert: run
+    /// `llm-audit migrate` (or [`migrate`]) as the owner instead. Default: on.
+    #[must_use]
+    pub fn with_migrations(mut self, apply: bool) -> Self {
+        self.migrate = apply;
+        self
+    }
+
+    /// Builds the sink. It does not connect yet: a database that is down when the application
+    /// starts is an outage like any other, and entries wait in the spill directory. Batches a
+    /// previous run left there are delivered first.
+    ///
+    /// # Errors
+    /// The connection string does not parse, a setting is out of range, the spill directory
+    /// cannot be created, or no runtime.
+    pub fn build(self) -> Result<PostgresSink, PostgresError> {
+        let config = self.config?;
+        if self.copy_rows == 0 {
+            return Err(PostgresError::InvalidSetting {
+                setting: "with_copy_rows",
+                reason: "a COPY must hold at least 1 row".to_owned(),
+            });
+        }
+        let spill = Spill::open(&self.spill_dir, self.spill_max_bytes).map_err(|source| {
+            PostgresError::SpillDir {
+                path: self.spill_dir.clone(),
+                source,
+            }
+        })?;
+        let tls = match (&self.ca_certificate, config.get_ssl_mode()) {
+            (Some(ca), _) => Some(tls_connector(Some(ca)).map_err(PostgresError::Tls)?),
+            (None, SslMode::Require) => Some(tls_connector(None).map_err(PostgresError::Tls)?),
+            _ => None,
+        };
+        let runtime = OwnRuntime::new(
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(PostgresError::Runtime)?,
+        );
+        Ok(PostgresSink {
+            runtime,
+            inner: Inner {
+                target: describe(&config),
+                config,
+                tls,
+                client: None,
+                dead_letter: self
+                    .dead_letter
+                    .unwrap_or_else(|| self.spill_dir.join("dead_letter.jsonl")),
+                spill,
+                copy_rows: self.copy_rows,
+                connect_timeout: self.connect_timeout,
+                write_timeout: self.write_timeout,
+                migrate: self.migrate,
+                partitions_checked: None,
+                retry_at: None,
+                backoff: MIN_BACKOFF,
+                force_connect: false,
+                reported_bad: std::collections::HashSet::new(),
+            },
+        })
+    }
+}
+
+/// An [`AuditSink`] writing to the PostgreSQL table `llm_audit_log` (feature `postgres`).
+///
+/// - **Batched**: each batch goes in by binary `COPY`, in transactions of up to
+///   [`with_copy_rows`](PostgresSinkBuilder::with_copy_rows) rows. Replays, and a batch that
+///   meets a row already stored, go through a temporary table and
+///   `INSERT … ON CONFLICT DO NOTHING` instead.
+/// - **Append-only and partitioned**: see `sql/migrations/` and `sql/roles.sql`; the sink
+///   creates the monthly partitions ahead through `llm_audit_ensure_partitions`.
+/// - **Lossless through outages**: a batch the database cannot take (unreachable, connections
+///   killed, failover) is written to the spill directory and delivered, in order, before
+///   anything newer once the database is back; the request id is the key, so a replayed row is
+///   never a duplicate. A row the database refuses (a poison entry) goes to the dead-letter file
+///   with the reason, and the rest of its batch commits; the pipeline counts it as failed.
+/// - **No secrets**: errors and `Debug` show host, port, database and user, never the password.
+///
+/// The pipeline counts an entry as written once it is in the table or in the spill directory;
+/// [`spill_status`](Self::spill_status) says what is waiting on disk.
+pub struct PostgresSink {
+    runtime: OwnRuntime,
+    inner: Inner,
+}
+
+/// Everything but the runtime, so that the runtime can drive the inner state's futures.
+struct Inner {
+    config: Config,
+    tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
+    target: String,
+    client: Option<Client>,
+    spill: Spill,
+    dead_letter: PathBuf,
+    copy_rows: usize,
+    connect_timeout: Duration,
+    write_timeout: Duration,
+    migrate: bool,
+    partitions_checked: Option<Instant>,
+    /// After a failed connection attempt: no new attempt before this, so that an outage costs
+    /// each batch a spill, not a connect timeout.
+    retry_at: Option<Instant>,
+    backoff: Duration,
+    /// Flush and shutdown try to connect whatever the backoff says.
+    force_connect: bool,
+    /// Spill files whose unreadable lines were dead-lettered already.
+    reported_bad: std::collections::HashSet<PathBuf>,
+}
+
+impl fmt::Debug for PostgresSink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresSink")
+            .field("target", &self.inner.target)
+            .field("connected", &self.inner.client.is_some())
+            .field("spill_dir", &self.inner.spill.dir())
+            .field(
+                "spilled_entries",
+                &self.inner.spill.status.pending_entries(),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a COPY did not commit.
+enum CopyError {
+    /// The database refused or failed the statement.
+    Db(tokio_postgres::Error),
+    /// No usable connection.
+    Unavailable(String),
+}
+
+impl From<tokio_postgres::Error> for CopyError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        Self::Db(e)
+    }
+}
+
+impl PostgresSink {
+    /// Starts configuring a sink for `connection`, a URL (`postgres://user:pass@host/db`) or
+    /// key-value string (`host=... user=... dbname=...`), `sslmode=require` for TLS.
+    #[must_use]
+    pub fn builder(connection: &str) -> PostgresSinkBuilder {
+        PostgresSinkBuilder {
+            config: parse(connection),
+            spill_dir: PathBuf::from("./audit_spill"),
+            spill_max_bytes: DEFAULT_SPILL_MAX_BYTES,
+            dead_letter: None,
+            copy_rows: DEFAULT_COPY_ROWS,
+            connect_timeout: Duration::from_secs(5),
+            write_timeout: Duration::from_secs(30),
+            migrate: true,
+            ca_certificate: None,
+        }
+    }
+
+    /// What waits in the spill directory, readable while the sink runs in the pipeline.
+    #[must_use]
+    pub fn spill_status(&self) -> Arc<SpillStatus> {
+        self.inner.spill.status.clone()
+    }
+
+    /// The dead-letter file.
+    #[must_use]
+    pub fn dead_letter_file(&self) -> &Path {
+        &self.inner.dead_letter
+    }
+}
+
+impl Inner {
+    async fn client(&mut self) -> Result<&mut Client, String> {
+        if self.client.as_ref().is_some_and(Client::is_closed) {
+            self.client = None;
+        }
+        if self.client.is_none() {
+            if let Some(at) = self.retry_at.filter(|_| !self.force_connect) {
+                if let Some(wait) = at.checked_duration_since(Instant::now()) {
+                    return Err(format!(
+                        "unavailable since the last attempt; the next one in {wait:.1?}"
+                    ));
+                }
+            }
+            let client = self.open().await;
+            match client {
+                Ok(client) => {
+                    self.client = Some(client);
+                    self.partitions_checked = None;
+                    self.retry_at = None;
+                    self.backoff = MIN_BACKOFF;
+                }
+                Err(why) => {
+                    self.retry_at = Some(Instant::now() + self.backoff);
+                    self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+                    return Err(why);
+                }
+            }
+        }
+        if self
+            .partitions_checked
+            .is_none_or(|at| at.elapsed() > PARTITION_CHECK)
+        {
+            let client = self.client.as_ref().expect("connected above");
+            // Not an outage when it fails: rows outside every partition go to the default one.
+            if let Err(e) = client
+                .execute("SELECT llm_audit_ensure_partitions()", &[])
+                .await
+            {
+                self.spill.status.set_error(format!(
+                    "creating partitions ahead failed: {}",
+                    error_text(&e)
+                ));
+                if client.is_closed() {
+                    self.client = None;
+                    return Err(error_text(&e));
+                }
+            }
+            self.partitions_checked = Some(Instant::now());
+        }
+        Ok(self.client.as_mut().expect("connected above"))
+    }
+
+    /// A new connection, migrated (or checked) and with its staging table.
+    async fn open(&self) -> Result<Client, String> {
+        {
+            let unavailable = |e: &tokio_postgres::Error| error_text(e);
+            let mut client = connect(&self.config, self.tls.as_ref(), self.connect_timeout).await?;
+            if self.migrate {
+                schema::migrate(&mut client)
+                    .await
+                    .map_err(|e| unavailable(&e))?;
+            } else if schema::schema_version(&client)
+                .await
+                .map_err(|e| unavailable(&e))?
+                .is_none()
+            {
+                return Err(
+                    "the database has no llm_audit_log table yet: run `llm-audit migrate` as \
+                     the owner role, or let the sink migrate (with_migrations(true))"
+                        .to_owned(),
+                );
+            }
+            client
+                .batch_execute(&schema::create_staging())
+                .await
+                .map_err(|e| unavailable(&e))?;
+            Ok(client)
+        }
+    }
+
+    /// One transaction of binary COPY. Straight into the log; with `dedupe`, into the staging
+    /// table and from there into the log with duplicates ignored (a replay after an outage, or a
+    /// batch the straight path found a duplicate in).
+    async fn copy(&mut self, entries: &[AuditEntry], dedupe: bool) -> Result<(), CopyError> {
+        let columns = schema::column_list();
+        let types: Vec<_> = schema::COLUMNS.iter().map(|(_, t)| t.clone()).collect();
+        let client = self.client().await.map_err(CopyError::Unavailable)?;
+        let tx = client.transaction().await?;
+        let table = if dedupe {
+            "llm_audit_staging"
+        } else {
+            "llm_audit_log"
+        };
+        let sink = tx
+            .copy_in(&format!("COPY {table} ({columns}) FROM STDIN BINARY"))
+            .await?;
+        let writer = BinaryCopyInWriter::new(sink, &types);
+        let mut writer = std::pin::pin!(writer);
+        for entry in entries {
+            schema::write_row(writer.as_mut(), entry).await?;
+        }
+        writer.finish().await?;
+        if dedupe {
+            tx.execute(
+                &format!(
+                    "INSERT INTO llm_audit_log ({columns}) SELECT {columns} \
+                     FROM llm_audit_staging ON CONFLICT DO NOTHING"
+                ),
+                &[],
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Stores `entries`, isolating rows the database refuses (dead-lettered, counted in the
+    /// result). On an outage, returns the index from which nothing is committed.
+    async fn store(
+        &mut self,
+        entries: &[AuditEntry],
+        replay: bool,
+    ) -> Result<usize, (usize, String, usize)> {
+        let mut dead = 0;
+        // Ranges still to store, in order (the last pushed is the next one), and whether they
+        // may hold rows the table has already.
+        let mut todo: Vec<(usize, usize, bool)> = entries
+            .chunks(self.copy_rows)
+            .scan(0, |start, chunk| {
+                let range = (*start, *start + chunk.len(), replay);
+                *start += chunk.len();
+                Some(range)
+            })
+            .collect();
+        todo.reverse();
+        while let Some((a, b, dedupe)) = todo.pop() {
+            let attempt =
+                tokio::time::timeout(self.write_timeout, self.copy(&entries[a..b], dedupe));
+            let outcome = match attempt.await {
+                Ok(outcome) => outcome,
+                Err(_) => {
+                    // No answer: the connection is as good as gone.
+                    self.client = None;
+                    Err(CopyError::Unavailable(format!(
+                        "no answer within {:?}",
+                        self.write_timeout
+                    )))
+                }
+            };
+            match outcome {
+                Ok(()) => {}
+                Err(CopyError::Db(e)) if is_duplicate(&e) && !dedupe => {
+                    todo.push((a, b, true));
+                }
+                Err(CopyError::Unavailable(why)) => {
+                    return Err((a, format!("database unavailable: {why}"), dead));
+                }
+                Err(CopyError::Db(e)) if is_data_error(&e) && b - a == 1 => {
+                    let reason = error_text(&e);
+                    spill::dead_letter(&self.dead_letter, &[(Ok(&entries[a]), &reason)]).map_err(
+                        |io| (a, format!("cannot write the dead-letter file: {io}"), dead),
+                    )?;
+                    self.spill.status.dead_lettered(1);
+                    dead += 1;
+                }
+                Err(CopyError::Db(e)) if is_data_error(&e) => {
+                    // Halve until the refused rows stand alone; the others commit.
+                    let mid = a + (b - a) / 2;
+                    todo.push((mid, b, dedupe));
+                    todo.push((a, mid, dedupe));
+                }
+                Err(CopyError::Db(e)) => {
+                    if self.client.as_ref().is_some_and(Client::is_closed) {
+                        self.client = None;
+                    }
+                    let message = match self.client.is_none() {
+                        true => format!("database unavailable: {}", error_text(&e)),
+                        false => error_text(&e),
+                    };
+                    // Ranges are disjoint and ordered: nothing from `a` on has committed.
+                    return Err((a, message, dead));
+                }
+            }
+        }
+        Ok(dead)
+    }
+
+    /// Delivers what waits in the spill directory, oldest first. Stops at the first batch the
+    /// database cannot take.
+    async fn replay(&mut self) -> Result<usize, String> {
+        let mut dead = 0;
+        while let Some(batch) = self.spill.front() {
+            let (entries, bad) = batch.map_err(|e| format!("cannot read the spill: {e}"))?;
+            let front = self.spill.front_path().to_owned();
+            if !bad.is_empty() && self.reported_bad.insert(front) {
+                let rows: Vec<_> = bad
+                    .iter()
+                    .map(|line| (Err(line.as_str()), "not an audit entry"))
+                    .collect();
+                spill::dead_letter(&self.dead_letter, &rows)
+                    .map_err(|e| format!("cannot write the dead-letter file: {e}"))?;
+                self.spill.status.dead_lettered(bad.len() as u64);
+            }
+            dead += self
+                .store(&entries, true)
+                .await
+                .map_err(|(_, message, _)| message)?;
+            self.spill
+                .pop_front()
+                .map_err(|e| format!("cannot remove a delivered spill file: {e}"))?;
+        }
+        Ok(dead)
+    }
+
+    fn spill(&mut self, entries: &[AuditEntry], why: String) -> Result<(), SinkError> {
+        self.spill.status.set_error(why.clone());
+        self.spill.push(entries).map_err(|e: SpillError| {
+            SinkError::with_source(
+                format!("PostgreSQL at {} is unavailable ({why}), and", self.target),
+                e,
+            )
+        })
+    }
+}
+
+impl Inner {
+    fn write_batch(
+        &mut self,
+        runtime: &tokio::runtime::Runtime,
+        entries: &[AuditEntry],
+    ) -> Result<(), SinkError> {
+        let result = runtime.block_on(async {
+            // Older entries first: while anything waits on disk, new ones queue behind it.
+            if !self.spill.is_empty() {
+                if let Err(why) = self.replay().await {
+                    return Err((0, why, 0));
+                }
+            }
+            self.store(entries, false).await
+        });
+        let (dead, rest) = match result {
+            Ok(dead) => (dead, None),
+            Err((from, why, dead)) => (dead, Some((from, why))),
+        };
+        if let Some((from, why)) = rest {
+            if let Err(error) = self.spill(&entries[from..], why) {
+                return Err(error.accepted_before_failure(from).with_rejected(dead));
+            }
+        }
+        if dead == 0 {
+            return Ok(());
+        }
+        Err(SinkError::new(format!(
+            "PostgreSQL refused {dead} of {} rows; they are in the dead-letter file {}",
+            entries.len(),
+            self.dead_letter.display()
+        ))
+        .accepted_before_failure(entries.len())
+        .with_rejected(dead))
+    }
+
+    fn flush(&mut self, runtime: &tokio::runtime::Runtime) -> Result<(), SinkError> {
+        if self.spill.is_empty() {
+            return Ok(());
+        }
+        self.force_connect = true;
+        let replayed = runtime.block_on(self.replay());
+        self.force_connect = false;
+        match replayed {
+            Ok(_) => Ok(()),
+            Err(why) => {
+                self.spill.status.set_error(why.clone());
+                Err(SinkError::new(format!(
+                    "{} entries wait in {} for PostgreSQL at {}: {why}",
+                    self.spill.status.pending_entries(),
+                    self.spill.dir().display(),
+                    self.target
+                )))
+            }
+        }
+    }
+}
+
+impl AuditSink for PostgresSink {
+    fn name(&self) -> &str {
+        "postgres"
+    }
+
+    fn write_batch(&mut self, entries: &[AuditEntry]) -> Result<(), SinkError> {
+        self.inner.write_batch(self.runtime.get(), entries)
+    }
+
+    /// Every batch is committed (or spilled durably) before `write_batch` returns; a flush
+    /// tries to deliver what waits in the spill directory.
+    fn flush(&mut self) -> Result<(), SinkError> {
+        self.inner.flush(self.runtime.get())
+    }
+
+    /// Delivers what it can of the spill; what remains stays on disk for the next start.
+    fn shutdown(&mut self) -> Result<(), SinkError> {
+        let result = self.inner.flush(self.runtime.get());
+        self.inner.client = None;
+        result
+    }
+}
