@@ -1,20 +1,32 @@
 //! `llm-audit`: query, report on and verify tracing-llm-audit audit trails.
 //!
-//! Commands so far: `query` (entries of a JSONL directory, filtered, as a table, JSON lines or
-//! CSV), `migrate` (apply the PostgreSQL schema) and `roles` (print the SQL of the append-only
-//! roles). Reports, `tail`, PostgreSQL queries and `verify` come with their issues.
+//! Every command reads a JSONL directory (`--dir`, default `./audit_logs`) or PostgreSQL
+//! (`--postgres URL`, or `LLM_AUDIT_DATABASE_URL` when no `--dir` is given). On PostgreSQL the
+//! work is done by SQL; a JSONL directory is scanned as a stream, on every core.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+use rust_decimal::Decimal;
 use time::OffsetDateTime;
 use tracing_llm_audit::Status;
 
+mod html;
+mod output;
+mod progress;
 mod query;
+mod report;
+mod row;
 mod scan;
+mod source;
+mod tail;
 mod when;
+
+use query::{Filter, Format};
+use report::{AnomalySpec, GroupReport, Key};
+use source::Source;
 
 /// Query, report on and verify the audit trail that tracing-llm-audit writes.
 #[derive(Debug, Parser)]
@@ -26,8 +38,13 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Entries of a JSONL audit directory that match the filters.
+    /// Entries that match the filters, as a table, JSON lines or CSV.
     Query(Box<QueryArgs>),
+    /// Figures over the entries: cost, errors, usage, latency, anomalies, or all as an HTML page.
+    #[command(subcommand)]
+    Report(Box<ReportCommand>),
+    /// Follow a JSONL directory (or the PostgreSQL table) and print entries as they arrive.
+    Tail(Box<TailArgs>),
     /// Apply the PostgreSQL migrations (versioned, idempotent) as a role that may create
     /// tables, for deployments whose application role may only insert.
     Migrate {
@@ -39,17 +56,42 @@ enum Command {
     Roles,
 }
 
-#[derive(Debug, clap::Args)]
-struct QueryArgs {
-    /// The JSONL audit directory.
-    #[arg(long, default_value = "./audit_logs")]
-    dir: PathBuf,
-    /// From this time on: RFC 3339, a date, or a span back from now (7d, 24h, 30m).
+/// Where the entries are.
+#[derive(Debug, Args)]
+struct SourceArgs {
+    /// The JSONL audit directory [default: ./audit_logs].
+    #[arg(long, conflicts_with = "postgres")]
+    dir: Option<PathBuf>,
+    /// PostgreSQL connection string (URL or key=value) [default: LLM_AUDIT_DATABASE_URL when
+    /// --dir is not given].
     #[arg(long)]
-    from: Option<String>,
-    /// Before this time (a date includes its whole day).
+    postgres: Option<String>,
+    /// A line that is not an entry is an error, not a warning.
     #[arg(long)]
-    to: Option<String>,
+    strict: bool,
+}
+
+impl SourceArgs {
+    fn open(&self) -> Result<Source, String> {
+        let env = || {
+            std::env::var("LLM_AUDIT_DATABASE_URL")
+                .ok()
+                .filter(|v| !v.is_empty())
+        };
+        match (&self.dir, &self.postgres) {
+            (_, Some(url)) => Source::postgres(url),
+            (Some(dir), None) => Ok(Source::jsonl(dir.clone(), self.strict)),
+            (None, None) => match env() {
+                Some(url) => Source::postgres(&url),
+                None => Ok(Source::jsonl(PathBuf::from("./audit_logs"), self.strict)),
+            },
+        }
+    }
+}
+
+/// Which entries.
+#[derive(Debug, Args)]
+struct SelectArgs {
     /// Only this user.
     #[arg(long)]
     user: Option<String>,
@@ -68,30 +110,167 @@ struct QueryArgs {
     /// Only this trace id.
     #[arg(long)]
     trace_id: Option<String>,
+}
+
+/// When.
+#[derive(Debug, Args)]
+struct RangeArgs {
+    /// From this time on: RFC 3339, a date, or a span back from now (7d, 24h, 30m).
+    #[arg(long)]
+    from: Option<String>,
+    /// Before this time (a date includes its whole day).
+    #[arg(long)]
+    to: Option<String>,
+    /// The "now" that relative times count back from [default: the current time].
+    #[arg(long, value_name = "TIME")]
+    as_of: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct QueryArgs {
+    #[command(flatten)]
+    source: SourceArgs,
+    #[command(flatten)]
+    range: RangeArgs,
+    #[command(flatten)]
+    select: SelectArgs,
     /// At most this many entries.
     #[arg(long)]
     limit: Option<usize>,
-    /// Output format; default: table on a terminal, JSON lines otherwise.
+    /// Output format [default: table on a terminal, JSON lines otherwise].
     #[arg(long, value_enum)]
-    format: Option<query::Format>,
-    /// A line that is not an entry is an error, not a warning.
-    #[arg(long)]
-    strict: bool,
+    format: Option<Format>,
 }
 
-fn run_query(args: QueryArgs) -> Result<(), String> {
-    let now = OffsetDateTime::now_utc();
-    let from = args
+#[derive(Debug, Args)]
+struct GroupArgs {
+    #[command(flatten)]
+    source: SourceArgs,
+    #[command(flatten)]
+    range: RangeArgs,
+    #[command(flatten)]
+    select: SelectArgs,
+    /// Group by these columns, comma-separated: user, day, model, provider, status.
+    #[arg(long)]
+    by: Option<String>,
+    /// Output format [default: table on a terminal, JSON lines otherwise].
+    #[arg(long, value_enum)]
+    format: Option<Format>,
+}
+
+#[derive(Debug, Args)]
+struct AnomalyArgs {
+    #[command(flatten)]
+    source: SourceArgs,
+    #[command(flatten)]
+    select: SelectArgs,
+    /// Check the entries of this last span of time.
+    #[arg(long, default_value = "24h")]
+    window: String,
+    /// Mean and standard deviation over this last span of time.
+    #[arg(long, default_value = "7d")]
+    baseline: String,
+    /// Flag input tokens above the mean plus this many standard deviations.
+    #[arg(long, default_value = "3")]
+    threshold: String,
+    /// The "now" that the spans end at [default: the current time].
+    #[arg(long, value_name = "TIME")]
+    as_of: Option<String>,
+    /// Output format [default: table on a terminal, JSON lines otherwise].
+    #[arg(long, value_enum)]
+    format: Option<Format>,
+}
+
+#[derive(Debug, Args)]
+struct HtmlArgs {
+    #[command(flatten)]
+    source: SourceArgs,
+    #[command(flatten)]
+    range: RangeArgs,
+    #[command(flatten)]
+    select: SelectArgs,
+    /// Where to write the page.
+    #[arg(short, long, default_value = "report.html")]
+    output: PathBuf,
+    /// Anomalies: check the entries of this last span of time.
+    #[arg(long, default_value = "24h")]
+    window: String,
+    /// Anomalies: mean and standard deviation over this last span of time.
+    #[arg(long, default_value = "7d")]
+    baseline: String,
+    /// Anomalies: flag input tokens above the mean plus this many standard deviations.
+    #[arg(long, default_value = "3")]
+    threshold: String,
+}
+
+#[derive(Debug, Subcommand)]
+enum ReportCommand {
+    /// Cost by user and day (the reference design's report): requests, total cost, mean latency.
+    /// Default: --by user,day --from 30d.
+    Cost(GroupArgs),
+    /// Errors and error rate (per 100 requests). Default: --by model --from 24h.
+    Errors(GroupArgs),
+    /// Tokens and cost. Default: --by day,model --from 30d.
+    Usage(GroupArgs),
+    /// Latency p50 and p95 (milliseconds). Default: --by model --from 30d.
+    Latency(GroupArgs),
+    /// Entries of the last 24 h whose input tokens exceed the 7-day mean by 3 standard
+    /// deviations (window, baseline and threshold configurable).
+    Anomalies(AnomalyArgs),
+    /// One self-contained HTML page with charts and the anomaly table. Default: --from 30d.
+    Html(HtmlArgs),
+}
+
+fn format_or_default(format: Option<Format>) -> Format {
+    format.unwrap_or(if std::io::stdout().is_terminal() {
+        Format::Table
+    } else {
+        Format::Jsonl
+    })
+}
+
+fn now(as_of: Option<&str>) -> Result<OffsetDateTime, String> {
+    let current = OffsetDateTime::now_utc();
+    as_of
+        .map(|v| when::parse(v, current, false).map_err(|e| format!("--as-of: {e}")))
+        .transpose()
+        .map(|at| at.unwrap_or(current))
+}
+
+fn filter(
+    range: &RangeArgs,
+    select: &SelectArgs,
+    default_from: Option<&str>,
+) -> Result<Filter, String> {
+    let now = now(range.as_of.as_deref())?;
+    let from = range
         .from
         .as_deref()
+        .or(default_from)
         .map(|v| when::parse(v, now, false).map_err(|e| format!("--from: {e}")))
         .transpose()?;
-    let to = args
+    let to = range
         .to
         .as_deref()
         .map(|v| when::parse(v, now, true).map_err(|e| format!("--to: {e}")))
         .transpose()?;
-    let status = args
+    if let (Some(from), Some(to)) = (from, to) {
+        if from >= to {
+            return Err(format!("--from ({from}) is not before --to ({to})"));
+        }
+    }
+    select_filter(
+        select,
+        Filter {
+            from,
+            to,
+            ..Filter::default()
+        },
+    )
+}
+
+fn select_filter(select: &SelectArgs, mut filter: Filter) -> Result<Filter, String> {
+    filter.status = select
         .status
         .as_deref()
         .map(|s| {
@@ -100,51 +279,71 @@ fn run_query(args: QueryArgs) -> Result<(), String> {
             })
         })
         .transpose()?;
-    let filter = query::Filter {
-        from,
-        to,
-        user: args.user,
-        model: args.model,
-        provider: args.provider,
-        status,
-        request_id: args.request_id,
-        trace_id: args.trace_id,
-    };
-    let files = scan::files(&args.dir, from, to)?;
-    let stdout = std::io::stdout();
-    let format = args.format.unwrap_or(if stdout.is_terminal() {
-        query::Format::Table
-    } else {
-        query::Format::Jsonl
-    });
-    let mut printer =
-        query::Printer::new(stdout.lock(), format).map_err(|e| format!("cannot write: {e}"))?;
-    let mut printed = 0;
-    let mut skipped = 0;
+    filter.user.clone_from(&select.user);
+    filter.model.clone_from(&select.model);
+    filter.provider.clone_from(&select.provider);
+    filter.request_id.clone_from(&select.request_id);
+    filter.trace_id.clone_from(&select.trace_id);
+    Ok(filter)
+}
+
+fn anomaly_spec(
+    window: &str,
+    baseline: &str,
+    threshold: &str,
+    as_of: Option<&str>,
+) -> Result<AnomalySpec, String> {
+    let threshold: Decimal = threshold
+        .trim()
+        .parse()
+        .ok()
+        .filter(|t: &Decimal| !t.is_sign_negative())
+        .ok_or_else(|| {
+            format!(
+                "--threshold: `{threshold}` is not a number of standard deviations (like 3 or 2.5)"
+            )
+        })?;
+    Ok(AnomalySpec {
+        as_of: now(as_of)?,
+        window: when::span(window).map_err(|e| format!("--window: {e}"))?,
+        baseline: when::span(baseline).map_err(|e| format!("--baseline: {e}"))?,
+        threshold,
+    })
+}
+
+/// Closing words on stderr: how many lines were skipped.
+fn finish(source: &Source) {
+    if let Source::Jsonl(j) = source {
+        if j.skipped() > 0 {
+            eprintln!(
+                "llm-audit: {} line(s) were not audit entries and were skipped",
+                j.skipped()
+            );
+        }
+    }
+}
+
+fn write_table(table: &output::Table, format: Format) -> Result<(), String> {
+    match table.write(&mut std::io::stdout().lock(), format) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.map_err(|e| format!("cannot write: {e}")),
+    }
+}
+
+fn run_query(args: &QueryArgs) -> Result<(), String> {
+    let filter = filter(&args.range, &args.select, None)?;
+    let mut source = args.source.open()?;
+    let format = format_or_default(args.format);
+    let mut printer = query::Printer::new(std::io::stdout().lock(), format)
+        .map_err(|e| format!("cannot write: {e}"))?;
     let mut write_error = None;
-    scan::entries(
-        &files,
-        |entry| {
-            if !filter.matches(&entry) {
-                return true;
-            }
-            if let Err(e) = printer.print(&entry) {
-                write_error = Some(e);
-                return false;
-            }
-            printed += 1;
-            args.limit.is_none_or(|limit| printed < limit)
-        },
-        |bad| {
-            let message = format!("{}:{}: {}", bad.file.display(), bad.line, bad.reason);
-            if args.strict {
-                return Err(message);
-            }
-            eprintln!("llm-audit: skipped {message}");
-            skipped += 1;
-            Ok(())
-        },
-    )?;
+    source.entries(&filter, args.limit, |entry| match printer.print(&entry) {
+        Ok(()) => true,
+        Err(e) => {
+            write_error = Some(e);
+            false
+        }
+    })?;
     match write_error {
         // A closed pipe (`| head`) ends the output, not in an error.
         Some(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
@@ -152,48 +351,126 @@ fn run_query(args: QueryArgs) -> Result<(), String> {
         None => {}
     }
     printer.finish().map_err(|e| format!("cannot write: {e}"))?;
-    if skipped > 0 {
-        eprintln!("llm-audit: {skipped} line(s) were not audit entries and were skipped");
+    finish(&source);
+    Ok(())
+}
+
+fn run_group(report: GroupReport, args: &GroupArgs) -> Result<(), String> {
+    let (by, from) = match report {
+        GroupReport::Cost => ("user,day", "30d"),
+        GroupReport::Errors => ("model", "24h"),
+        GroupReport::Usage => ("day,model", "30d"),
+        GroupReport::Latency => ("model", "30d"),
+    };
+    let keys = Key::parse_list(args.by.as_deref().unwrap_or(by))?;
+    let filter = filter(&args.range, &args.select, Some(from))?;
+    let mut source = args.source.open()?;
+    let spec = report.spec(keys);
+    let groups = source
+        .groups(std::slice::from_ref(&spec), &filter)?
+        .pop()
+        .unwrap_or_default();
+    write_table(&report.table(&spec, groups), format_or_default(args.format))?;
+    finish(&source);
+    Ok(())
+}
+
+fn run_anomalies(args: &AnomalyArgs) -> Result<(), String> {
+    let spec = anomaly_spec(
+        &args.window,
+        &args.baseline,
+        &args.threshold,
+        args.as_of.as_deref(),
+    )?;
+    let filter = select_filter(&args.select, Filter::default())?;
+    let mut source = args.source.open()?;
+    let found = source.anomalies(&spec, &filter)?;
+    let format = format_or_default(args.format);
+    // The baseline goes where a reader sees it and a script does not trip on it.
+    if format == Format::Table {
+        println!("{}", found.summary(&spec));
+    } else {
+        eprintln!("llm-audit: {}", found.summary(&spec));
     }
+    write_table(&found.table(), format)?;
+    finish(&source);
+    Ok(())
+}
+
+fn run_html(args: &HtmlArgs) -> Result<(), String> {
+    let filter = filter(&args.range, &args.select, Some("30d"))?;
+    let spec = anomaly_spec(
+        &args.window,
+        &args.baseline,
+        &args.threshold,
+        args.range.as_of.as_deref(),
+    )?;
+    let mut source = args.source.open()?;
+    let page = html::report(&mut source, &filter, &spec)?;
+    std::fs::write(&args.output, page)
+        .map_err(|e| format!("cannot write {}: {e}", args.output.display()))?;
+    finish(&source);
+    eprintln!("llm-audit: wrote {}", args.output.display());
     Ok(())
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
-        Some(Command::Query(args)) => match run_query(*args) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(message) => {
-                eprintln!("llm-audit query: {message}");
-                ExitCode::FAILURE
-            }
-        },
+    let (name, result) = match cli.command {
         None => {
             println!(
                 "llm-audit {}: run `llm-audit --help` for the commands",
                 env!("CARGO_PKG_VERSION")
             );
-            ExitCode::SUCCESS
+            return ExitCode::SUCCESS;
         }
         Some(Command::Roles) => {
             print!("{}", tracing_llm_audit::sink::postgres::ROLES_SQL);
-            ExitCode::SUCCESS
+            return ExitCode::SUCCESS;
         }
-        Some(Command::Migrate { postgres }) => {
-            match tracing_llm_audit::sink::postgres::migrate(&postgres) {
-                Ok(0) => {
-                    println!("the schema is up to date");
-                    ExitCode::SUCCESS
-                }
-                Ok(n) => {
-                    println!("applied {n} migration(s)");
-                    ExitCode::SUCCESS
-                }
-                Err(error) => {
-                    eprintln!("llm-audit migrate: {error}");
-                    ExitCode::FAILURE
-                }
-            }
+        Some(Command::Migrate { postgres }) => (
+            "migrate",
+            tracing_llm_audit::sink::postgres::migrate(&postgres)
+                .map(|n| match n {
+                    0 => println!("the schema is up to date"),
+                    n => println!("applied {n} migration(s)"),
+                })
+                .map_err(|e| e.to_string()),
+        ),
+        Some(Command::Query(args)) => ("query", run_query(&args)),
+        Some(Command::Tail(args)) => ("tail", tail::run(&args)),
+        Some(Command::Report(report)) => match *report {
+            ReportCommand::Cost(a) => ("report cost", run_group(GroupReport::Cost, &a)),
+            ReportCommand::Errors(a) => ("report errors", run_group(GroupReport::Errors, &a)),
+            ReportCommand::Usage(a) => ("report usage", run_group(GroupReport::Usage, &a)),
+            ReportCommand::Latency(a) => ("report latency", run_group(GroupReport::Latency, &a)),
+            ReportCommand::Anomalies(a) => ("report anomalies", run_anomalies(&a)),
+            ReportCommand::Html(a) => ("report html", run_html(&a)),
+        },
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("llm-audit {name}: {message}");
+            ExitCode::FAILURE
         }
     }
+}
+
+/// `llm-audit tail`.
+#[derive(Debug, Args)]
+struct TailArgs {
+    #[command(flatten)]
+    source: SourceArgs,
+    #[command(flatten)]
+    select: SelectArgs,
+    /// Print the entries already there too (default: only new ones).
+    #[arg(long)]
+    from_start: bool,
+    /// How often to look for new entries, in milliseconds.
+    #[arg(long, default_value = "250")]
+    poll_ms: u64,
+    /// Output format [default: table on a terminal, JSON lines otherwise].
+    #[arg(long, value_enum)]
+    format: Option<Format>,
 }

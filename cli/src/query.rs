@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 use tracing_llm_audit::{AuditEntry, Status};
 
 /// What an entry must match.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct Filter {
     pub(crate) from: Option<OffsetDateTime>,
     pub(crate) to: Option<OffsetDateTime>,
@@ -37,6 +37,30 @@ impl Filter {
                 .is_none_or(|id| e.request_id.to_string() == id.to_ascii_lowercase())
             && eq(&self.trace_id, e.trace_id.as_deref())
     }
+
+    /// The same test on a row decoded for a report.
+    pub(crate) fn matches_row(&self, row: &crate::row::Checked<'_>) -> bool {
+        let r = &row.row;
+        let eq = |want: &Option<String>, have: Option<&str>| {
+            want.as_deref().is_none_or(|w| have == Some(w))
+        };
+        self.from
+            .is_none_or(|from| row.micros >= crate::row::micros_of(from))
+            && self
+                .to
+                .is_none_or(|to| row.micros < crate::row::micros_of(to))
+            && eq(&self.user, r.user_id.as_deref())
+            && self.model.as_deref().is_none_or(|m| {
+                r.model.as_deref() == Some(m) || r.response_model.as_deref() == Some(m)
+            })
+            && eq(&self.provider, r.provider.as_deref())
+            && self.status.is_none_or(|s| r.status == s)
+            && self
+                .request_id
+                .as_deref()
+                .is_none_or(|id| r.request_id.eq_ignore_ascii_case(id))
+            && eq(&self.trace_id, r.trace_id.as_deref())
+    }
 }
 
 /// Output formats.
@@ -50,7 +74,7 @@ pub(crate) enum Format {
     Csv,
 }
 
-const COLUMNS: [&str; 11] = [
+pub(crate) const COLUMNS: [&str; 11] = [
     "timestamp",
     "request_id",
     "user_id",
@@ -84,12 +108,29 @@ fn cells(e: &AuditEntry) -> [String; 11] {
     ]
 }
 
-fn csv_field(value: &str) -> String {
+pub(crate) fn csv_field(value: &str) -> String {
     if value.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", value.replace('"', "\"\""))
     } else {
         value.to_owned()
     }
+}
+
+/// One entry as a CSV row.
+pub(crate) fn csv_row(e: &AuditEntry) -> String {
+    let row: Vec<String> = cells(e).iter().map(|c| csv_field(c)).collect();
+    row.join(",")
+}
+
+/// One entry on one line with fixed-width columns, for `tail` (which cannot wait to align).
+pub(crate) fn tail_line(e: &AuditEntry) -> String {
+    let c = cells(e).map(|c| c.replace(char::is_control, " "));
+    format!(
+        "{:<27}  {:<36}  {:<12}  {:<10}  {:<24}  {:<7}  {:>8}  {:>8}  {:>12}  {:>8}  {}",
+        c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], c[10]
+    )
+    .trim_end()
+    .to_owned()
 }
 
 /// Writes matching entries as they come (JSONL, CSV) or once all are known (a table, whose
@@ -118,10 +159,7 @@ impl<W: Write> Printer<W> {
                 serde_json::to_writer(&mut self.out, e)?;
                 writeln!(self.out)
             }
-            Format::Csv => {
-                let row: Vec<String> = cells(e).iter().map(|c| csv_field(c)).collect();
-                writeln!(self.out, "{}", row.join(","))
-            }
+            Format::Csv => writeln!(self.out, "{}", csv_row(e)),
             Format::Table => {
                 // Control characters would break the alignment (and a terminal).
                 self.rows

@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use time::{Date, OffsetDateTime};
 use tracing_llm_audit::AuditEntry;
 
+use crate::row::Checked;
+
 /// A line that is not an audit entry.
 #[derive(Debug)]
 pub(crate) struct BadLine {
@@ -90,6 +92,167 @@ pub(crate) fn entries(
                         "a torn last line (the writer stopped mid-line)".to_owned()
                     },
                 })?,
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Bytes handed to a worker at a time (whole lines; a longer line makes a longer chunk).
+const CHUNK: usize = 1 << 20;
+
+/// A bad line found by a worker, placed by chunk until the line counts of earlier chunks are
+/// known.
+struct ChunkBad {
+    file: usize,
+    seq: usize,
+    line: usize,
+    reason: String,
+}
+
+struct Chunk {
+    file: usize,
+    seq: usize,
+    data: Vec<u8>,
+}
+
+/// Folds every row of `files` into per-thread accumulators, on all cores: one thread reads
+/// whole-line chunks, the others decode and fold them. Memory stays bounded whatever the size of
+/// the files (a few chunks in flight per thread). Returns the accumulators (merge them; their
+/// order is not the order of the lines) and the bad lines in file and line order.
+pub(crate) fn fold<A: Send>(
+    files: &[PathBuf],
+    progress: &crate::progress::Progress,
+    init: impl Fn() -> A + Sync,
+    step: impl Fn(&mut A, Checked<'_>) + Sync,
+) -> Result<(Vec<A>, Vec<BadLine>), String> {
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 8));
+    let (tx, rx) = crossbeam_channel::bounded::<Chunk>(threads * 2);
+    let results = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                let rx = rx.clone();
+                let (init, step) = (&init, &step);
+                scope.spawn(move || {
+                    let mut acc = init();
+                    let mut bad = Vec::new();
+                    let mut counts = Vec::new();
+                    for chunk in rx {
+                        let mut lines = 0;
+                        for raw in chunk.data.split_inclusive(|&b| b == b'\n') {
+                            lines += 1;
+                            let complete = raw.last() == Some(&b'\n');
+                            let text = raw.strip_suffix(b"\n").unwrap_or(raw);
+                            if text.iter().all(u8::is_ascii_whitespace) {
+                                continue;
+                            }
+                            match Checked::decode(text) {
+                                Ok(row) => step(&mut acc, row),
+                                Err(e) => bad.push(ChunkBad {
+                                    file: chunk.file,
+                                    seq: chunk.seq,
+                                    line: lines,
+                                    reason: if complete {
+                                        format!("not an audit entry: {e}")
+                                    } else {
+                                        "a torn last line (the writer stopped mid-line)".to_owned()
+                                    },
+                                }),
+                            }
+                        }
+                        counts.push((chunk.file, chunk.seq, lines));
+                    }
+                    (acc, bad, counts)
+                })
+            })
+            .collect();
+        drop(rx);
+        let read = read_chunks(files, &tx, progress);
+        drop(tx);
+        let results: Vec<_> = workers
+            .into_iter()
+            .map(|w| w.join().expect("a scan worker panicked"))
+            .collect();
+        read.map(|()| results)
+    })?;
+    let mut accs = Vec::with_capacity(results.len());
+    let mut bad = Vec::new();
+    let mut counts = std::collections::BTreeMap::new();
+    for (acc, b, c) in results {
+        accs.push(acc);
+        bad.extend(b);
+        counts.extend(c.into_iter().map(|(file, seq, n)| ((file, seq), n)));
+    }
+    // Lines before each chunk, within its file.
+    let mut before = std::collections::HashMap::new();
+    let mut running = (usize::MAX, 0);
+    for (&(file, seq), &n) in &counts {
+        if running.0 != file {
+            running = (file, 0);
+        }
+        before.insert((file, seq), running.1);
+        running.1 += n;
+    }
+    bad.sort_by_key(|b| (b.file, b.seq, b.line));
+    let bad = bad
+        .into_iter()
+        .map(|b| BadLine {
+            file: files[b.file].clone(),
+            line: before.get(&(b.file, b.seq)).copied().unwrap_or(0) + b.line,
+            reason: b.reason,
+        })
+        .collect();
+    Ok((accs, bad))
+}
+
+fn read_chunks(
+    files: &[PathBuf],
+    tx: &crossbeam_channel::Sender<Chunk>,
+    progress: &crate::progress::Progress,
+) -> Result<(), String> {
+    use std::io::Read;
+    for (index, path) in files.iter().enumerate() {
+        let mut file =
+            File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+        let mut carry: Vec<u8> = Vec::new();
+        let mut seq = 0;
+        loop {
+            let mut buf = Vec::with_capacity(carry.len() + CHUNK);
+            buf.append(&mut carry);
+            let start = buf.len();
+            let read = (&mut file)
+                .take(CHUNK as u64)
+                .read_to_end(&mut buf)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            progress.advance(read as u64);
+            if read == 0 {
+                if !buf.is_empty() {
+                    let _ = tx.send(Chunk {
+                        file: index,
+                        seq,
+                        data: buf,
+                    });
+                }
+                break;
+            }
+            match buf[start..].iter().rposition(|&b| b == b'\n') {
+                // A line longer than a chunk: read on.
+                None => carry = buf,
+                Some(at) => {
+                    carry = buf[start + at + 1..].to_vec();
+                    buf.truncate(start + at + 1);
+                    if tx
+                        .send(Chunk {
+                            file: index,
+                            seq,
+                            data: buf,
+                        })
+                        .is_err()
+                    {
+                        return Ok(());
+                    }
+                    seq += 1;
+                }
             }
         }
     }

@@ -23,26 +23,37 @@ pub(crate) fn parse(
             start
         });
     }
-    if let Some(split) = value.find(|c: char| !c.is_ascii_digit()).filter(|&i| i > 0) {
-        let (number, unit) = value.split_at(split);
-        if let Ok(n) = number.parse::<i64>() {
-            let span = match unit {
-                "d" => Some(Duration::days(n)),
-                "h" => Some(Duration::hours(n)),
-                "m" => Some(Duration::minutes(n)),
-                "s" => Some(Duration::seconds(n)),
-                "w" => Some(Duration::weeks(n)),
-                _ => None,
-            };
-            if let Some(span) = span {
-                return Ok(now - span);
-            }
-        }
+    if let Ok(span) = span(value) {
+        return Ok(now - span);
     }
     Err(format!(
         "`{value}` is not a time: use an RFC 3339 date-time (2026-11-24T09:00:00Z), a date \
          (2026-11-24), or a span back from now (7d, 24h, 30m)"
     ))
+}
+
+/// Parses a span of time (`24h`, `7d`, `30m`, `2w`, `90s`).
+pub(crate) fn span(value: &str) -> Result<Duration, String> {
+    let value = value.trim();
+    let bad = || format!("`{value}` is not a span of time: use a number and a unit (24h, 7d, 30m)");
+    let split = value
+        .find(|c: char| !c.is_ascii_digit())
+        .filter(|&i| i > 0)
+        .ok_or_else(bad)?;
+    let (number, unit) = value.split_at(split);
+    let n: i64 = number.parse().map_err(|_| bad())?;
+    let span = match unit {
+        "d" => Duration::days(n),
+        "h" => Duration::hours(n),
+        "m" => Duration::minutes(n),
+        "s" => Duration::seconds(n),
+        "w" => Duration::weeks(n),
+        _ => return Err(bad()),
+    };
+    if span.is_zero() {
+        return Err(format!("`{value}` is an empty span of time"));
+    }
+    Ok(span)
 }
 
 #[cfg(test)]

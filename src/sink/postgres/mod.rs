@@ -193,6 +193,37 @@ pub fn migrate(connection: &str) -> Result<usize, PostgresError> {
     })
 }
 
+/// A connection for reading the log (what `llm-audit` uses), with the sink's rules: TLS when
+/// the connection string says `sslmode=require` (verified against the system's roots), errors
+/// that name host, port, database and user but never the password, and the session's time zone
+/// set to UTC so that days are UTC days, as in the JSONL files. Call it inside a Tokio runtime:
+/// the connection's task is spawned on it.
+///
+/// # Errors
+/// The connection string does not parse, or the database cannot be reached within 10 seconds.
+pub async fn connect_reader(connection: &str) -> Result<Client, PostgresError> {
+    let config = parse(connection)?;
+    let target = || describe(&config);
+    let tls = (config.get_ssl_mode() == SslMode::Require)
+        .then(|| tls_connector(None))
+        .transpose()
+        .map_err(PostgresError::Tls)?;
+    let client = connect(&config, tls.as_ref(), Duration::from_secs(10))
+        .await
+        .map_err(|message| PostgresError::Database {
+            target: target(),
+            message,
+        })?;
+    client
+        .batch_execute("SET TIME ZONE 'UTC'")
+        .await
+        .map_err(|e| PostgresError::Database {
+            target: target(),
+            message: error_text(&e),
+        })?;
+    Ok(client)
+}
+
 /// A database error with its detail, never the connection string.
 fn error_text(e: &tokio_postgres::Error) -> String {
     match e.as_db_error() {
