@@ -1,0 +1,278 @@
+//! `llm-audit tail` follows a JSONL directory as entries arrive, line by whole line, and moves
+//! on to the next day's file when the sink rotates at midnight.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use time::macros::datetime;
+use tracing_llm_audit::AuditEntry;
+
+fn entry(at: time::OffsetDateTime, user: &str) -> AuditEntry {
+    let mut e = AuditEntry::new("chat");
+    e.timestamp = at;
+    e.user_id = Some(user.to_owned());
+    e.model = Some("gpt-4o".to_owned());
+    e
+}
+
+fn append(path: &Path, text: &str) {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+    f.flush().unwrap();
+}
+
+fn line(e: &AuditEntry) -> String {
+    format!("{}\n", serde_json::to_string(e).unwrap())
+}
+
+/// Kills the child when the test ends, passed or not.
+struct Child(std::process::Child);
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn tail_follows_new_entries_across_midnight() {
+    let dir = tempfile::tempdir().unwrap();
+    let monday = dir.path().join("audit_2026-11-23.jsonl");
+    let tuesday = dir.path().join("audit_2026-11-24.jsonl");
+    let old = entry(datetime!(2026-11-23 23:58 UTC), "old");
+    append(&monday, &line(&old));
+
+    let mut child = Child(
+        Command::new(env!("CARGO_BIN_EXE_llm-audit"))
+            .args([
+                "tail",
+                "--from-start",
+                "--poll-ms",
+                "20",
+                "--format",
+                "jsonl",
+                "--dir",
+            ])
+            .arg(dir.path())
+            .env_remove("LLM_AUDIT_DATABASE_URL")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let (tx, rx) = mpsc::channel();
+    let stdout = child.0.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for l in BufReader::new(stdout).lines() {
+            let Ok(l) = l else { break };
+            if tx.send(l).is_err() {
+                break;
+            }
+        }
+    });
+    let (etx, erx) = mpsc::channel();
+    let stderr = child.0.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for l in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = etx.send(l);
+        }
+    });
+    let next = || -> AuditEntry {
+        let l = rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("tail printed nothing within 20 s");
+        serde_json::from_str(&l).unwrap()
+    };
+    assert_eq!(next(), old, "--from-start prints what is there");
+
+    // A line written in two pieces is printed once, whole, when its newline arrives.
+    let late = entry(datetime!(2026-11-23 23:59:30 UTC), "late");
+    let text = line(&late);
+    let (a, b) = text.split_at(text.len() / 2);
+    append(&monday, a);
+    std::thread::sleep(Duration::from_millis(100));
+    append(&monday, b);
+    assert_eq!(next(), late);
+
+    // Midnight: the sink starts the next file; the tail moves on to it.
+    let first = entry(datetime!(2026-11-24 00:00:01 UTC), "first");
+    append(&tuesday, &line(&first));
+    assert_eq!(next(), first);
+    append(&tuesday, "this is not an entry\n");
+    let second = entry(datetime!(2026-11-24 00:00:02 UTC), "second");
+    append(&tuesday, &line(&second));
+    assert_eq!(next(), second, "a bad line is skipped, not the end");
+    let warning = erx.recv_timeout(Duration::from_secs(20)).unwrap();
+    assert!(
+        warning.contains(&format!("{}:2: not an audit entry", tuesday.display())),
+        "{warning}"
+    );
+    drop(child);
+}
+
+#[test]
+fn tail_prints_only_new_entries_and_applies_filters() {
+    let dir = tempfile::tempdir().unwrap();
+    let today = dir.path().join("audit_2026-11-24.jsonl");
+    append(
+        &today,
+        &line(&entry(datetime!(2026-11-24 08:00 UTC), "old")),
+    );
+    let mut child = Child(
+        Command::new(env!("CARGO_BIN_EXE_llm-audit"))
+            .args([
+                "tail",
+                "--user",
+                "bob",
+                "--poll-ms",
+                "20",
+                "--format",
+                "jsonl",
+                "--dir",
+            ])
+            .arg(dir.path())
+            .env_remove("LLM_AUDIT_DATABASE_URL")
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let (tx, rx) = mpsc::channel();
+    let stdout = child.0.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for l in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(l);
+        }
+    });
+    // Keep writing until the tail has seen one of bob's entries; alice's never show.
+    let mut printed = None;
+    for i in 0..200 {
+        append(
+            &today,
+            &line(&entry(datetime!(2026-11-24 09:00 UTC), "alice")),
+        );
+        append(
+            &today,
+            &line(&entry(datetime!(2026-11-24 09:00 UTC), "bob")),
+        );
+        if let Ok(l) = rx.recv_timeout(Duration::from_millis(50 + i)) {
+            printed = Some(l);
+            break;
+        }
+    }
+    let printed: AuditEntry =
+        serde_json::from_str(&printed.expect("tail printed nothing")).unwrap();
+    assert_eq!(printed.user_id.as_deref(), Some("bob"));
+    std::thread::sleep(Duration::from_millis(200));
+    while let Ok(l) = rx.try_recv() {
+        let e: AuditEntry = serde_json::from_str(&l).unwrap();
+        assert_eq!(
+            e.user_id.as_deref(),
+            Some("bob"),
+            "only bob, and never the old entry"
+        );
+    }
+    drop(child);
+}
+
+fn psql(sql: &str) -> bool {
+    Command::new("psql")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "postgres",
+            "-d",
+            "test",
+            "-qAtc",
+            sql,
+        ])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+#[test]
+fn tail_follows_the_postgresql_table() {
+    let schema = format!("llm_audit_tail_{}", uuid::Uuid::now_v7().simple());
+    if !psql(&format!("CREATE SCHEMA {schema}")) {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "PostgreSQL is not reachable at 127.0.0.1:5432; under CI=true it must be"
+        );
+        eprintln!("skipped: PostgreSQL (or psql) is not available at 127.0.0.1:5432");
+        return;
+    }
+    struct Drop_(String);
+    impl Drop for Drop_ {
+        fn drop(&mut self) {
+            psql(&format!("DROP SCHEMA {} CASCADE", self.0));
+        }
+    }
+    let _cleanup = Drop_(schema.clone());
+    let url = format!(
+        "host=127.0.0.1 port=5432 user=postgres dbname=test options='-c search_path={schema}'"
+    );
+    let spill = tempfile::tempdir().unwrap();
+    let mut sink = tracing_llm_audit::sink::postgres::PostgresSink::builder(&url)
+        .with_spill_dir(spill.path())
+        .build()
+        .unwrap();
+    use tracing_llm_audit::AuditSink;
+    let now = time::OffsetDateTime::now_utc();
+    sink.write_batch(&[entry(now - time::Duration::seconds(30), "before")])
+        .unwrap();
+    let mut child = Child(
+        Command::new(env!("CARGO_BIN_EXE_llm-audit"))
+            .args([
+                "tail",
+                "--poll-ms",
+                "50",
+                "--format",
+                "jsonl",
+                "--postgres",
+                &url,
+            ])
+            .env_remove("LLM_AUDIT_DATABASE_URL")
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let (tx, rx) = mpsc::channel();
+    let stdout = child.0.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for l in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(l);
+        }
+    });
+    // Calls that start after the tail did, committed in two batches, one of them late.
+    let later = now + time::Duration::seconds(5);
+    let batch1 = [entry(later, "a"), entry(later, "b")];
+    let batch2 = [entry(later + time::Duration::seconds(1), "c")];
+    sink.write_batch(&batch1).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    sink.write_batch(&batch2).unwrap();
+    let mut users = Vec::new();
+    for _ in 0..3 {
+        let l = rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("tail printed nothing");
+        let e: AuditEntry = serde_json::from_str(&l).unwrap();
+        users.push(e.user_id.unwrap());
+    }
+    users.sort();
+    assert_eq!(
+        users,
+        ["a", "b", "c"],
+        "each once, and not the entry from before"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(rx.try_recv().is_err(), "nothing twice");
+    sink.shutdown().unwrap();
+    drop(child);
+}
