@@ -2,11 +2,10 @@
 //! skipping (and reporting) lines that are not entries.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader};
+
 use std::path::{Path, PathBuf};
 
 use time::{Date, OffsetDateTime};
-use tracing_llm_audit::AuditEntry;
 
 use crate::row::Checked;
 
@@ -49,53 +48,6 @@ pub(crate) fn files(
         .collect();
     files.sort();
     Ok(files.into_iter().map(|(_, path)| path).collect())
-}
-
-/// Calls `each` for every entry of `files`, in order, and `bad` for every line that is not one.
-/// Stops early when `each` returns `false`.
-pub(crate) fn entries(
-    files: &[PathBuf],
-    mut each: impl FnMut(AuditEntry) -> bool,
-    mut bad: impl FnMut(BadLine) -> Result<(), String>,
-) -> Result<(), String> {
-    for path in files {
-        let file = File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-        let mut reader = BufReader::with_capacity(256 * 1024, file);
-        let mut line = Vec::new();
-        let mut number = 0;
-        loop {
-            line.clear();
-            let read = reader
-                .read_until(b'\n', &mut line)
-                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-            if read == 0 {
-                break;
-            }
-            number += 1;
-            let complete = line.last() == Some(&b'\n');
-            let text = line.strip_suffix(b"\n").unwrap_or(&line);
-            if text.iter().all(u8::is_ascii_whitespace) {
-                continue;
-            }
-            match serde_json::from_slice::<AuditEntry>(text) {
-                Ok(entry) => {
-                    if !each(entry) {
-                        return Ok(());
-                    }
-                }
-                Err(e) => bad(BadLine {
-                    file: path.clone(),
-                    line: number,
-                    reason: if complete {
-                        format!("not an audit entry: {e}")
-                    } else {
-                        "a torn last line (the writer stopped mid-line)".to_owned()
-                    },
-                })?,
-            }
-        }
-    }
-    Ok(())
 }
 
 /// Bytes handed to a worker at a time (whole lines; a longer line makes a longer chunk).
@@ -257,4 +209,127 @@ fn read_chunks(
         }
     }
     Ok(())
+}
+
+/// What a worker made of one chunk: the kept values and the bad lines, in line order.
+struct Done<T> {
+    seq: usize,
+    file: usize,
+    lines: usize,
+    kept: Vec<T>,
+    bad: Vec<(usize, String)>,
+}
+
+/// Like [`fold`], but hands the values that `work` keeps to `each` in file and line order (for
+/// `query`, whose output is the entries in order), with `bad` called in order too. Chunks in
+/// flight are bounded, so memory is too. Stops early when `each` returns `false`.
+pub(crate) fn ordered<T: Send>(
+    files: &[PathBuf],
+    progress: &crate::progress::Progress,
+    work: impl Fn(&[u8]) -> Result<Option<T>, String> + Sync,
+    mut each: impl FnMut(T) -> bool,
+    mut bad: impl FnMut(BadLine) -> Result<(), String>,
+) -> Result<(), String> {
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 8));
+    let in_flight = threads * 4;
+    let (permit_tx, permit_rx) = crossbeam_channel::bounded::<()>(in_flight);
+    for _ in 0..in_flight {
+        let _ = permit_tx.send(());
+    }
+    let (chunk_tx, chunk_rx) = crossbeam_channel::bounded::<(usize, Chunk)>(threads * 2);
+    let (done_tx, done_rx) = crossbeam_channel::unbounded::<Done<T>>();
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            let (rx, tx, work) = (chunk_rx.clone(), done_tx.clone(), &work);
+            scope.spawn(move || {
+                for (seq, chunk) in rx {
+                    let mut done = Done {
+                        seq,
+                        file: chunk.file,
+                        lines: 0,
+                        kept: Vec::new(),
+                        bad: Vec::new(),
+                    };
+                    for raw in chunk.data.split_inclusive(|&b| b == b'\n') {
+                        done.lines += 1;
+                        let complete = raw.last() == Some(&b'\n');
+                        let text = raw.strip_suffix(b"\n").unwrap_or(raw);
+                        if text.iter().all(u8::is_ascii_whitespace) {
+                            continue;
+                        }
+                        match work(text) {
+                            Ok(Some(value)) => done.kept.push(value),
+                            Ok(None) => {}
+                            Err(e) => done.bad.push((
+                                done.lines,
+                                if complete {
+                                    format!("not an audit entry: {e}")
+                                } else {
+                                    "a torn last line (the writer stopped mid-line)".to_owned()
+                                },
+                            )),
+                        }
+                    }
+                    if tx.send(done).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop((chunk_rx, done_tx));
+        let reader = scope.spawn(move || {
+            // Numbers the chunks across files; waits for a permit before each.
+            let (tx, numbered) = crossbeam_channel::bounded::<Chunk>(1);
+            let mut seq = 0;
+            std::thread::scope(|inner| {
+                let forward = inner.spawn(|| {
+                    for chunk in numbered {
+                        if permit_rx.recv().is_err() || chunk_tx.send((seq, chunk)).is_err() {
+                            return;
+                        }
+                        seq += 1;
+                    }
+                });
+                let read = read_chunks(files, &tx, progress);
+                drop(tx);
+                let _ = forward.join();
+                read
+            })
+        });
+        let mut pending = std::collections::BTreeMap::new();
+        let mut next = 0;
+        let mut line_base = (usize::MAX, 0);
+        let mut outcome = Ok(());
+        'outer: for done in &done_rx {
+            pending.insert(done.seq, done);
+            while let Some(done) = pending.remove(&next) {
+                next += 1;
+                let _ = permit_tx.send(());
+                if line_base.0 != done.file {
+                    line_base = (done.file, 0);
+                }
+                for (line, reason) in done.bad {
+                    if let Err(e) = bad(BadLine {
+                        file: files[done.file].clone(),
+                        line: line_base.1 + line,
+                        reason,
+                    }) {
+                        outcome = Err(e);
+                        break 'outer;
+                    }
+                }
+                for value in done.kept {
+                    if !each(value) {
+                        break 'outer;
+                    }
+                }
+                line_base.1 += done.lines;
+            }
+        }
+        // Stopping early: close the channels so that the reader and the workers end.
+        drop(done_rx);
+        drop(permit_tx);
+        let read = reader.join().expect("the reader panicked");
+        outcome.and(read)
+    })
 }

@@ -94,19 +94,29 @@ impl Source {
         match self {
             Self::Jsonl(j) => {
                 let files = scan::files(&j.dir, filter.from, filter.to)?;
+                let progress = Progress::start(total_bytes(&files), "scanning");
                 let mut printed = 0;
                 let mut bad_lines = Vec::new();
-                scan::entries(
+                let strict = j.strict;
+                scan::ordered(
                     &files,
-                    |entry| {
-                        if !filter.matches(&entry) {
-                            return true;
+                    &progress,
+                    // The lean decoding decides; only a match is decoded whole.
+                    |line| {
+                        let row = Checked::decode(line)?;
+                        if !filter.matches_row(&row) {
+                            return Ok(None);
                         }
+                        serde_json::from_slice::<AuditEntry>(line)
+                            .map(Some)
+                            .map_err(|e| e.to_string())
+                    },
+                    |entry| {
                         printed += 1;
                         each(entry) && limit.is_none_or(|l| printed < l)
                     },
                     |bad| {
-                        if j.strict {
+                        if strict {
                             return Err(format!(
                                 "{}:{}: {}",
                                 bad.file.display(),
@@ -118,6 +128,7 @@ impl Source {
                         Ok(())
                     },
                 )?;
+                drop(progress);
                 j.report(bad_lines)
             }
             Self::Postgres(p) => p.entries(filter, limit, each),
@@ -153,12 +164,7 @@ impl Jsonl {
         step: impl Fn(&mut A, Checked<'_>) + Sync,
     ) -> Result<Vec<A>, String> {
         let files = scan::files(&self.dir, from, to)?;
-        let total = files
-            .iter()
-            .filter_map(|f| std::fs::metadata(f).ok())
-            .map(|m| m.len())
-            .sum();
-        let progress = Progress::start(total, "scanning");
+        let progress = Progress::start(total_bytes(&files), "scanning");
         let (accs, bad) = scan::fold(&files, &progress, init, step)?;
         drop(progress);
         self.report(bad)?;
@@ -243,6 +249,14 @@ impl Jsonl {
             rows,
         })
     }
+}
+
+fn total_bytes(files: &[PathBuf]) -> u64 {
+    files
+        .iter()
+        .filter_map(|f| std::fs::metadata(f).ok())
+        .map(|m| m.len())
+        .sum()
 }
 
 fn at(micros: i64) -> time::OffsetDateTime {

@@ -714,3 +714,75 @@ fn a_progress_bar_shows_only_when_asked_or_on_a_terminal() {
     assert!(err.contains("scanning [") && err.contains("MiB"), "{err:?}");
     assert_eq!(quiet.stdout, shown.stdout, "stdout is the same");
 }
+
+#[test]
+fn line_numbers_are_right_beyond_the_first_chunk() {
+    // 6,000 entries in one file (several MiB: the scan reads it in 1 MiB chunks on all cores),
+    // with bad lines at 1,234, 4,999 and 6,001.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit_2026-11-19.jsonl");
+    let mut text = String::new();
+    let mut users = BTreeMap::<String, u64>::new();
+    let mut line = 0;
+    for i in 0..6_003u64 {
+        line += 1;
+        if [1_234, 4_999, 6_001].contains(&line) {
+            text.push_str("{\"broken\":\n");
+            continue;
+        }
+        let mut e = AuditEntry::new("chat");
+        e.timestamp = datetime!(2026-11-19 10:00 UTC) + Duration::milliseconds(i as i64);
+        e.user_id = Some(format!("u{}", i % 7));
+        e.input_hash = Some(format!("hmac-sha256:{}", "ab".repeat(32)));
+        e.metadata = Some(serde_json::Map::from_iter([(
+            "pad".to_owned(),
+            "x".repeat(600).into(),
+        )]));
+        *users.entry(format!("u{}", i % 7)).or_default() += 1;
+        text.push_str(&serde_json::to_string(&e).unwrap());
+        text.push('\n');
+    }
+    assert!(text.len() > 3 << 20);
+    std::fs::write(&path, &text).unwrap();
+    let d = dir.path().to_str().unwrap();
+    let expect = |stderr: &str| {
+        for n in [1_234, 4_999, 6_001] {
+            assert!(
+                stderr.contains(&format!("{}:{n}: not an audit entry", path.display())),
+                "{n}: {stderr}"
+            );
+        }
+        assert_eq!(stderr.matches("not an audit entry").count(), 3, "{stderr}");
+    };
+    let out = llm_audit(&[
+        "report",
+        "usage",
+        "--by",
+        "user",
+        "--dir",
+        d,
+        "--from",
+        "2026-11-01",
+        "--format",
+        "csv",
+    ]);
+    let got: BTreeMap<String, u64> = csv_rows(&ok(&out))
+        .into_iter()
+        .map(|r| (r[0].clone(), r[1].parse().unwrap()))
+        .collect();
+    assert_eq!(got, users);
+    expect(&String::from_utf8(out.stderr).unwrap());
+    let out = llm_audit(&["query", "--dir", d, "--format", "jsonl"]);
+    let entries: Vec<AuditEntry> = ok(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(entries.len(), 6_000);
+    assert!(
+        entries.windows(2).all(|w| w[0].timestamp < w[1].timestamp),
+        "in file order"
+    );
+    expect(&String::from_utf8(out.stderr).unwrap());
+    let out = llm_audit(&["query", "--dir", d, "--format", "jsonl", "--limit", "4000"]);
+    assert_eq!(ok(&out).lines().count(), 4_000);
+}
