@@ -107,6 +107,8 @@ mod macros;
 #[cfg(feature = "macros")]
 pub use tracing_llm_audit_macros::llm_call;
 
+#[cfg(feature = "clients")]
+pub mod clients;
 pub mod cost;
 mod entry;
 mod hash;

@@ -1,0 +1,94 @@
+//! Audited calls to OpenAI Chat Completions, plain and streamed. With `OPENAI_API_KEY` set they
+//! go to OpenAI (or to `OPENAI_BASE_URL`, any OpenAI-compatible server: vLLM, Ollama, LiteLLM);
+//! without it, to a local server on 127.0.0.1 that answers with the API reference's bodies, so
+//! the example always runs. Entries go to `./audit_logs`.
+//!
+//! ```sh
+//! cargo run --example openai --features clients
+//! ```
+
+#[path = "../tests/support/llm_server.rs"]
+mod llm_server;
+
+use std::time::Duration;
+
+use tracing_llm_audit::clients::openai::{ChatMessage, ChatRequest, OpenAiClient};
+use tracing_llm_audit::clients::ApiKey;
+use tracing_llm_audit::{AuditLayer, JsonlSink};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::Layer as _;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let (audit, guard) = AuditLayer::builder()
+        .with_sink(JsonlSink::new("./audit_logs")?)
+        .with_ephemeral_hash_key()
+        .build()?;
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_filter(tracing_subscriber::filter::LevelFilter::WARN),
+        )
+        .with(audit)
+        .init();
+
+    let (client, _server) = match ApiKey::from_env("OPENAI_API_KEY") {
+        Some(key) => {
+            let mut client = OpenAiClient::new(key);
+            if let Ok(url) = std::env::var("OPENAI_BASE_URL") {
+                client = client.with_base_url(&url);
+            }
+            (client, None)
+        }
+        None => {
+            println!("OPENAI_API_KEY is not set: calling a local simulated server");
+            let server = llm_server::LlmServer::start().await;
+            let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/clients/");
+            let body = std::fs::read_to_string(format!("{fixtures}openai_chat.json"))?;
+            let stream = std::fs::read_to_string(format!("{fixtures}openai_stream.sse"))?;
+            server.reply(
+                llm_server::Reply::json(200, &body).header("x-request-id", "req_simulated_1"),
+            );
+            server.reply(
+                llm_server::Reply::sse(&stream, 24).header("x-request-id", "req_simulated_2"),
+            );
+            let client = OpenAiClient::new(ApiKey::new("simulated"))
+                .with_base_url(&format!("{}/v1", server.url()));
+            (client, Some(server))
+        }
+    };
+    let client = client
+        .with_user("alice")
+        .with_timeout(Duration::from_secs(60))?;
+    let request = ChatRequest::new("gpt-4o-mini")
+        .message(ChatMessage::system("Answer in one sentence."))
+        .message(ChatMessage::user("What is an audit trail?"));
+
+    let answer = client.chat(&request).await?;
+    println!(
+        "{}\n  audit request id {:?}, provider request id {:?}",
+        answer.response.text(),
+        answer.audit_request_id,
+        answer.provider_request_id
+    );
+
+    let mut stream = client.chat_stream(&request).await?;
+    while let Some(chunk) = stream.next_chunk().await {
+        if let Some(text) = chunk?
+            .pointer("/choices/0/delta/content")
+            .and_then(|t| t.as_str())
+        {
+            print!("{text}");
+        }
+    }
+    println!("\n  audit request id {:?}", stream.audit_request_id());
+    drop(stream);
+
+    let stats = guard.shutdown(Duration::from_secs(5))?;
+    println!(
+        "{} entries written to ./audit_logs ({} dropped)",
+        stats.emitted, stats.dropped
+    );
+    Ok(())
+}

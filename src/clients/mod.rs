@@ -1,0 +1,549 @@
+//! Audited clients for the Anthropic Messages API and OpenAI Chat Completions (feature
+//! `clients`): every call is one LLM span, so the [`AuditLayer`](crate::AuditLayer) writes one
+//! entry per call without the caller doing anything.
+//!
+//! - [`AnthropicClient`]: `POST /v1/messages`, with and without streaming.
+//! - [`OpenAiClient`]: `POST /v1/chat/completions`, with and without streaming, with a base URL
+//!   for OpenAI-compatible servers (vLLM, Ollama, LiteLLM proxy, OpenRouter).
+//!
+//! What each call records: provider, operation, request and response model, response id,
+//! finish reasons, usage with the provider's breakdown mapped onto the GenAI fields (cached
+//! input and reasoning output counted once, so cost is right), time to first chunk when
+//! streaming, the provider's request id (`request-id` / `x-request-id`, in the entry's
+//! `metadata` as `llm_audit.provider_request_id`), and, through the content API (hashed or
+//! encrypted by policy, never span fields), the system prompt, the messages and the output.
+//! Errors (HTTP, API error bodies, timeouts, broken connections, broken streams) make the entry
+//! `status = error` with the API's error type and a bounded message; the caller gets a
+//! [`ClientError`] that carries the same. The API key is sent in a header and never appears in
+//! an entry, a span, a log line, an error or `Debug` output.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use uuid::Uuid;
+
+use crate::record::LlmSpanExt;
+
+pub mod anthropic;
+pub mod openai;
+mod sse;
+
+pub use anthropic::AnthropicClient;
+pub use openai::OpenAiClient;
+
+/// Span field of the provider's own request id; lands in the entry's `metadata`.
+pub const PROVIDER_REQUEST_ID: &str = "llm_audit.provider_request_id";
+
+/// Default time a call may take, streaming included.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
+/// Longest error message kept from an API error body.
+const MAX_MESSAGE: usize = 1024;
+
+/// An API key. Its `Debug` shows nothing of it; it is sent in a header and never logged.
+#[derive(Clone)]
+pub struct ApiKey(Arc<zeroize::Zeroizing<String>>);
+
+impl ApiKey {
+    /// Wraps a key.
+    pub fn new(key: impl Into<String>) -> Self {
+        Self(Arc::new(zeroize::Zeroizing::new(key.into())))
+    }
+
+    /// The key from the environment variable `name`, if it is set and not empty.
+    #[must_use]
+    pub fn from_env(name: &str) -> Option<Self> {
+        std::env::var(name)
+            .ok()
+            .filter(|k| !k.trim().is_empty())
+            .map(Self::new)
+    }
+
+    pub(crate) fn header(&self) -> Result<reqwest::header::HeaderValue, ClientError> {
+        let mut value = reqwest::header::HeaderValue::from_str(self.0.as_str()).map_err(|_| {
+            ClientError::new(ErrorKind::Invalid(
+                "the API key holds characters a header cannot carry".to_owned(),
+            ))
+        })?;
+        value.set_sensitive(true);
+        Ok(value)
+    }
+
+    pub(crate) fn bearer(&self) -> Result<reqwest::header::HeaderValue, ClientError> {
+        let mut value =
+            reqwest::header::HeaderValue::from_str(&format!("Bearer {}", self.0.as_str()))
+                .map_err(|_| {
+                    ClientError::new(ErrorKind::Invalid(
+                        "the API key holds characters a header cannot carry".to_owned(),
+                    ))
+                })?;
+        value.set_sensitive(true);
+        Ok(value)
+    }
+}
+
+impl ApiKey {
+    /// `text` with every occurrence of the key replaced (a server may echo it in an error).
+    pub(crate) fn scrub(&self, text: &str) -> String {
+        let key = self.0.as_str();
+        if key.len() < 4 {
+            return text.to_owned();
+        }
+        text.replace(key, "[redacted API key]")
+    }
+}
+
+impl fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ApiKey(<redacted>)")
+    }
+}
+
+/// Redactions a [`BeforeSend`] hook made, by entity type (`email`, `credit_card`, ...): counts
+/// only, never values. They land in the entry's `sanitization`.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Redactions(BTreeMap<String, u64>);
+
+impl Redactions {
+    /// Counts `count` redactions of `entity`.
+    pub fn add(&mut self, entity: &str, count: u64) {
+        if count > 0 {
+            *self.0.entry(entity.to_owned()).or_default() += count;
+        }
+    }
+
+    /// The counts by entity type.
+    #[must_use]
+    pub fn counts(&self) -> &BTreeMap<String, u64> {
+        &self.0
+    }
+}
+
+/// A request a [`BeforeSend`] hook refused to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Blocked {
+    /// Why; recorded in the entry and returned to the caller. Never put matched content here.
+    pub reason: String,
+}
+
+/// Sees every request body before it is sent: it may rewrite it (redact), count what it
+/// redacted, or block the call (`status = blocked`, nothing is sent, the caller gets
+/// [`ErrorKind::Blocked`]).
+pub trait BeforeSend: Send + Sync {
+    /// Inspects and possibly rewrites `body` (the JSON the API receives).
+    ///
+    /// # Errors
+    /// [`Blocked`] when the request must not be sent.
+    fn before_send(
+        &self,
+        body: &mut serde_json::Value,
+        redactions: &mut Redactions,
+    ) -> Result<(), Blocked>;
+}
+
+impl<F> BeforeSend for F
+where
+    F: Fn(&mut serde_json::Value, &mut Redactions) -> Result<(), Blocked> + Send + Sync,
+{
+    fn before_send(
+        &self,
+        body: &mut serde_json::Value,
+        redactions: &mut Redactions,
+    ) -> Result<(), Blocked> {
+        self(body, redactions)
+    }
+}
+
+/// A response with the ids that tie it to its audit entry.
+#[derive(Debug, Clone)]
+pub struct Audited<T> {
+    /// What the API answered.
+    pub response: T,
+    /// The audit entry's request id (`None` when no [`AuditLayer`](crate::AuditLayer) saw the
+    /// call).
+    pub audit_request_id: Option<Uuid>,
+    /// The provider's request id (`request-id` or `x-request-id` header).
+    pub provider_request_id: Option<String>,
+}
+
+/// What went wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The API answered with an error status; `error_type` and `message` come from its error
+    /// body when it has one (`rate_limit_error`, `overloaded_error`, `invalid_request_error`).
+    Api {
+        /// HTTP status.
+        status: u16,
+        /// The API's error type, or `http_<status>` when the body has none.
+        error_type: String,
+        /// The API's message, bounded.
+        message: String,
+        /// The response body as received, bounded.
+        body: String,
+    },
+    /// No complete answer within the timeout.
+    Timeout(Duration),
+    /// The connection could not be made or broke.
+    Connection(String),
+    /// A stream ended before its end event, or carried an error event.
+    Stream {
+        /// The error type (`stream_incomplete`, or the API's error event type).
+        error_type: String,
+        /// What happened.
+        message: String,
+    },
+    /// The answer is not in the API's format.
+    Decode(String),
+    /// A [`BeforeSend`] hook blocked the request; nothing was sent.
+    Blocked(String),
+    /// The request could not be built.
+    Invalid(String),
+}
+
+impl ErrorKind {
+    /// The low-cardinality class recorded as `error.type`.
+    #[must_use]
+    pub fn error_type(&self) -> &str {
+        match self {
+            Self::Api { error_type, .. } | Self::Stream { error_type, .. } => error_type,
+            Self::Timeout(_) => "timeout",
+            Self::Connection(_) => "connection_error",
+            Self::Decode(_) => "invalid_response",
+            Self::Blocked(_) => "blocked",
+            Self::Invalid(_) => "invalid_request",
+        }
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Api {
+                status,
+                error_type,
+                message,
+                ..
+            } => write!(f, "API error {status} ({error_type}): {message}"),
+            Self::Timeout(after) => write!(f, "no complete answer within {after:?}"),
+            Self::Connection(why) => write!(f, "connection failed: {why}"),
+            Self::Stream {
+                error_type,
+                message,
+            } => write!(f, "the stream broke ({error_type}): {message}"),
+            Self::Decode(why) => write!(f, "the answer is not in the API's format: {why}"),
+            Self::Blocked(reason) => write!(f, "blocked before sending: {reason}"),
+            Self::Invalid(why) => write!(f, "invalid request: {why}"),
+        }
+    }
+}
+
+/// An audited call failed. The entry of the call says the same (`status = error` or `blocked`).
+#[derive(Debug, Clone)]
+pub struct ClientError(Box<ErrorInner>);
+
+#[derive(Debug, Clone)]
+struct ErrorInner {
+    kind: ErrorKind,
+    audit_request_id: Option<Uuid>,
+    provider_request_id: Option<String>,
+}
+
+impl ClientError {
+    pub(crate) fn new(kind: ErrorKind) -> Self {
+        Self::with(kind, None, None)
+    }
+
+    pub(crate) fn with(
+        kind: ErrorKind,
+        audit_request_id: Option<Uuid>,
+        provider_request_id: Option<String>,
+    ) -> Self {
+        Self(Box::new(ErrorInner {
+            kind,
+            audit_request_id,
+            provider_request_id,
+        }))
+    }
+
+    /// What went wrong.
+    #[must_use]
+    pub fn kind(&self) -> &ErrorKind {
+        &self.0.kind
+    }
+
+    /// The audit entry's request id.
+    #[must_use]
+    pub fn audit_request_id(&self) -> Option<Uuid> {
+        self.0.audit_request_id
+    }
+
+    /// The provider's request id, when it answered.
+    #[must_use]
+    pub fn provider_request_id(&self) -> Option<&str> {
+        self.0.provider_request_id.as_deref()
+    }
+}
+
+impl fmt::Display for ClientError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0.kind, f)?;
+        if let Some(id) = &self.0.provider_request_id {
+            write!(f, " (provider request id {id})")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ClientError {}
+
+/// Text cut to `max` bytes at a character boundary.
+pub(crate) fn bounded(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
+/// The span of one call, declaring every field the audit layer reads.
+pub(crate) fn call_span(
+    provider: &str,
+    model: &str,
+    user: Option<&str>,
+    stream: bool,
+) -> tracing::Span {
+    use crate::fields;
+    use tracing::field::Empty;
+    tracing::info_span!(
+        target: "tracing_llm_audit::clients",
+        "gen_ai.call",
+        { fields::OPERATION_NAME } = "chat",
+        { fields::PROVIDER_NAME } = provider,
+        { fields::REQUEST_MODEL } = model,
+        { fields::RESPONSE_MODEL } = Empty,
+        { fields::RESPONSE_ID } = Empty,
+        { fields::RESPONSE_FINISH_REASONS } = Empty,
+        { fields::REQUEST_STREAM } = stream,
+        { fields::RESPONSE_TIME_TO_FIRST_CHUNK } = Empty,
+        { fields::USAGE_INPUT_TOKENS } = Empty,
+        { fields::USAGE_OUTPUT_TOKENS } = Empty,
+        { fields::USAGE_CACHE_READ_INPUT_TOKENS } = Empty,
+        { fields::USAGE_CACHE_CREATION_INPUT_TOKENS } = Empty,
+        { fields::USAGE_REASONING_OUTPUT_TOKENS } = Empty,
+        { fields::USAGE_COST } = Empty,
+        { fields::USER_ID } = user,
+        { fields::SESSION_ID } = Empty,
+        { fields::ERROR_TYPE } = Empty,
+        { fields::STATUS } = Empty,
+        { fields::SANITIZATION_COUNT } = Empty,
+        { PROVIDER_REQUEST_ID } = Empty,
+    )
+}
+
+/// Shared by both clients: the HTTP client, the hook, the defaults.
+#[derive(Clone)]
+pub(crate) struct Common {
+    pub(crate) http: reqwest::Client,
+    pub(crate) base_url: String,
+    pub(crate) key: ApiKey,
+    pub(crate) user: Option<String>,
+    pub(crate) hook: Option<Arc<dyn BeforeSend>>,
+    pub(crate) timeout: Duration,
+}
+
+impl fmt::Debug for Common {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("base_url", &self.base_url)
+            .field("key", &self.key)
+            .field("user", &self.user)
+            .field("hook", &self.hook.is_some())
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+impl Common {
+    pub(crate) fn new(base_url: &str, key: ApiKey) -> Self {
+        Self {
+            http: reqwest::Client::new(),
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            key,
+            user: None,
+            hook: None,
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+
+    pub(crate) fn build_http(&mut self) -> Result<(), ClientError> {
+        self.http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10).min(self.timeout))
+            .build()
+            .map_err(|e| {
+                ClientError::new(ErrorKind::Invalid(format!(
+                    "cannot build the HTTP client: {e}"
+                )))
+            })?;
+        Ok(())
+    }
+
+    /// Runs the hook on `body`; records redactions, or blocks the call.
+    pub(crate) fn before_send(
+        &self,
+        span: &tracing::Span,
+        body: &mut serde_json::Value,
+    ) -> Result<(), ClientError> {
+        let Some(hook) = &self.hook else {
+            return Ok(());
+        };
+        let mut redactions = Redactions::default();
+        let verdict = hook.before_send(body, &mut redactions);
+        for (entity, count) in redactions.counts() {
+            span.record_sanitization(entity, *count);
+        }
+        if let Err(blocked) = verdict {
+            span.record_status(crate::Status::Blocked);
+            span.record_error("blocked", &blocked.reason);
+            return Err(ClientError::with(
+                ErrorKind::Blocked(blocked.reason),
+                span.audit_request_id(),
+                None,
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The provider's request id from the response headers.
+pub(crate) fn provider_request_id(headers: &reqwest::header::HeaderMap) -> Option<String> {
+    ["request-id", "x-request-id"]
+        .iter()
+        .find_map(|h| headers.get(*h))
+        .and_then(|v| v.to_str().ok())
+        .map(|v| bounded(v, 200))
+}
+
+/// Records `kind` on the span as the call's error and turns it into the caller's error.
+pub(crate) fn fail(
+    span: &tracing::Span,
+    kind: ErrorKind,
+    provider_request_id: Option<String>,
+) -> ClientError {
+    if !matches!(kind, ErrorKind::Blocked(_)) {
+        span.record_error(kind.error_type(), &kind);
+    }
+    ClientError::with(kind, span.audit_request_id(), provider_request_id)
+}
+
+/// A transport error as an [`ErrorKind`]. reqwest's messages name the URL, never the headers.
+pub(crate) fn transport(e: &reqwest::Error, timeout: Duration) -> ErrorKind {
+    if e.is_timeout() {
+        return ErrorKind::Timeout(timeout);
+    }
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(inner) = source {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    if e.is_decode() || e.is_body() {
+        return ErrorKind::Stream {
+            error_type: "stream_broken".to_owned(),
+            message: bounded(&text, MAX_MESSAGE),
+        };
+    }
+    ErrorKind::Connection(bounded(&text, MAX_MESSAGE))
+}
+
+/// An error status with its body: the API's error type and message when the body has them
+/// (`{"error": {"type": ..., "message": ...}}`, which both APIs use), else `http_<status>`.
+pub(crate) fn api_error(status: u16, body: &str, code_first: bool) -> ErrorKind {
+    let parsed: Option<serde_json::Value> = serde_json::from_str(body).ok();
+    let error = parsed.as_ref().and_then(|v| v.get("error"));
+    let field = |name: &str| {
+        error
+            .and_then(|e| e.get(name))
+            .and_then(|v| v.as_str())
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+    };
+    // OpenAI's `type` is a broad class (`requests`, `invalid_request_error`) and its `code` the
+    // precise one (`rate_limit_exceeded`); Anthropic has `type` only.
+    let (first, second) = if code_first {
+        ("code", "type")
+    } else {
+        ("type", "code")
+    };
+    let error_type = field(first)
+        .or_else(|| field(second))
+        .unwrap_or_else(|| format!("http_{status}"));
+    let message = field("message").unwrap_or_else(|| body.trim().to_owned());
+    ErrorKind::Api {
+        status,
+        error_type: bounded(&error_type, 100),
+        message: bounded(&message, MAX_MESSAGE),
+        body: bounded(body, 4 * MAX_MESSAGE),
+    }
+}
+
+impl Common {
+    /// Sends `body` to `url`: the hook first, then the request. An error status is read into an
+    /// [`ErrorKind::Api`] and recorded on the span.
+    pub(crate) async fn post(
+        &self,
+        span: &tracing::Span,
+        url: &str,
+        auth: (&'static str, reqwest::header::HeaderValue),
+        headers: &[(&'static str, &'static str)],
+        body: &serde_json::Value,
+        code_first: bool,
+    ) -> Result<(reqwest::Response, Option<String>), ClientError> {
+        let mut request = self
+            .http
+            .post(url)
+            .timeout(self.timeout)
+            .header(auth.0, auth.1)
+            .header(reqwest::header::CONTENT_TYPE, "application/json");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let bytes = serde_json::to_vec(body)
+            .map_err(|e| fail(span, ErrorKind::Invalid(e.to_string()), None))?;
+        let response = request
+            .body(bytes)
+            .send()
+            .await
+            .map_err(|e| fail(span, transport(&e, self.timeout), None))?;
+        let request_id = provider_request_id(response.headers());
+        if let Some(id) = &request_id {
+            span.record(PROVIDER_REQUEST_ID, id.as_str());
+        }
+        let status = response.status();
+        if !status.is_success() {
+            let text = match response.text().await {
+                Ok(text) => self.key.scrub(&text),
+                Err(e) => return Err(fail(span, transport(&e, self.timeout), request_id)),
+            };
+            return Err(fail(
+                span,
+                api_error(status.as_u16(), &text, code_first),
+                request_id,
+            ));
+        }
+        Ok((response, request_id))
+    }
+}
+
+/// Content of a JSON value for the content API: a string's text, anything else as JSON.
+pub(crate) fn content_bytes(value: &serde_json::Value) -> Vec<u8> {
+    match value {
+        serde_json::Value::String(s) => s.as_bytes().to_vec(),
+        other => serde_json::to_vec(other).unwrap_or_default(),
+    }
+}
