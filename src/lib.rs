@@ -107,6 +107,7 @@ mod macros;
 #[cfg(feature = "macros")]
 pub use tracing_llm_audit_macros::llm_call;
 
+pub mod chain;
 #[cfg(feature = "clients")]
 pub mod clients;
 pub mod cost;

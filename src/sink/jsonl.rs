@@ -24,6 +24,7 @@ use super::line::{
     Unserializable,
 };
 use super::{AuditSink, SinkError};
+use crate::chain::{ChainState, Checkpoint, SigningKey};
 use crate::entry::AuditEntry;
 
 /// The file name prefix when [`JsonlSinkBuilder::file_prefix`] is not called.
@@ -135,7 +136,21 @@ pub struct JsonlSinkBuilder {
     dir: PathBuf,
     fsync: FsyncPolicy,
     file_prefix: String,
+    chain: Option<ChainSettings>,
 }
+
+/// Tamper evidence settings: the signing key and when to sign.
+#[derive(Debug, Clone)]
+struct ChainSettings {
+    key: SigningKey,
+    every: u64,
+    interval: Duration,
+}
+
+/// Default entries between two checkpoints.
+pub const DEFAULT_CHECKPOINT_EVERY: u64 = 10_000;
+/// Default longest time between two checkpoints.
+pub const DEFAULT_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(60);
 
 impl JsonlSinkBuilder {
     /// When written entries are synced to disk. Default: [`FsyncPolicy::EveryBatch`].
@@ -149,6 +164,37 @@ impl JsonlSinkBuilder {
     /// separator or NUL.
     pub fn file_prefix(mut self, prefix: &str) -> Self {
         prefix.clone_into(&mut self.file_prefix);
+        self
+    }
+
+    /// Makes the files tamper-evident (see [`crate::chain`]): this sink becomes a stream with a
+    /// fresh id; every line carries its `chain` link, and checkpoints signed with `key` go to
+    /// `<prefix>checkpoints_<stream>.jsonl` beside the daily files, every
+    /// [`DEFAULT_CHECKPOINT_EVERY`] entries, every [`DEFAULT_CHECKPOINT_INTERVAL`], at day
+    /// rotation and at shutdown (the final one). `llm-audit verify` checks them with the
+    /// public key.
+    pub fn chain(mut self, key: SigningKey) -> Self {
+        self.chain = Some(ChainSettings {
+            key,
+            every: DEFAULT_CHECKPOINT_EVERY,
+            interval: DEFAULT_CHECKPOINT_INTERVAL,
+        });
+        self
+    }
+
+    /// Sign a checkpoint after at most `entries` entries (with [`chain`](Self::chain)).
+    pub fn checkpoint_every(mut self, entries: u64) -> Self {
+        if let Some(chain) = &mut self.chain {
+            chain.every = entries.max(1);
+        }
+        self
+    }
+
+    /// Sign a checkpoint at least this often while entries arrive (with [`chain`](Self::chain)).
+    pub fn checkpoint_interval(mut self, interval: Duration) -> Self {
+        if let Some(chain) = &mut self.chain {
+            chain.interval = interval;
+        }
         self
     }
 
@@ -166,7 +212,22 @@ impl JsonlSinkBuilder {
         }
         ensure_dir(&self.dir)?;
         check_writable(&self.dir, &self.file_prefix)?;
+        let chain = self.chain.map(|settings| {
+            let stream = uuid::Uuid::now_v7().to_string();
+            Chained {
+                path: self
+                    .dir
+                    .join(format!("{}checkpoints_{stream}.jsonl", self.file_prefix)),
+                state: ChainState::new(stream),
+                settings,
+                covered: None,
+                index: 0,
+                last_at: Instant::now(),
+                rotated: false,
+            }
+        });
         Ok(JsonlSink {
+            chain,
             dir: self.dir,
             file_prefix: self.file_prefix,
             fsync: self.fsync,
@@ -205,6 +266,7 @@ impl JsonlSinkBuilder {
 /// # }
 /// ```
 pub struct JsonlSink {
+    chain: Option<Chained>,
     dir: PathBuf,
     file_prefix: String,
     fsync: FsyncPolicy,
@@ -215,6 +277,89 @@ pub struct JsonlSink {
     /// Complete lines written since the last sync, for [`FsyncPolicy::EveryN`].
     unsynced_entries: u64,
     last_sync: Instant,
+}
+
+/// A chained sink's stream and checkpoints.
+struct Chained {
+    state: ChainState,
+    settings: ChainSettings,
+    /// The checkpoint file.
+    path: PathBuf,
+    /// The last sequence number a checkpoint covers.
+    covered: Option<u64>,
+    /// The next checkpoint's index.
+    index: u64,
+    last_at: Instant,
+    /// A day file was closed since the last checkpoint.
+    rotated: bool,
+}
+
+impl Chained {
+    /// The last entry written, if any.
+    fn head(&self) -> Option<u64> {
+        self.state.next_seq.checked_sub(1)
+    }
+
+    fn due(&self) -> bool {
+        let Some(head) = self.head() else {
+            return false;
+        };
+        let pending = head + 1 - self.covered.map_or(0, |c| c + 1);
+        pending > 0
+            && (pending >= self.settings.every
+                || self.rotated
+                || self.last_at.elapsed() >= self.settings.interval)
+    }
+
+    /// Signs and durably appends a checkpoint of the entries written so far.
+    fn checkpoint(&mut self, last: bool) -> Result<(), SinkError> {
+        let Some(head) = self.head() else {
+            return Ok(());
+        };
+        let mut checkpoint = Checkpoint {
+            stream: self.state.stream.clone(),
+            index: self.index,
+            seq: head,
+            head: self.state.head.clone(),
+            time: time::OffsetDateTime::now_utc()
+                .replace_nanosecond(0)
+                .ok()
+                .and_then(|t| {
+                    t.format(&time::format_description::well_known::Rfc3339)
+                        .ok()
+                })
+                .unwrap_or_default(),
+            key_id: String::new(),
+            last,
+            signature: String::new(),
+        };
+        self.settings.key.sign(&mut checkpoint);
+        let mut line = serde_json::to_vec(&checkpoint).unwrap_or_default();
+        line.push(b'\n');
+        let written = (|| {
+            let mut options = OpenOptions::new();
+            options.create(true).append(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            let mut file = options.open(&self.path)?;
+            io::Write::write_all(&mut file, &line)?;
+            file.sync_data()
+        })();
+        written.map_err(|error| {
+            SinkError::with_source(
+                format!(
+                    "could not write the checkpoint file {}",
+                    self.path.display()
+                ),
+                error,
+            )
+        })?;
+        self.covered = Some(head);
+        self.index += 1;
+        self.last_at = Instant::now();
+        self.rotated = false;
+        Ok(())
+    }
 }
 
 /// The open file of one UTC day.
@@ -265,6 +410,7 @@ impl JsonlSink {
             dir: dir.into(),
             fsync: FsyncPolicy::default(),
             file_prefix: DEFAULT_PREFIX.to_owned(),
+            chain: None,
         }
     }
 
@@ -329,6 +475,9 @@ impl JsonlSink {
         if self.current.as_ref().is_some_and(|day| day.date != date) {
             self.sync()?;
             self.current = None;
+            if let Some(chain) = &mut self.chain {
+                chain.rotated = true;
+            }
         }
         Ok(())
     }
@@ -380,7 +529,64 @@ impl AuditSink for JsonlSink {
     /// accepted ("nothing left to retry") and the skipped entries as
     /// [rejected](SinkError::rejected), so the pipeline counts them as failed.
     fn write_batch(&mut self, entries: &[AuditEntry]) -> Result<(), SinkError> {
-        self.encoded.encode(entries);
+        let before = self.chain.as_ref().map(|c| c.state.clone());
+        self.encoded
+            .encode_with(entries, self.chain.as_mut().map(|c| &mut c.state));
+        let result = self.write_encoded(entries);
+        if let (Err(error), Some(chain), Some(before)) = (&result, &mut self.chain, before) {
+            // The chain goes on from the last line that reached the file.
+            let written = (0..=self.encoded.lines())
+                .rev()
+                .find(|&l| self.encoded.accounted_before(l) <= error.accepted())
+                .unwrap_or(0);
+            chain.state = match self.encoded.link_before(written) {
+                Some((seq, hash)) => ChainState {
+                    stream: before.stream,
+                    next_seq: seq + 1,
+                    head: hash.clone(),
+                },
+                None => before,
+            };
+        }
+        if result.is_ok() && self.chain.as_ref().is_some_and(Chained::due) {
+            // A checkpoint covers only entries that are on disk.
+            self.sync()
+                .map_err(|e| e.accepted_before_failure(entries.len()))?;
+            if let Some(chain) = &mut self.chain {
+                chain
+                    .checkpoint(false)
+                    .map_err(|e| e.accepted_before_failure(entries.len()))?;
+            }
+        }
+        result
+    }
+
+    /// Syncs everything written so far to disk, whatever the [`FsyncPolicy`].
+    fn flush(&mut self) -> Result<(), SinkError> {
+        self.sync()
+    }
+
+    /// Syncs everything written so far and closes the file; a chained sink signs its final
+    /// checkpoint.
+    fn shutdown(&mut self) -> Result<(), SinkError> {
+        let synced = self.sync();
+        self.current = None;
+        synced?;
+        match &mut self.chain {
+            Some(chain) => chain.checkpoint(true),
+            None => Ok(()),
+        }
+    }
+}
+
+impl JsonlSink {
+    /// The stream id of a chained sink.
+    #[must_use]
+    pub fn stream_id(&self) -> Option<&str> {
+        self.chain.as_ref().map(|c| c.state.stream.as_str())
+    }
+
+    fn write_encoded(&mut self, entries: &[AuditEntry]) -> Result<(), SinkError> {
         let skipped = self.encoded.take_unserializable();
         let mut line = 0;
         while line < self.encoded.lines() {
@@ -405,18 +611,6 @@ impl AuditSink for JsonlSink {
             None => Ok(()),
             Some(skipped) => Err(unserializable_error(entries, skipped)),
         }
-    }
-
-    /// Syncs everything written so far to disk, whatever the [`FsyncPolicy`].
-    fn flush(&mut self) -> Result<(), SinkError> {
-        self.sync()
-    }
-
-    /// Syncs everything written so far and closes the file.
-    fn shutdown(&mut self) -> Result<(), SinkError> {
-        let synced = self.sync();
-        self.current = None;
-        synced
     }
 }
 

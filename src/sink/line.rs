@@ -36,6 +36,36 @@ pub(crate) fn write_entry_line(
     Ok(())
 }
 
+/// Appends `entry` as one line whose last member is its `chain` link; advances `chain`.
+/// On error nothing is appended and the chain does not advance.
+pub(crate) fn write_chained_line(
+    buf: &mut Vec<u8>,
+    entry: &AuditEntry,
+    chain: &mut crate::chain::ChainState,
+) -> Result<crate::chain::ChainLink, serde_json::Error> {
+    let start = buf.len();
+    write_entry_line(buf, entry)?;
+    let value = match serde_json::to_value(entry) {
+        Ok(value) => value,
+        Err(error) => {
+            buf.truncate(start);
+            return Err(error);
+        }
+    };
+    let Ok(link) = chain.link(&value) else {
+        buf.truncate(start);
+        return Err(serde::ser::Error::custom(
+            "an entry must serialize to a JSON object",
+        ));
+    };
+    // `}\n` → `,"chain":{...}}\n`: the link is the entry's last member.
+    buf.truncate(buf.len() - 2);
+    buf.extend_from_slice(b",\"chain\":");
+    serde_json::to_writer(&mut *buf, &link)?;
+    buf.extend_from_slice(b"}\n");
+    Ok(link)
+}
+
 /// The compact JSON formatter, plus `\uXXXX` escapes for line-breaking characters above ASCII.
 #[derive(Debug, Clone, Copy)]
 struct LineSafeFormatter;
@@ -98,6 +128,8 @@ pub(crate) struct EncodedBatch {
     line_ends: Vec<(usize, usize)>,
     /// The entries that could not be serialized, if any.
     unserializable: Option<Unserializable>,
+    /// Per line, when the batch is chained: its sequence number and hash.
+    links: Vec<(u64, String)>,
 }
 
 /// Entries of a batch that could not be serialized.
@@ -116,11 +148,27 @@ impl EncodedBatch {
     /// entry that cannot be serialized is left out and remembered, so that one bad entry never
     /// costs the others.
     pub(crate) fn encode(&mut self, entries: &[AuditEntry]) {
+        self.encode_with(entries, None);
+    }
+
+    /// As [`encode`](Self::encode), and when `chain` is given, each line also carries its
+    /// `chain` member (the last one), linked from `chain`'s state, which advances.
+    pub(crate) fn encode_with(
+        &mut self,
+        entries: &[AuditEntry],
+        mut chain: Option<&mut crate::chain::ChainState>,
+    ) {
         self.bytes.clear();
         self.line_ends.clear();
+        self.links.clear();
         self.unserializable = None;
         for (index, entry) in entries.iter().enumerate() {
-            match write_entry_line(&mut self.bytes, entry) {
+            let written = match chain.as_deref_mut() {
+                None => write_entry_line(&mut self.bytes, entry),
+                Some(chain) => write_chained_line(&mut self.bytes, entry, chain)
+                    .map(|link| self.links.push((link.seq, link.hash))),
+            };
+            match written {
                 Ok(()) => self.line_ends.push((self.bytes.len(), index + 1)),
                 Err(error) => match &mut self.unserializable {
                     Some(earlier) => earlier.count += 1,
@@ -169,6 +217,12 @@ impl EncodedBatch {
     /// How many entries of the batch the lines before line `line` account for.
     pub(crate) fn accounted_before(&self, line: usize) -> usize {
         line.checked_sub(1).map_or(0, |last| self.line_ends[last].1)
+    }
+
+    /// The chain state after the lines before line `line` (`None` when no line before it, or
+    /// the batch is not chained).
+    pub(crate) fn link_before(&self, line: usize) -> Option<&(u64, String)> {
+        line.checked_sub(1).and_then(|last| self.links.get(last))
     }
 
     /// Takes the report of the entries that could not be serialized.

@@ -12,7 +12,10 @@ use crate::entry::AuditEntry;
 #[cfg(feature = "jsonl")]
 mod jsonl;
 #[cfg(feature = "jsonl")]
-pub use jsonl::{FsyncPolicy, JsonlError, JsonlSink, JsonlSinkBuilder};
+pub use jsonl::{
+    FsyncPolicy, JsonlError, JsonlSink, JsonlSinkBuilder, DEFAULT_CHECKPOINT_EVERY,
+    DEFAULT_CHECKPOINT_INTERVAL,
+};
 
 mod stdout;
 pub use stdout::StdoutSink;

@@ -1,0 +1,510 @@
+//! Tamper evidence, format v1: hash-chained entries and Ed25519-signed checkpoints.
+//!
+//! Every writer (one sink in one process) is a *stream* with its own id. Each entry it writes
+//! carries a [`ChainLink`]: the stream id, a sequence number from 0, the previous entry's hash
+//! (64 zeros for the first), and its own hash. Every so often the writer signs a [`Checkpoint`]
+//! (stream, sequence, head hash, time, key id) with its Ed25519 key; a verifier needs only the
+//! public key.
+//!
+//! # The canonical form (v1), so that another language can verify
+//!
+//! 1. Take the entry as a JSON object and remove its `chain` member.
+//! 2. Replace the value of each *erasable* member ([`ERASABLE`]: `user_id`, `session_id`,
+//!    `error_message`, `metadata`) that is not `null` by the string `"sha256:" + hex(SHA-256(C(v)))`,
+//!    where `C(v)` is the canonical JSON of the value (below). A value that a retention or
+//!    erasure step already replaced by `{"$erased": "sha256:<hex>"}` is replaced by that string.
+//!    So content can be erased later without breaking the chain; the hashes of the prompt and
+//!    output (`input_hash`, ...) are covered as they are.
+//! 3. `C(object)`: compact JSON (no whitespace), members sorted by the UTF-8 bytes of their
+//!    keys, recursively; strings escaped as `serde_json` and JavaScript's `JSON.stringify` do
+//!    (`\"`, `\\`, `\n`, `\r`, `\t`, `\b`, `\f`, other controls below U+0020 as `\u00XX` in
+//!    lowercase hex, everything else as UTF-8); integers in decimal; other numbers in their
+//!    shortest round-trip form.
+//! 4. The entry digest is `SHA-256(C(object))`.
+//! 5. The entry hash is `hex(SHA-256("llm-audit-chain-v1\n" + stream + "\n" + seq + "\n" +
+//!    prev + "\n" + hex(digest)))`, with `seq` in decimal and hex in lowercase.
+//!
+//! A checkpoint signs the UTF-8 bytes of
+//! `"llm-audit-checkpoint-v1\n" + stream + "\n" + index + "\n" + seq + "\n" + head + "\n" +
+//! time + "\n" + key_id + "\n" + ("final" | "open")`, where `index` counts the stream's
+//! checkpoints from 0 (so that a removed checkpoint shows), `seq` and `head` are those of the last
+//! entry it covers, and `time` is RFC 3339 in UTC. The key id is the first 16 hex digits of
+//! SHA-256 of the 32-byte public key.
+
+use std::fmt;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+/// Members whose values the chain covers by digest only, so that they can be erased later.
+pub const ERASABLE: &[&str] = &["user_id", "session_id", "error_message", "metadata"];
+
+/// The `prev` of a stream's first entry.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// An entry's place in its stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainLink {
+    /// The writer's stream id.
+    pub stream: String,
+    /// Position in the stream, from 0.
+    pub seq: u64,
+    /// The previous entry's hash, [`GENESIS`] for the first.
+    pub prev: String,
+    /// This entry's hash.
+    pub hash: String,
+}
+
+/// Why a chain or a checkpoint could not be made or read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ChainError {
+    /// The entry is not a JSON object.
+    #[error("an entry must be a JSON object")]
+    NotAnObject,
+    /// A key file or value does not parse.
+    #[error("{0}")]
+    Key(String),
+    /// A file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// `C(v)`: compact JSON with object members sorted by key bytes, recursively.
+pub fn canonical_json(value: &Value, out: &mut Vec<u8>) {
+    match value {
+        Value::Object(map) => {
+            let mut members: Vec<(&String, &Value)> = map.iter().collect();
+            members.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+            out.push(b'{');
+            for (i, (k, v)) in members.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                // Serializing a string cannot fail.
+                let _ = serde_json::to_writer(&mut *out, k);
+                out.push(b':');
+                canonical_json(v, out);
+            }
+            out.push(b'}');
+        }
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, v) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                canonical_json(v, out);
+            }
+            out.push(b']');
+        }
+        other => {
+            let _ = serde_json::to_writer(&mut *out, other);
+        }
+    }
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// The digest an erasable value is covered by: `sha256:<hex>`.
+#[must_use]
+pub fn erasable_digest(value: &Value) -> String {
+    if let Some(d) = value
+        .as_object()
+        .filter(|o| o.len() == 1)
+        .and_then(|o| o.get("$erased"))
+        .and_then(Value::as_str)
+    {
+        return d.to_owned();
+    }
+    let mut bytes = Vec::new();
+    canonical_json(value, &mut bytes);
+    format!("sha256:{}", sha256_hex(&bytes))
+}
+
+/// The entry digest of step 4, of an entry object (its `chain` member is ignored).
+///
+/// # Errors
+/// [`ChainError::NotAnObject`].
+pub fn entry_digest(entry: &Value) -> Result<[u8; 32], ChainError> {
+    let object = entry.as_object().ok_or(ChainError::NotAnObject)?;
+    let mut covered = serde_json::Map::with_capacity(object.len());
+    for (k, v) in object {
+        if k == "chain" {
+            continue;
+        }
+        let v = if ERASABLE.contains(&k.as_str()) && !v.is_null() {
+            Value::String(erasable_digest(v))
+        } else {
+            v.clone()
+        };
+        covered.insert(k.clone(), v);
+    }
+    let mut bytes = Vec::with_capacity(1024);
+    canonical_json(&Value::Object(covered), &mut bytes);
+    Ok(Sha256::digest(&bytes).into())
+}
+
+/// The entry hash of step 5.
+#[must_use]
+pub fn link_hash(stream: &str, seq: u64, prev: &str, digest: &[u8; 32]) -> String {
+    let text = format!(
+        "llm-audit-chain-v1\n{stream}\n{seq}\n{prev}\n{}",
+        hex::encode(digest)
+    );
+    sha256_hex(text.as_bytes())
+}
+
+/// A signed statement that a stream had `seq + 1` entries ending in `head` at `time`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// The stream.
+    pub stream: String,
+    /// The stream's checkpoints counted from 0.
+    pub index: u64,
+    /// The sequence number of the last entry covered.
+    pub seq: u64,
+    /// That entry's hash.
+    pub head: String,
+    /// When it was signed, RFC 3339 UTC.
+    pub time: String,
+    /// The signing key's id.
+    pub key_id: String,
+    /// Whether the writer closed the stream with it (at shutdown).
+    #[serde(rename = "final")]
+    pub last: bool,
+    /// Ed25519 signature of [`signed_text`](Self::signed_text), hex.
+    pub signature: String,
+}
+
+impl Checkpoint {
+    /// The text that is signed.
+    #[must_use]
+    pub fn signed_text(&self) -> String {
+        format!(
+            "llm-audit-checkpoint-v1\n{}\n{}\n{}\n{}\n{}\n{}\n{}",
+            self.stream,
+            self.index,
+            self.seq,
+            self.head,
+            self.time,
+            self.key_id,
+            if self.last { "final" } else { "open" }
+        )
+    }
+
+    /// Whether the signature is `key`'s over the checkpoint.
+    #[must_use]
+    pub fn verify(&self, key: &VerifyingKey) -> bool {
+        let Ok(bytes) = hex::decode(&self.signature) else {
+            return false;
+        };
+        let Ok(signature) = ed25519_dalek::Signature::from_slice(&bytes) else {
+            return false;
+        };
+        key.key_id == self.key_id
+            && key
+                .key
+                .verify_strict(self.signed_text().as_bytes(), &signature)
+                .is_ok()
+    }
+}
+
+/// The key id of a public key: the first 16 hex digits of SHA-256 of its 32 bytes.
+fn key_id(public: &ed25519_dalek::VerifyingKey) -> String {
+    sha256_hex(public.as_bytes())[..16].to_owned()
+}
+
+const SECRET_TAG: &str = "llm-audit-ed25519-secret-v1";
+const PUBLIC_TAG: &str = "llm-audit-ed25519-public-v1";
+
+/// The Ed25519 key that signs checkpoints. `Debug` shows its id only.
+#[derive(Clone)]
+pub struct SigningKey {
+    key: ed25519_dalek::SigningKey,
+    key_id: String,
+}
+
+impl SigningKey {
+    /// A new random key.
+    ///
+    /// # Errors
+    /// The operating system has no randomness to give.
+    pub fn generate() -> Result<Self, ChainError> {
+        let mut seed = zeroize::Zeroizing::new([0u8; 32]);
+        getrandom::getrandom(seed.as_mut())
+            .map_err(|e| ChainError::Key(format!("no randomness for a key: {e}")))?;
+        Ok(Self::from_seed(&seed))
+    }
+
+    fn from_seed(seed: &[u8; 32]) -> Self {
+        let key = ed25519_dalek::SigningKey::from_bytes(seed);
+        let key_id = key_id(&key.verifying_key());
+        Self { key, key_id }
+    }
+
+    /// Parses the text of a secret key file (`llm-audit-ed25519-secret-v1 <hex seed>`).
+    ///
+    /// # Errors
+    /// The text is not a secret key (the error never shows the text).
+    pub fn parse(text: &str) -> Result<Self, ChainError> {
+        let bad = || {
+            ChainError::Key(format!(
+                "not an llm-audit signing key (expected `{SECRET_TAG} <64 hex digits>`)"
+            ))
+        };
+        let mut parts = text.split_whitespace();
+        if parts.next() != Some(SECRET_TAG) {
+            return Err(bad());
+        }
+        let hex_seed = zeroize::Zeroizing::new(parts.next().ok_or_else(bad)?.to_owned());
+        let mut seed = zeroize::Zeroizing::new([0u8; 32]);
+        hex::decode_to_slice(hex_seed.as_bytes(), seed.as_mut()).map_err(|_| bad())?;
+        Ok(Self::from_seed(&seed))
+    }
+
+    /// Reads a secret key file.
+    ///
+    /// # Errors
+    /// The file cannot be read or is not a secret key.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Self, ChainError> {
+        let path = path.as_ref();
+        let text = zeroize::Zeroizing::new(std::fs::read_to_string(path).map_err(|source| {
+            ChainError::Io {
+                path: path.display().to_string(),
+                source,
+            }
+        })?);
+        Self::parse(&text)
+    }
+
+    /// Reads the key from the environment variable `name` (the text of a secret key file).
+    ///
+    /// # Errors
+    /// The variable is not set or is not a secret key.
+    pub fn from_env(name: &str) -> Result<Self, ChainError> {
+        let text =
+            zeroize::Zeroizing::new(std::env::var(name).map_err(|_| {
+                ChainError::Key(format!("the environment variable {name} is not set"))
+            })?);
+        Self::parse(&text)
+    }
+
+    /// The text of its secret key file.
+    #[must_use]
+    pub fn to_secret_text(&self) -> zeroize::Zeroizing<String> {
+        zeroize::Zeroizing::new(format!(
+            "{SECRET_TAG} {}\n",
+            hex::encode(self.key.to_bytes())
+        ))
+    }
+
+    /// Its public key.
+    #[must_use]
+    pub fn verifying_key(&self) -> VerifyingKey {
+        VerifyingKey {
+            key: self.key.verifying_key(),
+            key_id: self.key_id.clone(),
+        }
+    }
+
+    /// Its id.
+    #[must_use]
+    pub fn key_id(&self) -> &str {
+        &self.key_id
+    }
+
+    /// Signs a checkpoint (fills in its key id and signature).
+    pub fn sign(&self, checkpoint: &mut Checkpoint) {
+        use ed25519_dalek::Signer;
+        checkpoint.key_id.clone_from(&self.key_id);
+        let signature = self.key.sign(checkpoint.signed_text().as_bytes());
+        checkpoint.signature = hex::encode(signature.to_bytes());
+    }
+}
+
+impl fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SigningKey({})", self.key_id)
+    }
+}
+
+/// The public key a verifier needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifyingKey {
+    key: ed25519_dalek::VerifyingKey,
+    key_id: String,
+}
+
+impl VerifyingKey {
+    /// Parses the text of a public key file (`llm-audit-ed25519-public-v1 <hex>`).
+    ///
+    /// # Errors
+    /// The text is not a public key.
+    pub fn parse(text: &str) -> Result<Self, ChainError> {
+        let bad = || {
+            ChainError::Key(format!(
+                "not an llm-audit public key (expected `{PUBLIC_TAG} <64 hex digits>`)"
+            ))
+        };
+        let mut parts = text.split_whitespace();
+        if parts.next() != Some(PUBLIC_TAG) {
+            return Err(bad());
+        }
+        let mut bytes = [0u8; 32];
+        hex::decode_to_slice(parts.next().ok_or_else(bad)?, &mut bytes).map_err(|_| bad())?;
+        let key = ed25519_dalek::VerifyingKey::from_bytes(&bytes).map_err(|_| bad())?;
+        Ok(Self {
+            key_id: key_id(&key),
+            key,
+        })
+    }
+
+    /// Reads a public key file.
+    ///
+    /// # Errors
+    /// The file cannot be read or is not a public key.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Self, ChainError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|source| ChainError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::parse(&text)
+    }
+
+    /// The text of its public key file.
+    #[must_use]
+    pub fn to_public_text(&self) -> String {
+        format!("{PUBLIC_TAG} {}\n", hex::encode(self.key.as_bytes()))
+    }
+
+    /// Its id.
+    #[must_use]
+    pub fn key_id(&self) -> &str {
+        &self.key_id
+    }
+}
+
+/// The chain state of one writer.
+#[derive(Debug, Clone)]
+pub(crate) struct ChainState {
+    pub(crate) stream: String,
+    /// The next entry's sequence number.
+    pub(crate) next_seq: u64,
+    /// The last entry's hash.
+    pub(crate) head: String,
+}
+
+impl ChainState {
+    pub(crate) fn new(stream: String) -> Self {
+        Self {
+            stream,
+            next_seq: 0,
+            head: GENESIS.to_owned(),
+        }
+    }
+
+    /// Links `entry` (a JSON object, without `chain`) as the next entry.
+    pub(crate) fn link(&mut self, entry: &Value) -> Result<ChainLink, ChainError> {
+        let digest = entry_digest(entry)?;
+        let hash = link_hash(&self.stream, self.next_seq, &self.head, &digest);
+        let link = ChainLink {
+            stream: self.stream.clone(),
+            seq: self.next_seq,
+            prev: std::mem::replace(&mut self.head, hash.clone()),
+            hash,
+        };
+        self.next_seq += 1;
+        Ok(link)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Known-answer vectors, computed by `tests/fixtures/chain/kat.py` (Python's hashlib and
+    /// `cryptography`, written from the module documentation, not from this code).
+    const KAT: &str = include_str!("../tests/fixtures/chain/kat.json");
+
+    #[test]
+    fn known_answers_pin_the_format() {
+        let kat: Value = serde_json::from_str(KAT).unwrap();
+        for case in kat["entries"].as_array().unwrap() {
+            let digest = entry_digest(&case["entry"]).unwrap();
+            assert_eq!(
+                hex::encode(digest),
+                case["digest"].as_str().unwrap(),
+                "{}",
+                case["name"]
+            );
+            let hash = link_hash(
+                case["stream"].as_str().unwrap(),
+                case["seq"].as_u64().unwrap(),
+                case["prev"].as_str().unwrap(),
+                &digest,
+            );
+            assert_eq!(hash, case["hash"].as_str().unwrap(), "{}", case["name"]);
+        }
+        let seed = kat["checkpoint"]["seed"].as_str().unwrap();
+        let key = SigningKey::parse(&format!("{SECRET_TAG} {seed}")).unwrap();
+        assert_eq!(
+            key.verifying_key().to_public_text().trim(),
+            kat["checkpoint"]["public"].as_str().unwrap()
+        );
+        let mut checkpoint: Checkpoint =
+            serde_json::from_value(kat["checkpoint"]["checkpoint"].clone()).unwrap();
+        let expected = std::mem::take(&mut checkpoint.signature);
+        key.sign(&mut checkpoint);
+        assert_eq!(
+            checkpoint.key_id,
+            kat["checkpoint"]["checkpoint"]["key_id"].as_str().unwrap()
+        );
+        assert_eq!(checkpoint.signature, expected, "Ed25519 is deterministic");
+        assert!(checkpoint.verify(&key.verifying_key()));
+        checkpoint.seq += 1;
+        assert!(
+            !checkpoint.verify(&key.verifying_key()),
+            "a changed checkpoint fails"
+        );
+    }
+
+    #[test]
+    fn erasing_a_member_keeps_the_digest() {
+        let entry: Value = serde_json::json!({"user_id": "alice", "error_message": null, "latency_ms": 5, "metadata": {"b": 1, "a": [true, "x"]}});
+        let before = entry_digest(&entry).unwrap();
+        let mut erased = entry.clone();
+        erased["user_id"] = serde_json::json!({"$erased": erasable_digest(&entry["user_id"])});
+        erased["metadata"] = serde_json::json!({"$erased": erasable_digest(&entry["metadata"])});
+        assert_eq!(entry_digest(&erased).unwrap(), before);
+        let mut changed = entry.clone();
+        changed["latency_ms"] = 6.into();
+        assert_ne!(entry_digest(&changed).unwrap(), before);
+    }
+
+    #[test]
+    fn keys_never_show() {
+        let key = SigningKey::generate().unwrap();
+        let secret = key.to_secret_text();
+        let hex_seed = secret.split_whitespace().nth(1).unwrap().to_owned();
+        assert!(!format!("{key:?}").contains(&hex_seed));
+        let err = SigningKey::parse(&format!("{SECRET_TAG} {}zz", &hex_seed[..62]))
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains(&hex_seed[..62]), "{err}");
+        assert_eq!(SigningKey::parse(&secret).unwrap().key_id(), key.key_id());
+        let public = VerifyingKey::parse(&key.verifying_key().to_public_text()).unwrap();
+        assert_eq!(public, key.verifying_key());
+    }
+}
