@@ -22,6 +22,7 @@ mod row;
 mod scan;
 mod source;
 mod tail;
+mod verify;
 mod when;
 
 use query::{Filter, Format};
@@ -45,6 +46,16 @@ enum Command {
     Report(Box<ReportCommand>),
     /// Follow a JSONL directory (or the PostgreSQL table) and print entries as they arrive.
     Tail(Box<TailArgs>),
+    /// Check the hash chains and signed checkpoints of a tamper-evident JSONL directory. Exit
+    /// code 0 only when everything is intact.
+    Verify(Box<VerifyArgs>),
+    /// Make an Ed25519 key pair for signing checkpoints: PREFIX.key (secret, mode 0600) and
+    /// PREFIX.pub (all a verifier needs).
+    Keygen {
+        /// Path prefix of the two files.
+        #[arg(long, default_value = "llm-audit-signing")]
+        out: PathBuf,
+    },
     /// Apply the PostgreSQL migrations (versioned, idempotent) as a role that may create
     /// tables, for deployments whose application role may only insert.
     Migrate {
@@ -439,6 +450,12 @@ fn main() -> ExitCode {
         ),
         Some(Command::Query(args)) => ("query", run_query(&args)),
         Some(Command::Tail(args)) => ("tail", tail::run(&args)),
+        Some(Command::Keygen { out }) => ("keygen", run_keygen(&out)),
+        Some(Command::Verify(args)) => match run_verify(&args) {
+            Ok(true) => return ExitCode::SUCCESS,
+            Ok(false) => return ExitCode::from(2),
+            Err(e) => ("verify", Err(e)),
+        },
         Some(Command::Report(report)) => match *report {
             ReportCommand::Cost(a) => ("report cost", run_group(GroupReport::Cost, &a)),
             ReportCommand::Errors(a) => ("report errors", run_group(GroupReport::Errors, &a)),
@@ -455,6 +472,73 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `llm-audit verify`.
+#[derive(Debug, Args)]
+struct VerifyArgs {
+    /// The JSONL audit directory.
+    #[arg(long, default_value = "./audit_logs")]
+    dir: PathBuf,
+    /// The public key file (from `llm-audit keygen`).
+    #[arg(long)]
+    public_key: PathBuf,
+    /// Output format of the problems [default: table on a terminal, JSON lines otherwise].
+    #[arg(long, value_enum)]
+    format: Option<Format>,
+}
+
+fn run_verify(args: &VerifyArgs) -> Result<bool, String> {
+    let key = tracing_llm_audit::chain::VerifyingKey::from_file(&args.public_key)
+        .map_err(|e| format!("--public-key: {e}"))?;
+    let report = verify::verify(&args.dir, &key)?;
+    let format = format_or_default(args.format);
+    if !report.problems.is_empty() {
+        write_table(&report.table(), format)?;
+    }
+    if format == Format::Table {
+        println!("{}", report.summary());
+    } else {
+        eprintln!("llm-audit: {}", report.summary());
+    }
+    Ok(report.problems.is_empty())
+}
+
+fn run_keygen(out: &std::path::Path) -> Result<(), String> {
+    let key = tracing_llm_audit::chain::SigningKey::generate().map_err(|e| e.to_string())?;
+    let secret = out.with_extension("key");
+    let public = out.with_extension("pub");
+    for path in [&secret, &public] {
+        if path.exists() {
+            return Err(format!("{} exists; it is not overwritten", path.display()));
+        }
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let write = |path: &std::path::Path, text: &str, options: &std::fs::OpenOptions| {
+        use std::io::Write;
+        options
+            .open(path)
+            .and_then(|mut f| f.write_all(text.as_bytes()))
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))
+    };
+    write(&secret, &key.to_secret_text(), &options)?;
+    let mut public_options = std::fs::OpenOptions::new();
+    public_options.write(true).create_new(true);
+    write(
+        &public,
+        &key.verifying_key().to_public_text(),
+        &public_options,
+    )?;
+    println!(
+        "key {}: secret in {} (keep it away from the logs), public in {}",
+        key.key_id(),
+        secret.display(),
+        public.display()
+    );
+    Ok(())
 }
 
 /// `llm-audit tail`.

@@ -216,18 +216,19 @@ struct Done<T> {
     seq: usize,
     file: usize,
     lines: usize,
-    kept: Vec<T>,
+    kept: Vec<(usize, T)>,
     bad: Vec<(usize, String)>,
 }
 
-/// Like [`fold`], but hands the values that `work` keeps to `each` in file and line order (for
-/// `query`, whose output is the entries in order), with `bad` called in order too. Chunks in
+/// Like [`fold`], but hands the values that `work` keeps to `each` in file and line order, with
+/// the index of the file and the line number (for `query`, whose output is the entries in
+/// order, and `verify`, which needs the order), with `bad` called in order too. Chunks in
 /// flight are bounded, so memory is too. Stops early when `each` returns `false`.
 pub(crate) fn ordered<T: Send>(
     files: &[PathBuf],
     progress: &crate::progress::Progress,
     work: impl Fn(&[u8]) -> Result<Option<T>, String> + Sync,
-    mut each: impl FnMut(T) -> bool,
+    mut each: impl FnMut(usize, usize, T) -> bool,
     mut bad: impl FnMut(BadLine) -> Result<(), String>,
 ) -> Result<(), String> {
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 8));
@@ -258,7 +259,7 @@ pub(crate) fn ordered<T: Send>(
                             continue;
                         }
                         match work(text) {
-                            Ok(Some(value)) => done.kept.push(value),
+                            Ok(Some(value)) => done.kept.push((done.lines, value)),
                             Ok(None) => {}
                             Err(e) => done.bad.push((
                                 done.lines,
@@ -318,8 +319,8 @@ pub(crate) fn ordered<T: Send>(
                         break 'outer;
                     }
                 }
-                for value in done.kept {
-                    if !each(value) {
+                for (line, value) in done.kept {
+                    if !each(done.file, line_base.1 + line, value) {
                         break 'outer;
                     }
                 }

@@ -111,7 +111,7 @@ impl Source {
                             .map(Some)
                             .map_err(|e| e.to_string())
                     },
-                    |entry| {
+                    |_, _, entry| {
                         printed += 1;
                         each(entry) && limit.is_none_or(|l| printed < l)
                     },

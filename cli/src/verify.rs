@@ -1,0 +1,446 @@
+//! `llm-audit verify`: checks every chain and checkpoint of a JSONL directory (format v1, see
+//! the library's `chain` module) and names each problem by stream, sequence number and kind.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+use tracing_llm_audit::chain::{
+    entry_digest, link_hash, ChainLink, Checkpoint, VerifyingKey, GENESIS,
+};
+
+use crate::output::{Cell, Table};
+use crate::progress::Progress;
+use crate::scan;
+
+/// What is wrong.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Kind {
+    Modified,
+    Deleted,
+    Inserted,
+    Reordered,
+    Truncated,
+    MissingCheckpoint,
+    BadSignature,
+    Unreadable,
+    Unchained,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Modified => "modified",
+            Self::Deleted => "deleted",
+            Self::Inserted => "inserted",
+            Self::Reordered => "reordered",
+            Self::Truncated => "truncated",
+            Self::MissingCheckpoint => "missing checkpoint",
+            Self::BadSignature => "bad signature",
+            Self::Unreadable => "unreadable",
+            Self::Unchained => "unchained",
+        }
+    }
+}
+
+/// One problem.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Problem {
+    pub(crate) stream: String,
+    pub(crate) seq: Option<u64>,
+    pub(crate) kind: Kind,
+    pub(crate) detail: String,
+}
+
+/// What verification found.
+#[derive(Debug, Default)]
+pub(crate) struct Report {
+    pub(crate) entries: u64,
+    pub(crate) streams: usize,
+    pub(crate) checkpoints: usize,
+    pub(crate) problems: Vec<Problem>,
+}
+
+impl Report {
+    pub(crate) fn table(&self) -> Table {
+        let mut table = Table::new(["stream", "seq", "kind", "detail"]);
+        for p in &self.problems {
+            table.rows.push(vec![
+                Cell::Text(p.stream.clone()),
+                p.seq.map_or(Cell::Null, Cell::Int),
+                Cell::Text(p.kind.name().to_owned()),
+                Cell::Text(p.detail.clone()),
+            ]);
+        }
+        table
+    }
+
+    pub(crate) fn summary(&self) -> String {
+        let verdict = match self.problems.len() {
+            0 => "intact".to_owned(),
+            n => format!("{n} problem(s)"),
+        };
+        format!(
+            "{} entries in {} stream(s), {} checkpoint(s): {verdict}",
+            self.entries, self.streams, self.checkpoints
+        )
+    }
+}
+
+/// One chained line, as read.
+#[derive(Debug, Clone)]
+struct Item {
+    link: ChainLink,
+    /// The stored hash is the hash of the content.
+    content_ok: bool,
+    file: usize,
+    line: usize,
+}
+
+enum Read {
+    Chained(Box<Item>),
+    Unchained,
+}
+
+fn place(files: &[PathBuf], item: &Item) -> String {
+    format!("{}:{}", files[item.file].display(), item.line)
+}
+
+/// Checkpoint files of the directory: `*checkpoints_<stream>.jsonl`.
+fn checkpoint_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
+    let read = std::fs::read_dir(dir).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => format!(
+            "there is no audit log directory at {} (give another with --dir)",
+            dir.display()
+        ),
+        _ => format!("cannot read the audit log directory {}: {e}", dir.display()),
+    })?;
+    let mut files: Vec<PathBuf> = read
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.contains("checkpoints_") && n.ends_with(".jsonl"))
+        })
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+pub(crate) fn verify(dir: &Path, key: &VerifyingKey) -> Result<Report, String> {
+    let mut report = Report::default();
+    let files = scan::files(dir, None, None)?;
+    let mut problems = Vec::new();
+
+    // Checkpoints, by stream.
+    let mut checkpoints: BTreeMap<String, Vec<Checkpoint>> = BTreeMap::new();
+    for path in checkpoint_files(dir)? {
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let stream = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.split("checkpoints_").nth(1))
+            .map(|n| n.trim_end_matches(".jsonl").to_owned())
+            .unwrap_or_default();
+        for (i, line) in text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+        {
+            match serde_json::from_str::<Checkpoint>(line) {
+                Ok(cp) if cp.stream == stream => {
+                    checkpoints.entry(stream.clone()).or_default().push(cp)
+                }
+                Ok(cp) => problems.push(Problem {
+                    stream: stream.clone(),
+                    seq: Some(cp.seq),
+                    kind: Kind::Inserted,
+                    detail: format!(
+                        "{}:{}: a checkpoint of stream {} in this stream's file",
+                        path.display(),
+                        i + 1,
+                        cp.stream
+                    ),
+                }),
+                Err(e) => problems.push(Problem {
+                    stream: stream.clone(),
+                    seq: None,
+                    kind: Kind::Unreadable,
+                    detail: format!("{}:{}: not a checkpoint: {e}", path.display(), i + 1),
+                }),
+            }
+        }
+    }
+    report.checkpoints = checkpoints.values().map(Vec::len).sum();
+
+    // Entries, in file order, hashed on every core.
+    let total = files
+        .iter()
+        .filter_map(|f| std::fs::metadata(f).ok())
+        .map(|m| m.len())
+        .sum();
+    let progress = Progress::start(total, "verifying");
+    let mut streams: BTreeMap<String, Vec<Item>> = BTreeMap::new();
+    let mut last_in_file: BTreeMap<(String, usize), u64> = BTreeMap::new();
+    let mut unreadable = Vec::new();
+    scan::ordered(
+        &files,
+        &progress,
+        |line| {
+            let value: Value = serde_json::from_slice(line).map_err(|e| e.to_string())?;
+            let Some(chain) = value.get("chain") else {
+                return Ok(Some(Read::Unchained));
+            };
+            let link: ChainLink = serde_json::from_value(chain.clone())
+                .map_err(|e| format!("a bad chain member: {e}"))?;
+            let digest = entry_digest(&value).map_err(|e| e.to_string())?;
+            let content_ok = link_hash(&link.stream, link.seq, &link.prev, &digest) == link.hash;
+            Ok(Some(Read::Chained(Box::new(Item {
+                link,
+                content_ok,
+                file: 0,
+                line: 0,
+            }))))
+        },
+        |file, line, read| {
+            report.entries += 1;
+            match read {
+                Read::Unchained => problems.push(Problem {
+                    stream: String::new(),
+                    seq: None,
+                    kind: Kind::Unchained,
+                    detail: format!("{}:{line}: an entry without a chain link (written without tamper evidence, or forged)", files[file].display()),
+                }),
+                Read::Chained(mut item) => {
+                    item.file = file;
+                    item.line = line;
+                    // A writer appends in order: within one file, a stream's seq only grows.
+                    let last = last_in_file
+                        .entry((item.link.stream.clone(), file))
+                        .or_insert(item.link.seq);
+                    if item.link.seq < *last {
+                        problems.push(Problem {
+                            stream: item.link.stream.clone(),
+                            seq: Some(item.link.seq),
+                            kind: Kind::Reordered,
+                            detail: format!("{}: after seq {last} in the same file", place(&files, &item)),
+                        });
+                    } else {
+                        *last = item.link.seq;
+                    }
+                    streams.entry(item.link.stream.clone()).or_default().push(*item);
+                }
+            }
+            true
+        },
+        |bad| {
+            unreadable.push(Problem {
+                stream: String::new(),
+                seq: None,
+                kind: Kind::Unreadable,
+                detail: format!("{}:{}: {}", bad.file.display(), bad.line, bad.reason),
+            });
+            Ok(())
+        },
+    )?;
+    drop(progress);
+    problems.extend(unreadable);
+
+    let names: std::collections::BTreeSet<String> =
+        streams.keys().chain(checkpoints.keys()).cloned().collect();
+    report.streams = names.len();
+    for stream in names {
+        let mut items = streams.remove(&stream).unwrap_or_default();
+        items.sort_by_key(|i| i.link.seq);
+        let cps = checkpoints.remove(&stream).unwrap_or_default();
+        check_stream(&stream, &items, cps, key, &files, &mut problems);
+    }
+    problems.sort_by(|a, b| (&a.stream, a.seq, a.kind).cmp(&(&b.stream, b.seq, b.kind)));
+    problems.dedup();
+    report.problems = problems;
+    Ok(report)
+}
+
+fn check_stream(
+    stream: &str,
+    items: &[Item],
+    mut cps: Vec<Checkpoint>,
+    key: &VerifyingKey,
+    files: &[PathBuf],
+    problems: &mut Vec<Problem>,
+) {
+    let mut problem = |seq: Option<u64>, kind: Kind, detail: String| {
+        problems.push(Problem {
+            stream: stream.to_owned(),
+            seq,
+            kind,
+            detail,
+        });
+    };
+    // One entry per sequence number; the others are inserted.
+    let mut by_seq: BTreeMap<u64, &Item> = BTreeMap::new();
+    for item in items {
+        match by_seq.get(&item.link.seq) {
+            Some(&first) => {
+                // The one whose content checks out is taken for the original.
+                let (keep, other) = if !first.content_ok && item.content_ok {
+                    (item, first)
+                } else {
+                    (first, item)
+                };
+                problem(
+                    Some(item.link.seq),
+                    Kind::Inserted,
+                    format!(
+                        "two entries claim this seq: {} and {}",
+                        place(files, keep),
+                        place(files, other)
+                    ),
+                );
+                by_seq.insert(item.link.seq, keep);
+            }
+            None => {
+                by_seq.insert(item.link.seq, item);
+            }
+        }
+    }
+    let mut expected = 0u64;
+    let mut previous: Option<&Item> = None;
+    for (&seq, item) in &by_seq {
+        if seq > expected {
+            let range = if seq - 1 == expected {
+                format!("seq {expected}")
+            } else {
+                format!("seq {expected} to {}", seq - 1)
+            };
+            problem(
+                Some(expected),
+                Kind::Deleted,
+                format!("{range} missing before {}", place(files, item)),
+            );
+        }
+        if !item.content_ok {
+            problem(
+                Some(seq),
+                Kind::Modified,
+                format!(
+                    "{}: the content does not match its hash",
+                    place(files, item)
+                ),
+            );
+        }
+        let want_prev = match previous {
+            Some(p) if p.link.seq + 1 == seq => Some(p.link.hash.as_str()),
+            None if seq == 0 => Some(GENESIS),
+            _ => None,
+        };
+        if let Some(want) = want_prev {
+            if item.link.prev != want {
+                let (at, what) = match previous {
+                    Some(p) if p.content_ok => (
+                        Some(p.link.seq),
+                        format!(
+                            "{}: changed and re-hashed (the next entry's link does not match)",
+                            place(files, p)
+                        ),
+                    ),
+                    Some(_) => (
+                        Some(seq),
+                        format!(
+                            "{}: its link does not match the entry before",
+                            place(files, item)
+                        ),
+                    ),
+                    None => (
+                        Some(seq),
+                        format!(
+                            "{}: the first entry does not start the chain",
+                            place(files, item)
+                        ),
+                    ),
+                };
+                problem(at, Kind::Modified, what);
+            }
+        }
+        expected = seq + 1;
+        previous = Some(item);
+    }
+    let max_seq = by_seq.keys().next_back().copied();
+
+    // Checkpoints.
+    cps.sort_by_key(|c| c.index);
+    let mut valid: Vec<&Checkpoint> = Vec::new();
+    let mut next_index = 0;
+    for cp in &cps {
+        if cp.index > next_index {
+            problem(
+                Some(cp.seq),
+                Kind::MissingCheckpoint,
+                format!("checkpoint #{next_index} to #{} are gone", cp.index - 1),
+            );
+        }
+        next_index = cp.index + 1;
+        if !cp.verify(key) {
+            let why = if cp.key_id == key.key_id() {
+                "its signature does not verify".to_owned()
+            } else {
+                format!("signed by key {}, not by {}", cp.key_id, key.key_id())
+            };
+            problem(
+                Some(cp.seq),
+                Kind::BadSignature,
+                format!("checkpoint #{}: {why}", cp.index),
+            );
+            continue;
+        }
+        valid.push(cp);
+        match by_seq.get(&cp.seq) {
+            Some(item) if item.link.hash != cp.head => problem(
+                Some(cp.seq),
+                Kind::Modified,
+                format!(
+                    "checkpoint #{} signed another head: the chain up to {} was rewritten",
+                    cp.index,
+                    place(files, item)
+                ),
+            ),
+            Some(_) => {}
+            None if max_seq.is_none_or(|m| m < cp.seq) => problem(
+                Some(max_seq.map_or(0, |m| m + 1)),
+                Kind::Truncated,
+                format!(
+                    "checkpoint #{} covers up to seq {}; the entries after {} are gone",
+                    cp.index,
+                    cp.seq,
+                    max_seq.map_or_else(|| "the start".to_owned(), |m| format!("seq {m}"))
+                ),
+            ),
+            None => {} // deleted: reported above
+        }
+    }
+    match (valid.last(), max_seq) {
+        (None, Some(_)) if cps.is_empty() => problem(
+            None,
+            Kind::MissingCheckpoint,
+            "the stream has no checkpoint".to_owned(),
+        ),
+        (None, _) => {}
+        (Some(last), max) => {
+            if let Some(max) = max.filter(|&m| m > last.seq) {
+                if last.last {
+                    problem(
+                        Some(last.seq + 1),
+                        Kind::Inserted,
+                        format!("entries up to seq {max} after the stream's final checkpoint"),
+                    );
+                } else {
+                    problem(Some(last.seq + 1), Kind::MissingCheckpoint, format!("no checkpoint covers seq {} to {max}, and the stream has no final checkpoint (the writer stopped without shutting down, or checkpoints were removed)", last.seq + 1));
+                }
+            } else if !last.last {
+                problem(Some(last.seq), Kind::MissingCheckpoint, "the stream has no final checkpoint (the writer stopped without shutting down, or it was removed)".to_owned());
+            }
+        }
+    }
+}

@@ -1,0 +1,441 @@
+//! `llm-audit verify` on tamper-evident JSONL directories: an honest log written by several
+//! writers across restarts and a day rotation verifies; every kind of tampering is found and
+//! named with its stream and sequence number.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+use time::macros::datetime;
+use tracing_llm_audit::chain::{entry_digest, link_hash, SigningKey};
+use tracing_llm_audit::{AuditEntry, AuditSink, JsonlSink, Status};
+
+fn entry(i: u64, at: time::OffsetDateTime) -> AuditEntry {
+    let mut e = AuditEntry::new("chat");
+    e.timestamp = at + time::Duration::seconds(i as i64);
+    e.user_id = Some(format!("user-{}", i % 3));
+    e.provider = Some("openai".to_owned());
+    e.model = Some("gpt-4o".to_owned());
+    e.input_tokens = Some(100 + i);
+    e.output_tokens = Some(10);
+    e.latency_ms = 200 + i;
+    e.cost_usd = Some(rust_decimal::Decimal::new(1_000 + i as i64, 6));
+    e.input_hash = Some(format!("hmac-sha256:{}", "ab".repeat(32)));
+    if i % 5 == 0 {
+        e.status = Status::Error;
+        e.error_type = Some("rate_limit_error".to_owned());
+        e.error_message = Some("slow down".to_owned());
+    }
+    e
+}
+
+struct Log {
+    dir: tempfile::TempDir,
+    public: PathBuf,
+    /// Stream ids of the writers, in the order they started.
+    streams: Vec<String>,
+    _keys: tempfile::TempDir,
+}
+
+/// Two writers side by side over midnight (two daily files), then a restart (a third stream).
+fn honest_log() -> Log {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = tempfile::tempdir().unwrap();
+    let key = SigningKey::generate().unwrap();
+    let public = keys.path().join("signing.pub");
+    std::fs::write(&public, key.verifying_key().to_public_text()).unwrap();
+    let sink = |every| {
+        JsonlSink::builder(dir.path())
+            .chain(key.clone())
+            .checkpoint_every(every)
+            .build()
+            .unwrap()
+    };
+    let (mut a, mut b) = (sink(7), sink(4));
+    let streams = vec![
+        a.stream_id().unwrap().to_owned(),
+        b.stream_id().unwrap().to_owned(),
+    ];
+    let start = datetime!(2026-11-23 23:59:40 UTC);
+    for batch in 0..8u64 {
+        let entries: Vec<AuditEntry> = (0..5).map(|i| entry(batch * 5 + i, start)).collect();
+        a.write_batch(&entries).unwrap();
+        b.write_batch(&entries[..3]).unwrap();
+    }
+    a.shutdown().unwrap();
+    b.shutdown().unwrap();
+    let mut c = sink(10);
+    let mut streams = streams;
+    streams.push(c.stream_id().unwrap().to_owned());
+    let later: Vec<AuditEntry> = (0..12)
+        .map(|i| entry(i, datetime!(2026-11-24 08:00 UTC)))
+        .collect();
+    c.write_batch(&later).unwrap();
+    c.shutdown().unwrap();
+    Log {
+        dir,
+        public,
+        streams,
+        _keys: keys,
+    }
+}
+
+fn verify(dir: &Path, public: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_llm-audit"))
+        .args(["verify", "--format", "jsonl", "--dir"])
+        .arg(dir)
+        .arg("--public-key")
+        .arg(public)
+        .env("LLM_AUDIT_PROGRESS", "never")
+        .output()
+        .unwrap()
+}
+
+/// The problems, as (stream, seq, kind).
+fn problems(out: &Output) -> Vec<(String, Option<u64>, String)> {
+    String::from_utf8(out.stdout.clone())
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            (
+                v["stream"].as_str().unwrap_or_default().to_owned(),
+                v["seq"].as_u64(),
+                v["kind"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn copy(log: &Log) -> tempfile::TempDir {
+    let to = tempfile::tempdir().unwrap();
+    for e in std::fs::read_dir(log.dir.path()).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), to.path().join(e.file_name())).unwrap();
+    }
+    to
+}
+
+fn day_file(dir: &Path, day: &str) -> PathBuf {
+    dir.join(format!("audit_{day}.jsonl"))
+}
+
+fn lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+fn write_lines(path: &Path, lines: &[String]) {
+    std::fs::write(
+        path,
+        lines.iter().map(|l| format!("{l}\n")).collect::<String>(),
+    )
+    .unwrap();
+}
+
+fn link(line: &str) -> (String, u64) {
+    let v: Value = serde_json::from_str(line).unwrap();
+    (
+        v["chain"]["stream"].as_str().unwrap().to_owned(),
+        v["chain"]["seq"].as_u64().unwrap(),
+    )
+}
+
+/// Asserts that verification fails and names (stream, seq) with one of `kinds`.
+#[track_caller]
+fn found(out: &Output, stream: &str, seq: u64, kinds: &[&str]) {
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "verify must fail: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let all = problems(out);
+    assert!(
+        all.iter()
+            .any(|(s, q, k)| s == stream && *q == Some(seq) && kinds.contains(&k.as_str())),
+        "expected {kinds:?} at {stream} seq {seq}, got {all:?}"
+    );
+}
+
+#[test]
+fn an_honest_log_verifies() {
+    let log = honest_log();
+    let out = verify(log.dir.path(), &log.public);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("76 entries in 3 stream(s)"), "{err}");
+    assert!(err.contains("intact"), "{err}");
+    assert!(
+        std::fs::read_dir(log.dir.path()).unwrap().count() >= 5,
+        "two daily files and three checkpoint files"
+    );
+}
+
+#[test]
+fn a_wrong_public_key_fails() {
+    let log = honest_log();
+    let other = tempfile::tempdir().unwrap();
+    let public = other.path().join("other.pub");
+    std::fs::write(
+        &public,
+        SigningKey::generate()
+            .unwrap()
+            .verifying_key()
+            .to_public_text(),
+    )
+    .unwrap();
+    let out = verify(log.dir.path(), &public);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        problems(&out).iter().all(|(_, _, k)| k == "bad signature"),
+        "{:?}",
+        problems(&out)
+    );
+    assert!(!problems(&out).is_empty());
+    let bad = verify(log.dir.path(), &log.dir.path().join("nope.pub"));
+    assert_eq!(
+        bad.status.code(),
+        Some(1),
+        "an unreadable key is an error, not a verdict"
+    );
+}
+
+#[test]
+fn a_changed_field_is_found_with_its_seq() {
+    let log = honest_log();
+    let changes: [(&str, Value); 8] = [
+        ("latency_ms", 999.into()),
+        ("user_id", "mallory".into()),
+        (
+            "input_hash",
+            format!("hmac-sha256:{}", "cd".repeat(32)).into(),
+        ),
+        ("cost_usd", "0.000001".into()),
+        ("status", "blocked".into()),
+        ("model", "gpt-4o-mini".into()),
+        ("error_message", "nothing happened".into()),
+        ("input_tokens", Value::Null),
+    ];
+    for (field, value) in changes {
+        let dir = copy(&log);
+        let path = day_file(dir.path(), "2026-11-24");
+        let mut all = lines(&path);
+        let mut v: Value = serde_json::from_str(&all[3]).unwrap();
+        v[field] = value;
+        let (stream, seq) = link(&all[3]);
+        all[3] = serde_json::to_string(&v).unwrap();
+        write_lines(&path, &all);
+        found(
+            &verify(dir.path(), &log.public),
+            &stream,
+            seq,
+            &["modified"],
+        );
+    }
+}
+
+#[test]
+fn every_flipped_byte_is_found() {
+    let log = honest_log();
+    let path = day_file(log.dir.path(), "2026-11-23");
+    let original = std::fs::read(&path).unwrap();
+    let text = String::from_utf8(original.clone()).unwrap();
+    let first_line = text.lines().next().unwrap();
+    let (stream, seq) = link(first_line);
+    let dir = copy(&log);
+    let target = day_file(dir.path(), "2026-11-23");
+    for offset in 0..first_line.len() {
+        let mut bytes = original.clone();
+        bytes[offset] ^= 0x01;
+        std::fs::write(&target, &bytes).unwrap();
+        let out = verify(dir.path(), &log.public);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "byte {offset} ({:?})",
+            first_line.as_bytes()[offset] as char
+        );
+        let all = problems(&out);
+        assert!(
+            all.iter().any(|(s, q, _)| s == &stream && *q == Some(seq)),
+            "byte {offset} ({:?}) not named as seq {seq}: {all:?}",
+            first_line.as_bytes()[offset] as char
+        );
+    }
+}
+
+#[test]
+fn deleted_swapped_and_inserted_lines_are_found() {
+    let log = honest_log();
+    let path = |d: &tempfile::TempDir| day_file(d.path(), "2026-11-24");
+
+    // Deleted.
+    let dir = copy(&log);
+    let mut all = lines(&path(&dir));
+    let (stream, seq) = link(&all[5]);
+    all.remove(5);
+    write_lines(&path(&dir), &all);
+    found(&verify(dir.path(), &log.public), &stream, seq, &["deleted"]);
+
+    // Two lines of one stream swapped.
+    let dir = copy(&log);
+    let mut all = lines(&path(&dir));
+    let (stream, _) = link(&all[0]);
+    let j = (1..all.len()).find(|&j| link(&all[j]).0 == stream).unwrap();
+    let later_seq = link(&all[j]).1;
+    all.swap(0, j);
+    write_lines(&path(&dir), &all);
+    let out = verify(dir.path(), &log.public);
+    let first_seq = link(&all[j]).1;
+    assert!(first_seq < later_seq);
+    found(&out, &stream, first_seq, &["reordered"]);
+
+    // A forged copy of an entry, re-hashed by someone who knows the format but not the key.
+    let dir = copy(&log);
+    let mut all = lines(&path(&dir));
+    let mut forged: Value = serde_json::from_str(&all[2]).unwrap();
+    forged["user_id"] = "mallory".into();
+    let digest = entry_digest(&forged).unwrap();
+    let c = forged["chain"].clone();
+    forged["chain"]["hash"] = link_hash(
+        c["stream"].as_str().unwrap(),
+        c["seq"].as_u64().unwrap(),
+        c["prev"].as_str().unwrap(),
+        &digest,
+    )
+    .into();
+    let (stream, seq) = link(&all[2]);
+    all.insert(3, serde_json::to_string(&forged).unwrap());
+    write_lines(&path(&dir), &all);
+    found(
+        &verify(dir.path(), &log.public),
+        &stream,
+        seq,
+        &["inserted"],
+    );
+
+    // A forged entry appended after a stream's final checkpoint, chained correctly.
+    let dir = copy(&log);
+    let mut all = lines(&path(&dir));
+    let last = all
+        .iter()
+        .rev()
+        .find(|l| link(l).0 == log.streams[2])
+        .unwrap()
+        .clone();
+    let mut forged: Value = serde_json::from_str(&last).unwrap();
+    let seq = forged["chain"]["seq"].as_u64().unwrap() + 1;
+    let prev = forged["chain"]["hash"].as_str().unwrap().to_owned();
+    forged["request_id"] = uuid::Uuid::now_v7().to_string().into();
+    forged["chain"]["seq"] = seq.into();
+    forged["chain"]["prev"] = prev.clone().into();
+    let digest = entry_digest(&forged).unwrap();
+    forged["chain"]["hash"] = link_hash(&log.streams[2], seq, &prev, &digest).into();
+    all.push(serde_json::to_string(&forged).unwrap());
+    write_lines(&path(&dir), &all);
+    found(
+        &verify(dir.path(), &log.public),
+        &log.streams[2],
+        seq,
+        &["inserted"],
+    );
+
+    // A line without any chain.
+    let dir = copy(&log);
+    let mut all = lines(&path(&dir));
+    all.push(serde_json::to_string(&entry(1, datetime!(2026-11-24 09:00 UTC))).unwrap());
+    write_lines(&path(&dir), &all);
+    let out = verify(dir.path(), &log.public);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(problems(&out).iter().any(|(_, _, k)| k == "unchained"));
+}
+
+#[test]
+fn removed_checkpoints_are_found() {
+    let log = honest_log();
+    let checkpoints = |d: &Path, stream: &str| d.join(format!("audit_checkpoints_{stream}.jsonl"));
+
+    // One from the middle.
+    let dir = copy(&log);
+    let path = checkpoints(dir.path(), &log.streams[1]);
+    let mut all = lines(&path);
+    assert!(all.len() >= 3, "{all:?}");
+    let removed: Value = serde_json::from_str(&all[1]).unwrap();
+    all.remove(1);
+    write_lines(&path, &all);
+    let next: Value = serde_json::from_str(&all[1]).unwrap();
+    found(
+        &verify(dir.path(), &log.public),
+        &log.streams[1],
+        next["seq"].as_u64().unwrap(),
+        &["missing checkpoint"],
+    );
+    assert!(removed["seq"].as_u64() < next["seq"].as_u64());
+
+    // The final one.
+    let dir = copy(&log);
+    let path = checkpoints(dir.path(), &log.streams[0]);
+    let mut all = lines(&path);
+    let last: Value = serde_json::from_str(all.last().unwrap()).unwrap();
+    assert_eq!(last["final"], true);
+    all.pop();
+    write_lines(&path, &all);
+    let out = verify(dir.path(), &log.public);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        problems(&out)
+            .iter()
+            .any(|(s, _, k)| s == &log.streams[0] && k == "missing checkpoint"),
+        "{:?}",
+        problems(&out)
+    );
+
+    // The whole file.
+    let dir = copy(&log);
+    std::fs::remove_file(checkpoints(dir.path(), &log.streams[2])).unwrap();
+    let out = verify(dir.path(), &log.public);
+    assert!(
+        problems(&out)
+            .iter()
+            .any(|(s, _, k)| s == &log.streams[2] && k == "missing checkpoint"),
+        "{:?}",
+        problems(&out)
+    );
+}
+
+#[test]
+fn truncation_at_every_byte_of_the_last_entries_is_found() {
+    let log = honest_log();
+    let path = day_file(log.dir.path(), "2026-11-24");
+    let original = std::fs::read(&path).unwrap();
+    let text = String::from_utf8(original.clone()).unwrap();
+    let all: Vec<&str> = text.lines().collect();
+    // The last two lines: the last entries of the restarted writer.
+    let (stream, _) = link(all[all.len() - 1]);
+    let cut_from = original.len() - all[all.len() - 1].len() - all[all.len() - 2].len() - 2;
+    let dir = copy(&log);
+    let target = day_file(dir.path(), "2026-11-24");
+    // Every cut but the one that takes only the final newline (the entries are then intact).
+    for offset in cut_from..original.len() - 1 {
+        std::fs::write(&target, &original[..offset]).unwrap();
+        let out = verify(dir.path(), &log.public);
+        assert_eq!(out.status.code(), Some(2), "cut at {offset}");
+        let problems = problems(&out);
+        assert!(
+            problems
+                .iter()
+                .any(|(s, _, k)| s == &stream && k == "truncated"),
+            "cut at {offset}: {problems:?}"
+        );
+    }
+}
