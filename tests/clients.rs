@@ -653,3 +653,54 @@ fn the_api_key_never_shows_in_debug_output() {
     no_secret("Debug of the client", &format!("{client:?}"));
     no_secret("Debug of the key", &format!("{:?}", ApiKey::new(KEY)));
 }
+
+#[test]
+fn a_finished_stream_is_recorded_at_its_end_not_when_dropped() {
+    let ((), entries, _) = audited(|| async {
+        let server = LlmServer::start().await;
+        server.reply(Reply::sse(&fixture("anthropic_stream.sse"), 64));
+        let mut stream = anthropic(&server)
+            .messages_stream(&request())
+            .await
+            .unwrap();
+        while stream.next_event().await.is_some() {}
+        assert!(stream.audit_request_id().is_some());
+        // The caller keeps the stream around; the call ended at message_stop.
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        drop(stream);
+    });
+    assert_eq!(entries[0].status, Status::Success);
+    assert!(entries[0].latency_ms < 400, "{}", entries[0].latency_ms);
+}
+
+#[test]
+fn a_call_dropped_by_its_caller_is_recorded_as_cancelled() {
+    let (timed_out, entries, _) = audited(|| async {
+        let server = LlmServer::start().await;
+        server.reply(Reply::hang());
+        let client = openai(&server);
+        tokio::time::timeout(Duration::from_millis(200), client.chat(&chat()))
+            .await
+            .is_err()
+    });
+    assert!(timed_out);
+    assert_eq!(entries[0].status, Status::Error);
+    assert_eq!(entries[0].error_type.as_deref(), Some("cancelled"));
+}
+
+#[test]
+fn a_key_that_cannot_be_sent_is_an_error_in_the_entry_too() {
+    let (error, entries, _) = audited(|| async {
+        let server = LlmServer::start().await;
+        // A key read from a file with Windows line ends.
+        AnthropicClient::new(ApiKey::new(format!("{KEY}\r\n")))
+            .with_base_url(&server.url())
+            .messages(&request())
+            .await
+            .unwrap_err()
+    });
+    assert!(matches!(error.kind(), ErrorKind::Invalid(_)), "{error:?}");
+    assert_eq!(entries[0].status, Status::Error);
+    assert_eq!(entries[0].error_type.as_deref(), Some("invalid_request"));
+    no_secret("the error", &format!("{error} {error:?}"));
+}

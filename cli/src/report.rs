@@ -254,7 +254,7 @@ impl Grouper {
                     let d = row.day();
                     let _ = write!(
                         self.key,
-                        "\u{1}{:04}-{:02}-{:02}\u{1f}",
+                        "10:{:04}-{:02}-{:02}",
                         d.year(),
                         d.month() as u8,
                         d.day()
@@ -262,14 +262,14 @@ impl Grouper {
                     continue;
                 }
             };
+            // Length-prefixed, so that no value can fake a separator: `-` for none,
+            // `<bytes>:<value>` otherwise.
             match value {
                 Some(v) => {
-                    self.key.push('\u{1}');
-                    self.key.push_str(v);
+                    let _ = write!(self.key, "{}:{v}", v.len());
                 }
-                None => self.key.push('\u{0}'),
+                None => self.key.push('-'),
             }
-            self.key.push('\u{1f}');
         }
         let (g, latencies) = match self.groups.get_mut(self.key.as_str()) {
             Some(found) => found,
@@ -342,10 +342,22 @@ impl Grouper {
     }
 }
 
-fn decode_key(key: &str) -> Vec<Option<String>> {
-    key.split_terminator('\u{1f}')
-        .map(|part| part.strip_prefix('\u{1}').map(str::to_owned))
-        .collect()
+fn decode_key(mut key: &str) -> Vec<Option<String>> {
+    let mut values = Vec::new();
+    while !key.is_empty() {
+        if let Some(rest) = key.strip_prefix('-') {
+            values.push(None);
+            key = rest;
+            continue;
+        }
+        let Some((len, rest)) = key.split_once(':') else {
+            break;
+        };
+        let len: usize = len.parse().unwrap_or(rest.len()).min(rest.len());
+        values.push(Some(rest[..len].to_owned()));
+        key = &rest[len..];
+    }
+    values
 }
 
 /// Settings of the anomaly report.
@@ -585,6 +597,33 @@ mod tests {
         let mut one = Moments::default();
         one.add(5);
         assert_eq!(one.least_anomalous(Decimal::from(3)), None);
+    }
+
+    #[test]
+    fn group_keys_round_trip_whatever_the_values() {
+        let mut g = Grouper::default();
+        for v in [
+            Some("a:b"),
+            None,
+            Some("-"),
+            Some("\u{1f}x\u{1}"),
+            Some(""),
+            Some("3:abc"),
+        ] {
+            g.key.clear();
+            match v {
+                Some(v) => {
+                    let _ = write!(g.key, "{}:{v}", v.len());
+                }
+                None => g.key.push('-'),
+            }
+            g.key.push_str("10:2026-11-24");
+            assert_eq!(
+                decode_key(&g.key),
+                vec![v.map(str::to_owned), Some("2026-11-24".to_owned())],
+                "{v:?}"
+            );
+        }
     }
 
     #[test]

@@ -43,8 +43,11 @@ pub(crate) fn files(
             .ok()?;
             Some((date, entry.path()))
         })
-        .filter(|(date, _)| from.is_none_or(|from| *date >= from.date()))
-        .filter(|(date, _)| to.is_none_or(|to| *date <= to.date()))
+        // Files are named by UTC date, whatever offset the bounds were given in.
+        .filter(|(date, _)| {
+            from.is_none_or(|from| *date >= from.to_offset(time::UtcOffset::UTC).date())
+        })
+        .filter(|(date, _)| to.is_none_or(|to| *date <= to.to_offset(time::UtcOffset::UTC).date()))
         .collect();
     files.sort();
     Ok(files.into_iter().map(|(_, path)| path).collect())
@@ -258,7 +261,14 @@ pub(crate) fn ordered<T: Send>(
                         if text.iter().all(u8::is_ascii_whitespace) {
                             continue;
                         }
-                        match work(text) {
+                        // A panic in `work` must not leave the others waiting for this chunk.
+                        let outcome =
+                            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(text)))
+                                .unwrap_or_else(|_| {
+                                    Err("the line could not be processed (internal error)"
+                                        .to_owned())
+                                });
+                        match outcome {
                             Ok(Some(value)) => done.kept.push((done.lines, value)),
                             Ok(None) => {}
                             Err(e) => done.bad.push((

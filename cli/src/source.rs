@@ -92,6 +92,7 @@ impl Source {
         mut each: impl FnMut(AuditEntry) -> bool,
     ) -> Result<(), String> {
         match self {
+            Self::Jsonl(_) | Self::Postgres(_) if limit == Some(0) => Ok(()),
             Self::Jsonl(j) => {
                 let files = scan::files(&j.dir, filter.from, filter.to)?;
                 let progress = Progress::start(total_bytes(&files), "scanning");

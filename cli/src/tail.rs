@@ -74,6 +74,91 @@ fn daily_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
     crate::scan::files(dir, None, None)
 }
 
+/// One followed file: where it is read up to, and the start of a line not finished yet.
+struct Followed {
+    reader: BufReader<File>,
+    line_no: usize,
+    partial: Vec<u8>,
+    /// Started at the end of a file whose last line was not finished: skip to the next line.
+    skip_partial: bool,
+}
+
+impl Followed {
+    fn open(path: &Path, at_end: bool) -> Result<Self, String> {
+        let mut file =
+            File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+        let mut skip_partial = false;
+        if at_end {
+            let len = file
+                .seek(SeekFrom::End(0))
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            if len > 0 {
+                // Landed inside a line the writer is writing? Then it is not ours to print.
+                let mut last = [0u8; 1];
+                file.seek(SeekFrom::End(-1))
+                    .and_then(|_| std::io::Read::read_exact(&mut file, &mut last))
+                    .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                skip_partial = last[0] != b'\n';
+            }
+        }
+        Ok(Self {
+            reader: BufReader::new(file),
+            line_no: 0,
+            partial: Vec::new(),
+            skip_partial,
+        })
+    }
+
+    /// Prints every complete line there is now; `false` once stdout is closed.
+    fn read(
+        &mut self,
+        path: &Path,
+        strict: bool,
+        filter: &Filter,
+        out: &mut Out,
+    ) -> Result<bool, String> {
+        loop {
+            let read = self
+                .reader
+                .read_until(b'\n', &mut self.partial)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            if read == 0 || self.partial.last() != Some(&b'\n') {
+                return Ok(true);
+            }
+            let line = std::mem::take(&mut self.partial);
+            if std::mem::take(&mut self.skip_partial) {
+                continue;
+            }
+            self.line_no += 1;
+            let text = line.strip_suffix(b"\n").unwrap_or(&line);
+            if text.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            match serde_json::from_slice::<AuditEntry>(text) {
+                Ok(entry) if filter.matches(&entry) => {
+                    if !out.print(&entry)? {
+                        return Ok(false);
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    let message = format!(
+                        "{}:{}: not an audit entry: {e}",
+                        path.display(),
+                        self.line_no
+                    );
+                    if strict {
+                        return Err(message);
+                    }
+                    eprintln!("llm-audit: skipped {message}");
+                }
+            }
+        }
+    }
+}
+
+/// Follows the two newest daily files: a call that started before midnight and ended after it
+/// is appended to yesterday's file after today's has begun.
 fn follow_dir(
     dir: &Path,
     from_start: bool,
@@ -82,76 +167,27 @@ fn follow_dir(
     filter: &Filter,
     out: &mut Out,
 ) -> Result<(), String> {
-    let mut current: Option<(PathBuf, BufReader<File>, usize)> = None;
-    let mut partial = Vec::new();
+    let mut followed: Vec<(PathBuf, Followed)> = Vec::new();
     let mut first = true;
     loop {
         let files = daily_files(dir)?;
-        if current.is_none() {
-            if let Some(newest) = files.last() {
-                let file = File::open(newest)
-                    .map_err(|e| format!("cannot open {}: {e}", newest.display()))?;
-                let mut reader = BufReader::new(file);
-                if first && !from_start {
-                    reader
-                        .seek(SeekFrom::End(0))
-                        .map_err(|e| format!("cannot read {}: {e}", newest.display()))?;
-                }
-                current = Some((newest.clone(), reader, 0));
-            }
-            first = false;
-        }
-        let Some((path, reader, line_no)) = current.as_mut() else {
-            std::thread::sleep(poll);
-            continue;
-        };
-        // Every complete line that is there now.
-        loop {
-            let read = reader
-                .read_until(b'\n', &mut partial)
-                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-            if read == 0 || partial.last() != Some(&b'\n') {
-                break;
-            }
-            *line_no += 1;
-            let line = std::mem::take(&mut partial);
-            let text = line.strip_suffix(b"\n").unwrap_or(&line);
-            if text.iter().all(u8::is_ascii_whitespace) {
+        let newest: Vec<&PathBuf> = files.iter().rev().take(2).collect();
+        for path in newest.iter().rev() {
+            if followed.iter().any(|(p, _)| p == *path) {
                 continue;
             }
-            match serde_json::from_slice::<AuditEntry>(text) {
-                Ok(entry) if filter.matches(&entry) => {
-                    if !out.print(&entry)? {
-                        return Ok(());
-                    }
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    let message =
-                        format!("{}:{}: not an audit entry: {e}", path.display(), line_no);
-                    if strict {
-                        return Err(message);
-                    }
-                    eprintln!("llm-audit: skipped {message}");
-                }
-            }
+            // At the start, the newest file from its end (unless --from-start) and the one
+            // before it from its end; later, a new file from its start.
+            let at_end = first && !(from_start && Some(path) == newest.first());
+            followed.push(((*path).clone(), Followed::open(path, at_end)?));
         }
-        // A newer daily file: the sink has rotated. What is left of the old one was read above;
-        // a torn last line there stays torn.
-        let newer = files.iter().find(|f| f.as_path() > path.as_path()).cloned();
-        if let Some(next) = newer {
-            if !partial.is_empty() {
-                eprintln!(
-                    "llm-audit: skipped {}:{}: a torn last line (the writer stopped mid-line)",
-                    path.display(),
-                    *line_no + 1
-                );
-                partial.clear();
+        first = false;
+        followed.retain(|(p, _)| newest.contains(&p));
+        followed.sort_by(|a, b| a.0.cmp(&b.0));
+        for (path, f) in &mut followed {
+            if !f.read(path, strict, filter, out)? {
+                return Ok(());
             }
-            let file =
-                File::open(&next).map_err(|e| format!("cannot open {}: {e}", next.display()))?;
-            current = Some((next, BufReader::new(file), 0));
-            continue;
         }
         std::thread::sleep(poll);
     }

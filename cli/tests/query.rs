@@ -210,3 +210,33 @@ fn mistakes_are_one_clear_sentence() {
     assert!(out.status.success(), "an empty directory is no error");
     assert!(stdout(&out).is_empty());
 }
+
+#[test]
+fn times_with_an_offset_pick_the_right_daily_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut late = AuditEntry::new("chat");
+    late.timestamp = time::macros::datetime!(2026-11-23 21:00 UTC);
+    let mut sink = JsonlSink::new(dir.path()).unwrap();
+    sink.write_batch(std::slice::from_ref(&late)).unwrap();
+    sink.shutdown().unwrap();
+    // 01:00 at +05:00 is 20:00 UTC the day before: the file of 2026-11-23 must be read.
+    let got = jsonl(&run(
+        dir.path(),
+        &["--from", "2026-11-24T01:00:00+05:00", "--format", "jsonl"],
+    ));
+    assert_eq!(got, vec![late.clone()]);
+    let got = jsonl(&run(
+        dir.path(),
+        &[
+            "--to",
+            "2026-11-24T03:00:00+05:00",
+            "--from",
+            "2026-11-23T00:00:00Z",
+            "--format",
+            "jsonl",
+        ],
+    ));
+    assert_eq!(got, vec![late]);
+    let none = run(dir.path(), &["--limit", "0", "--format", "jsonl"]);
+    assert!(stdout(&none).is_empty(), "--limit 0 prints nothing");
+}

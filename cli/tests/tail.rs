@@ -114,6 +114,63 @@ fn tail_follows_new_entries_across_midnight() {
         warning.contains(&format!("{}:2: not an audit entry", tuesday.display())),
         "{warning}"
     );
+    // A call that started before midnight and ended after it lands in Monday's file late.
+    let straggler = entry(datetime!(2026-11-23 23:59:59 UTC), "straggler");
+    append(&monday, &line(&straggler));
+    assert_eq!(
+        next(),
+        straggler,
+        "the previous day's file is still followed"
+    );
+    drop(child);
+}
+
+#[test]
+fn tail_started_mid_line_skips_the_rest_of_that_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let today = dir.path().join("audit_2026-11-24.jsonl");
+    let first = line(&entry(datetime!(2026-11-24 08:00 UTC), "first"));
+    let (a, b) = first.split_at(40);
+    append(&today, a);
+    let mut child = Child(
+        Command::new(env!("CARGO_BIN_EXE_llm-audit"))
+            .args([
+                "tail",
+                "--strict",
+                "--poll-ms",
+                "20",
+                "--format",
+                "jsonl",
+                "--dir",
+            ])
+            .arg(dir.path())
+            .env_remove("LLM_AUDIT_DATABASE_URL")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let (tx, rx) = mpsc::channel();
+    let stdout = child.0.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for l in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(l);
+        }
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    append(&today, b);
+    let second = entry(datetime!(2026-11-24 08:01 UTC), "second");
+    append(&today, &line(&second));
+    let got: AuditEntry = serde_json::from_str(
+        &rx.recv_timeout(Duration::from_secs(20))
+            .expect("nothing printed"),
+    )
+    .unwrap();
+    assert_eq!(
+        got, second,
+        "the line it started inside is not half-read (and --strict did not stop it)"
+    );
+    assert!(child.0.try_wait().unwrap().is_none(), "still following");
     drop(child);
 }
 

@@ -155,7 +155,11 @@ impl AnthropicUsage {
         let written = self.cache_creation_input_tokens.unwrap_or(0);
         let read = self.cache_read_input_tokens.unwrap_or(0);
         Usage {
-            input_tokens: Some(self.input_tokens + written + read),
+            input_tokens: Some(
+                self.input_tokens
+                    .saturating_add(written)
+                    .saturating_add(read),
+            ),
             output_tokens: Some(self.output_tokens),
             cache_read_input_tokens: self.cache_read_input_tokens,
             cache_creation_input_tokens: self.cache_creation_input_tokens,
@@ -302,23 +306,31 @@ impl AnthropicClient {
             user.or(self.common.user.as_deref()),
             false,
         );
-        let body = self.prepare(&span, request, false)?;
-        let (response, request_id) = self.send(&span, &body).await?;
-        let bytes = response.bytes().await.map_err(|e| {
-            fail(
-                &span,
-                transport(&e, self.common.timeout),
-                request_id.clone(),
-            )
-        })?;
+        let guard = super::CancelGuard::new(&span);
+        let result = self.complete(&span, request).await;
+        guard.disarm();
+        result
+    }
+
+    async fn complete(
+        &self,
+        span: &tracing::Span,
+        request: &MessagesRequest,
+    ) -> Result<Audited<MessagesResponse>, ClientError> {
+        let body = self.prepare(span, request, false)?;
+        let (response, request_id) = self.send(span, &body).await?;
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| fail(span, transport(&e, self.common.timeout), request_id.clone()))?;
         let answer: MessagesResponse = serde_json::from_slice(&bytes).map_err(|e| {
             fail(
-                &span,
-                ErrorKind::Decode(bounded(&e.to_string(), 300)),
+                span,
+                ErrorKind::Decode(bounded(&self.common.key.scrub(&e.to_string()), 300)),
                 request_id.clone(),
             )
         })?;
-        record_answer(&span, &answer);
+        record_answer(span, &answer);
         Ok(Audited {
             response: answer,
             audit_request_id: span.audit_request_id(),
@@ -353,10 +365,19 @@ impl AnthropicClient {
             user.or(self.common.user.as_deref()),
             true,
         );
-        let body = self.prepare(&span, request, true)?;
-        let (response, request_id) = self.send(&span, &body).await?;
+        let guard = super::CancelGuard::new(&span);
+        let sent = async {
+            let body = self.prepare(&span, request, true)?;
+            self.send(&span, &body).await
+        }
+        .await;
+        guard.disarm();
+        let (response, request_id) = sent?;
+        let audit_id = span.audit_request_id();
         Ok(MessageStream {
             span,
+            audit_id,
+            key: self.common.key.clone(),
             response: Some(response),
             parser: sse::Parser::default(),
             pending: std::collections::VecDeque::new(),
@@ -399,7 +420,13 @@ impl AnthropicClient {
             .post(
                 span,
                 &url,
-                ("x-api-key", self.common.key.header()?),
+                (
+                    "x-api-key",
+                    self.common
+                        .key
+                        .header()
+                        .map_err(|e| fail(span, e.kind().clone(), None))?,
+                ),
                 &[("anthropic-version", API_VERSION)],
                 body,
                 false,
@@ -443,7 +470,11 @@ impl StreamEvent {
 /// `status = error`, and when dropped early with what arrived and `error.type = cancelled`.
 #[derive(Debug)]
 pub struct MessageStream {
+    /// The call's span while the stream runs; `Span::none()` once it has ended, so that the
+    /// entry is written at the end of the stream, not when this value is dropped.
     span: tracing::Span,
+    audit_id: Option<uuid::Uuid>,
+    key: ApiKey,
     response: Option<reqwest::Response>,
     parser: sse::Parser,
     pending: std::collections::VecDeque<sse::Event>,
@@ -458,7 +489,7 @@ impl MessageStream {
     /// The audit entry's request id.
     #[must_use]
     pub fn audit_request_id(&self) -> Option<uuid::Uuid> {
-        self.span.audit_request_id()
+        self.audit_id
     }
 
     /// The provider's request id.
@@ -522,7 +553,7 @@ impl MessageStream {
         }
         Ok(Audited {
             response: self.message.clone(),
-            audit_request_id: self.span.audit_request_id(),
+            audit_request_id: self.audit_id,
             provider_request_id: self.request_id.clone(),
         })
     }
@@ -600,6 +631,8 @@ impl MessageStream {
                 self.finished = true;
                 record_answer(&self.span, &self.message);
                 self.response = None;
+                // The call is over: its entry is written now.
+                self.span = tracing::Span::none();
             }
             "error" => {
                 let error = data.get("error");
@@ -611,7 +644,7 @@ impl MessageStream {
                 };
                 let kind = ErrorKind::Stream {
                     error_type: field("type").unwrap_or_else(|| "stream_error".to_owned()),
-                    message: bounded(&field("message").unwrap_or_default(), 1024),
+                    message: bounded(&self.key.scrub(&field("message").unwrap_or_default()), 1024),
                 };
                 return Err(self.break_off(kind));
             }
@@ -625,7 +658,9 @@ impl MessageStream {
         self.finished = true;
         self.response = None;
         record_partial(&self.span, &self.message);
-        fail(&self.span, kind, self.request_id.clone())
+        let error = fail(&self.span, kind, self.request_id.clone());
+        self.span = tracing::Span::none();
+        error
     }
 }
 

@@ -428,6 +428,32 @@ pub(crate) fn provider_request_id(headers: &reqwest::header::HeaderMap) -> Optio
         .map(|v| bounded(v, 200))
 }
 
+/// Records `cancelled` on a call's span when the call's future is dropped before it finished
+/// (a `tokio::time::timeout` around it, a `select!` that took another branch).
+pub(crate) struct CancelGuard<'a>(Option<&'a tracing::Span>);
+
+impl<'a> CancelGuard<'a> {
+    pub(crate) fn new(span: &'a tracing::Span) -> Self {
+        Self(Some(span))
+    }
+
+    /// The call finished (well or not): nothing to record.
+    pub(crate) fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for CancelGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(span) = self.0 {
+            span.record_error(
+                "cancelled",
+                &"the caller dropped the call before it finished",
+            );
+        }
+    }
+}
+
 /// Records `kind` on the span as the call's error and turns it into the caller's error.
 pub(crate) fn fail(
     span: &tracing::Span,

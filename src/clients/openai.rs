@@ -296,23 +296,31 @@ impl OpenAiClient {
             user.or(self.common.user.as_deref()),
             false,
         );
-        let body = self.prepare(&span, request, false)?;
-        let (response, request_id) = self.send(&span, &body).await?;
-        let bytes = response.bytes().await.map_err(|e| {
-            fail(
-                &span,
-                transport(&e, self.common.timeout),
-                request_id.clone(),
-            )
-        })?;
+        let guard = super::CancelGuard::new(&span);
+        let result = self.complete(&span, request).await;
+        guard.disarm();
+        result
+    }
+
+    async fn complete(
+        &self,
+        span: &tracing::Span,
+        request: &ChatRequest,
+    ) -> Result<Audited<ChatResponse>, ClientError> {
+        let body = self.prepare(span, request, false)?;
+        let (response, request_id) = self.send(span, &body).await?;
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| fail(span, transport(&e, self.common.timeout), request_id.clone()))?;
         let answer: ChatResponse = serde_json::from_slice(&bytes).map_err(|e| {
             fail(
-                &span,
-                ErrorKind::Decode(bounded(&e.to_string(), 300)),
+                span,
+                ErrorKind::Decode(bounded(&self.common.key.scrub(&e.to_string()), 300)),
                 request_id.clone(),
             )
         })?;
-        record_answer(&span, &answer);
+        record_answer(span, &answer);
         Ok(Audited {
             response: answer,
             audit_request_id: span.audit_request_id(),
@@ -344,10 +352,19 @@ impl OpenAiClient {
             user.or(self.common.user.as_deref()),
             true,
         );
-        let body = self.prepare(&span, request, true)?;
-        let (response, request_id) = self.send(&span, &body).await?;
+        let guard = super::CancelGuard::new(&span);
+        let sent = async {
+            let body = self.prepare(&span, request, true)?;
+            self.send(&span, &body).await
+        }
+        .await;
+        guard.disarm();
+        let (response, request_id) = sent?;
+        let audit_id = span.audit_request_id();
         Ok(ChatStream {
             span,
+            audit_id,
+            key: self.common.key.clone(),
             response: Some(response),
             parser: sse::Parser::default(),
             pending: std::collections::VecDeque::new(),
@@ -413,7 +430,13 @@ impl OpenAiClient {
             .post(
                 span,
                 &url,
-                ("authorization", self.common.key.bearer()?),
+                (
+                    "authorization",
+                    self.common
+                        .key
+                        .bearer()
+                        .map_err(|e| fail(span, e.kind().clone(), None))?,
+                ),
                 &[],
                 body,
                 true,
@@ -456,7 +479,11 @@ fn record_answer(span: &tracing::Span, answer: &ChatResponse) {
 /// `status = error`, and when dropped early with what arrived and `error.type = cancelled`.
 #[derive(Debug)]
 pub struct ChatStream {
+    /// The call's span while the stream runs; `Span::none()` once it has ended, so that the
+    /// entry is written at the end of the stream, not when this value is dropped.
     span: tracing::Span,
+    audit_id: Option<uuid::Uuid>,
+    key: ApiKey,
     response: Option<reqwest::Response>,
     parser: sse::Parser,
     pending: std::collections::VecDeque<sse::Event>,
@@ -470,7 +497,7 @@ impl ChatStream {
     /// The audit entry's request id.
     #[must_use]
     pub fn audit_request_id(&self) -> Option<uuid::Uuid> {
-        self.span.audit_request_id()
+        self.audit_id
     }
 
     /// The provider's request id.
@@ -538,7 +565,7 @@ impl ChatStream {
         }
         Ok(Audited {
             response: self.answer.clone(),
-            audit_request_id: self.span.audit_request_id(),
+            audit_request_id: self.audit_id,
             provider_request_id: self.request_id.clone(),
         })
     }
@@ -548,6 +575,8 @@ impl ChatStream {
             self.finished = true;
             self.response = None;
             record_answer(&self.span, &self.answer);
+            // The call is over: its entry is written now.
+            self.span = tracing::Span::none();
             return Ok(None);
         }
         let chunk: Value = serde_json::from_str(&event.data).map_err(|e| {
@@ -560,7 +589,7 @@ impl ChatStream {
                 error_type: field("type")
                     .or_else(|| field("code"))
                     .unwrap_or_else(|| "stream_error".to_owned()),
-                message: bounded(&field("message").unwrap_or_default(), 1024),
+                message: bounded(&self.key.scrub(&field("message").unwrap_or_default()), 1024),
             };
             return Err(self.break_off(kind));
         }
@@ -615,7 +644,9 @@ impl ChatStream {
         self.finished = true;
         self.response = None;
         record_answer(&self.span, &self.answer);
-        fail(&self.span, kind, self.request_id.clone())
+        let error = fail(&self.span, kind, self.request_id.clone());
+        self.span = tracing::Span::none();
+        error
     }
 }
 
