@@ -15,7 +15,10 @@ use time::OffsetDateTime;
 use tracing_llm_audit::{AuditEntry, AuditSink, JsonlSink, Status};
 
 fn dataset(dir: &Path, n: usize) {
-    let mut sink = JsonlSink::new(dir).unwrap();
+    dataset_with(JsonlSink::new(dir).unwrap(), n);
+}
+
+fn dataset_with(mut sink: JsonlSink, n: usize) {
     let now = OffsetDateTime::now_utc();
     let span = time::Duration::days(2).whole_seconds() as usize;
     let mut batch = Vec::with_capacity(10_000);
@@ -109,5 +112,42 @@ fn scan(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, scan);
+/// `llm-audit verify` over a tamper-evident log (chained lines, a checkpoint every 10,000).
+/// Target: at least 500,000 entries/s.
+fn verify(c: &mut Criterion) {
+    let smoke = std::env::args().any(|a| a == "--test");
+    let n = if smoke { 2_000 } else { 500_000 };
+    let dir = tempfile::tempdir().unwrap();
+    let keys = tempfile::tempdir().unwrap();
+    let key = tracing_llm_audit::chain::SigningKey::generate().unwrap();
+    let public = keys.path().join("k.pub");
+    std::fs::write(&public, key.verifying_key().to_public_text()).unwrap();
+    dataset_with(
+        JsonlSink::builder(dir.path()).chain(key).build().unwrap(),
+        n,
+    );
+    let mut group = c.benchmark_group(format!("verify_{n}_entries"));
+    group
+        .sample_size(10)
+        .throughput(criterion::Throughput::Elements(n as u64));
+    group.bench_function("llm-audit verify", |b| {
+        b.iter(|| {
+            let out = Command::new(env!("CARGO_BIN_EXE_llm-audit"))
+                .args(["verify", "--dir"])
+                .arg(dir.path())
+                .arg("--public-key")
+                .arg(&public)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(benches, scan, verify);
 criterion_main!(benches);

@@ -4,9 +4,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use serde_json::Value;
 use tracing_llm_audit::chain::{
-    entry_digest, link_hash, ChainLink, Checkpoint, VerifyingKey, GENESIS,
+    line_digest, link_hash, ChainLink, Checkpoint, VerifyingKey, GENESIS,
 };
 
 use crate::output::{Cell, Table};
@@ -97,6 +96,13 @@ struct Item {
     line: usize,
 }
 
+/// The entries of one stream, and the last seq seen in each file.
+#[derive(Default)]
+struct StreamData {
+    items: Vec<Item>,
+    last_in_file: std::collections::HashMap<usize, u64>,
+}
+
 enum Read {
     Chained(Box<Item>),
     Unchained,
@@ -182,20 +188,16 @@ pub(crate) fn verify(dir: &Path, key: &VerifyingKey) -> Result<Report, String> {
         .map(|m| m.len())
         .sum();
     let progress = Progress::start(total, "verifying");
-    let mut streams: BTreeMap<String, Vec<Item>> = BTreeMap::new();
-    let mut last_in_file: BTreeMap<(String, usize), u64> = BTreeMap::new();
+    let mut streams: BTreeMap<String, StreamData> = BTreeMap::new();
     let mut unreadable = Vec::new();
     scan::ordered(
         &files,
         &progress,
         |line| {
-            let value: Value = serde_json::from_slice(line).map_err(|e| e.to_string())?;
-            let Some(chain) = value.get("chain") else {
+            let (digest, link) = line_digest(line).map_err(|e| e.to_string())?;
+            let Some(link) = link else {
                 return Ok(Some(Read::Unchained));
             };
-            let link: ChainLink = serde_json::from_value(chain.clone())
-                .map_err(|e| format!("a bad chain member: {e}"))?;
-            let digest = entry_digest(&value).map_err(|e| e.to_string())?;
             let content_ok = link_hash(&link.stream, link.seq, &link.prev, &digest) == link.hash;
             Ok(Some(Read::Chained(Box::new(Item {
                 link,
@@ -216,10 +218,12 @@ pub(crate) fn verify(dir: &Path, key: &VerifyingKey) -> Result<Report, String> {
                 Read::Chained(mut item) => {
                     item.file = file;
                     item.line = line;
+                    let data = match streams.get_mut(&item.link.stream) {
+                        Some(data) => data,
+                        None => streams.entry(item.link.stream.clone()).or_default(),
+                    };
                     // A writer appends in order: within one file, a stream's seq only grows.
-                    let last = last_in_file
-                        .entry((item.link.stream.clone(), file))
-                        .or_insert(item.link.seq);
+                    let last = data.last_in_file.entry(file).or_insert(item.link.seq);
                     if item.link.seq < *last {
                         problems.push(Problem {
                             stream: item.link.stream.clone(),
@@ -230,7 +234,7 @@ pub(crate) fn verify(dir: &Path, key: &VerifyingKey) -> Result<Report, String> {
                     } else {
                         *last = item.link.seq;
                     }
-                    streams.entry(item.link.stream.clone()).or_default().push(*item);
+                    data.items.push(*item);
                 }
             }
             true
@@ -252,7 +256,7 @@ pub(crate) fn verify(dir: &Path, key: &VerifyingKey) -> Result<Report, String> {
         streams.keys().chain(checkpoints.keys()).cloned().collect();
     report.streams = names.len();
     for stream in names {
-        let mut items = streams.remove(&stream).unwrap_or_default();
+        let mut items = streams.remove(&stream).unwrap_or_default().items;
         items.sort_by_key(|i| i.link.seq);
         let cps = checkpoints.remove(&stream).unwrap_or_default();
         check_stream(&stream, &items, cps, key, &files, &mut problems);

@@ -45,19 +45,14 @@ pub(crate) fn write_chained_line(
 ) -> Result<crate::chain::ChainLink, serde_json::Error> {
     let start = buf.len();
     write_entry_line(buf, entry)?;
-    let value = match serde_json::to_value(entry) {
-        Ok(value) => value,
+    let digest = match crate::chain::line_digest(&buf[start..buf.len() - 1]) {
+        Ok((digest, _)) => digest,
         Err(error) => {
             buf.truncate(start);
             return Err(error);
         }
     };
-    let Ok(link) = chain.link(&value) else {
-        buf.truncate(start);
-        return Err(serde::ser::Error::custom(
-            "an entry must serialize to a JSON object",
-        ));
-    };
+    let link = chain.link_digest(&digest);
     // `}\n` → `,"chain":{...}}\n`: the link is the entry's last member.
     buf.truncate(buf.len() - 2);
     buf.extend_from_slice(b",\"chain\":");
