@@ -311,8 +311,10 @@ pub fn line_digest(line: &[u8]) -> Result<([u8; 32], Option<ChainLink>), serde_j
             out.push(b',');
         }
         first = false;
-        serde_json::to_writer(&mut out, key)?;
-        out.push(b':');
+        // The scanner only lets through keys without escapes, quotes or controls.
+        out.push(b'"');
+        out.extend_from_slice(key.as_bytes());
+        out.extend_from_slice(b"\":");
         if ERASABLE.contains(&key) && raw != "null" {
             let digest = if raw.starts_with('"') && !raw.contains('\\') {
                 // A plain string is its own canonical form.
@@ -332,11 +334,19 @@ pub fn line_digest(line: &[u8]) -> Result<([u8; 32], Option<ChainLink>), serde_j
 /// The entry hash of step 5.
 #[must_use]
 pub fn link_hash(stream: &str, seq: u64, prev: &str, digest: &[u8; 32]) -> String {
-    let text = format!(
-        "llm-audit-chain-v1\n{stream}\n{seq}\n{prev}\n{}",
-        hex::encode(digest)
-    );
-    sha256_hex(text.as_bytes())
+    let mut hex_digest = [0u8; 64];
+    // Cannot fail: the buffer is twice the digest's length.
+    let _ = hex::encode_to_slice(digest, &mut hex_digest);
+    let mut hasher = Sha256::new();
+    hasher.update(b"llm-audit-chain-v1\n");
+    hasher.update(stream.as_bytes());
+    hasher.update(b"\n");
+    hasher.update(seq.to_string().as_bytes());
+    hasher.update(b"\n");
+    hasher.update(prev.as_bytes());
+    hasher.update(b"\n");
+    hasher.update(hex_digest);
+    hex::encode(hasher.finalize())
 }
 
 /// A signed statement that a stream had `seq + 1` entries ending in `head` at `time`.
