@@ -656,21 +656,30 @@ fn the_api_key_never_shows_in_debug_output() {
 
 #[test]
 fn a_finished_stream_is_recorded_at_its_end_not_when_dropped() {
-    let ((), entries, _) = audited(|| async {
+    let (until_end, entries, _) = audited(|| async {
         let server = LlmServer::start().await;
         server.reply(Reply::sse(&fixture("anthropic_stream.sse"), 64));
+        let started = std::time::Instant::now();
         let mut stream = anthropic(&server)
             .messages_stream(&request())
             .await
             .unwrap();
         while stream.next_event().await.is_some() {}
+        let until_end = started.elapsed();
         assert!(stream.audit_request_id().is_some());
         // The caller keeps the stream around; the call ended at message_stop.
-        tokio::time::sleep(Duration::from_millis(400)).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
         drop(stream);
+        until_end
     });
     assert_eq!(entries[0].status, Status::Success);
-    assert!(entries[0].latency_ms < 400, "{}", entries[0].latency_ms);
+    // The span opened after `started` and closed at the end of the stream, not at the drop.
+    assert!(
+        u128::from(entries[0].latency_ms) <= until_end.as_millis(),
+        "latency {} ms, the stream ended after {} ms",
+        entries[0].latency_ms,
+        until_end.as_millis()
+    );
 }
 
 #[test]
