@@ -113,7 +113,15 @@ pub fn canonical_json(value: &Value, out: &mut Vec<u8>) {
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
+    hex32(&Sha256::digest(bytes).into())
+}
+
+/// Lowercase hex of 32 bytes (the `hex` crate's iterator is several times slower).
+fn hex32(bytes: &[u8; 32]) -> String {
+    let mut out = [0u8; 64];
+    // Cannot fail: the buffer is twice the input's length.
+    let _ = hex::encode_to_slice(bytes, &mut out);
+    out.iter().map(|&b| b as char).collect()
 }
 
 /// The digest an erasable value is covered by: `sha256:<hex>`.
@@ -170,15 +178,20 @@ fn scan_members(line: &[u8]) -> Option<Vec<(&str, &str)>> {
     // The end (exclusive) of the string starting at the quote `start`.
     let string_end = |start: usize| -> Option<usize> {
         let mut i = start + 1;
-        while i < b.len() {
-            match b[i] {
-                b'\\' => i += 2,
-                b'"' => return Some(i + 1),
-                c if c < 0x20 => return None,
-                _ => i += 1,
+        loop {
+            // Jump to the next quote or backslash (SIMD), then check the stretch for controls.
+            let at = i + memchr::memchr2(b'"', b'\\', &b[i..])?;
+            if b[i..at].iter().any(|&c| c < 0x20) {
+                return None;
+            }
+            if b[at] == b'"' {
+                return Some(at + 1);
+            }
+            i = at + 2;
+            if i > b.len() {
+                return None;
             }
         }
-        None
     };
     let mut i = 0;
     ws(&mut i);
@@ -268,10 +281,10 @@ fn scan_members(line: &[u8]) -> Option<Vec<(&str, &str)>> {
 fn canonical_raw(raw: &str, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
     let simple = match raw.as_bytes().first() {
         // A string without escapes is canonical as it stands.
-        Some(b'"') => !raw.contains('\\'),
+        Some(b'"') => memchr::memchr(b'\\', raw.as_bytes()).is_none(),
         Some(b'{' | b'[') => false,
         // Integers, true, false, null; other numbers are re-written.
-        _ => !raw.contains(['.', 'e', 'E']),
+        _ => !raw.bytes().any(|c| matches!(c, b'.' | b'e' | b'E')),
     };
     if simple {
         out.extend_from_slice(raw.as_bytes());
@@ -316,7 +329,8 @@ pub fn line_digest(line: &[u8]) -> Result<([u8; 32], Option<ChainLink>), serde_j
         out.extend_from_slice(key.as_bytes());
         out.extend_from_slice(b"\":");
         if ERASABLE.contains(&key) && raw != "null" {
-            let digest = if raw.starts_with('"') && !raw.contains('\\') {
+            let digest = if raw.starts_with('"') && memchr::memchr(b'\\', raw.as_bytes()).is_none()
+            {
                 // A plain string is its own canonical form.
                 format!("sha256:{}", sha256_hex(raw.as_bytes()))
             } else {
@@ -346,7 +360,7 @@ pub fn link_hash(stream: &str, seq: u64, prev: &str, digest: &[u8; 32]) -> Strin
     hasher.update(prev.as_bytes());
     hasher.update(b"\n");
     hasher.update(hex_digest);
-    hex::encode(hasher.finalize())
+    hex32(&hasher.finalize().into())
 }
 
 /// A signed statement that a stream had `seq + 1` entries ending in `head` at `time`.

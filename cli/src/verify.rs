@@ -284,10 +284,16 @@ fn check_stream(
         });
     };
     // One entry per sequence number; the others are inserted.
-    let mut by_seq: BTreeMap<u64, &Item> = BTreeMap::new();
+    // `items` is sorted by seq: one pass keeps one entry per seq (a sorted Vec, not a map:
+    // a stream may hold millions of entries).
+    let mut by_seq: Vec<(u64, &Item)> = Vec::with_capacity(items.len());
     for item in items {
-        match by_seq.get(&item.link.seq) {
-            Some(&first) => {
+        match by_seq
+            .last()
+            .filter(|(seq, _)| *seq == item.link.seq)
+            .map(|(_, i)| *i)
+        {
+            Some(first) => {
                 // The one whose content checks out is taken for the original.
                 let (keep, other) = if !first.content_ok && item.content_ok {
                     (item, first)
@@ -303,16 +309,22 @@ fn check_stream(
                         place(files, other)
                     ),
                 );
-                by_seq.insert(item.link.seq, keep);
+                if let Some(last) = by_seq.last_mut() {
+                    last.1 = keep;
+                }
             }
-            None => {
-                by_seq.insert(item.link.seq, item);
-            }
+            None => by_seq.push((item.link.seq, item)),
         }
     }
+    let find = |seq: u64| {
+        by_seq
+            .binary_search_by_key(&seq, |(s, _)| *s)
+            .ok()
+            .map(|i| by_seq[i].1)
+    };
     let mut expected = 0u64;
     let mut previous: Option<&Item> = None;
-    for (&seq, item) in &by_seq {
+    for &(seq, item) in &by_seq {
         if seq > expected {
             let range = if seq - 1 == expected {
                 format!("seq {expected}")
@@ -371,7 +383,7 @@ fn check_stream(
         expected = seq + 1;
         previous = Some(item);
     }
-    let max_seq = by_seq.keys().next_back().copied();
+    let max_seq = by_seq.last().map(|(seq, _)| *seq);
 
     // Checkpoints.
     cps.sort_by_key(|c| c.index);
@@ -400,7 +412,7 @@ fn check_stream(
             continue;
         }
         valid.push(cp);
-        match by_seq.get(&cp.seq) {
+        match find(cp.seq) {
             Some(item) if item.link.hash != cp.head => problem(
                 Some(cp.seq),
                 Kind::Modified,
