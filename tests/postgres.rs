@@ -134,7 +134,7 @@ fn full_entry(i: u64) -> AuditEntry {
     e.response_model = Some("claude-sonnet-4-5-20250929".to_owned());
     e.response_id = Some(format!("msg_{i}"));
     e.finish_reasons = Some(vec!["end_turn".to_owned(), "tool_use".to_owned()]);
-    e.streaming = Some(i % 2 == 0);
+    e.streaming = Some(i.is_multiple_of(2));
     e.system_prompt_hash = Some(format!("hmac-sha256:{}", "ab".repeat(32)));
     e.input_hash = Some(format!("hmac-sha256:{}", "cd".repeat(32)));
     e.output_hash = Some(format!("hmac-sha256:{}", "ef".repeat(32)));

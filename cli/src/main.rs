@@ -493,7 +493,7 @@ fn run_verify(args: &VerifyArgs) -> Result<bool, String> {
         .map_err(|e| format!("--public-key: {e}"))?;
     let report = verify::verify(&args.dir, &key)?;
     let format = format_or_default(args.format);
-    if !report.problems.is_empty() {
+    if !report.problems.is_empty() || !report.notes.is_empty() {
         write_table(&report.table(), format)?;
     }
     if format == Format::Table {

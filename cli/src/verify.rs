@@ -24,6 +24,8 @@ pub(crate) enum Kind {
     BadSignature,
     Unreadable,
     Unchained,
+    /// Not a problem: a crashed writer's stream, repaired by a later one.
+    Repaired,
 }
 
 impl Kind {
@@ -38,6 +40,7 @@ impl Kind {
             Self::BadSignature => "bad signature",
             Self::Unreadable => "unreadable",
             Self::Unchained => "unchained",
+            Self::Repaired => "repaired",
         }
     }
 }
@@ -58,12 +61,14 @@ pub(crate) struct Report {
     pub(crate) streams: usize,
     pub(crate) checkpoints: usize,
     pub(crate) problems: Vec<Problem>,
+    /// Findings that are not problems (repaired crashes).
+    pub(crate) notes: Vec<Problem>,
 }
 
 impl Report {
     pub(crate) fn table(&self) -> Table {
         let mut table = Table::new(["stream", "seq", "kind", "detail"]);
-        for p in &self.problems {
+        for p in self.problems.iter().chain(&self.notes) {
             table.rows.push(vec![
                 Cell::Text(p.stream.clone()),
                 p.seq.map_or(Cell::Null, Cell::Int),
@@ -90,6 +95,8 @@ impl Report {
 #[derive(Debug, Clone)]
 struct Item {
     link: ChainLink,
+    /// For a repair entry: the streams it says crashed.
+    repaired: Option<Vec<String>>,
     /// The stored hash is the hash of the content.
     content_ok: bool,
     file: usize,
@@ -199,8 +206,22 @@ pub(crate) fn verify(dir: &Path, key: &VerifyingKey) -> Result<Report, String> {
                 return Ok(Some(Read::Unchained));
             };
             let content_ok = link_hash(&link.stream, link.seq, &link.prev, &digest) == link.hash;
+            // A writer's repair of what a crashed writer left (see the sink's `repair` module).
+            let repaired = memchr::memmem::find(line, b"\"action\":\"llm_audit.repair\"")
+                .and_then(|_| serde_json::from_slice::<serde_json::Value>(line).ok())
+                .map(|v| {
+                    v.pointer("/metadata/crashed_streams")
+                        .and_then(|c| c.as_array())
+                        .map(|c| {
+                            c.iter()
+                                .filter_map(|s| s.as_str().map(str::to_owned))
+                                .collect()
+                        })
+                        .unwrap_or_default()
+                });
             Ok(Some(Read::Chained(Box::new(Item {
                 link,
+                repaired,
                 content_ok,
                 file: 0,
                 line: 0,
@@ -252,6 +273,15 @@ pub(crate) fn verify(dir: &Path, key: &VerifyingKey) -> Result<Report, String> {
     drop(progress);
     problems.extend(unreadable);
 
+    // Streams that a verified repair entry says crashed: their missing final checkpoint is the
+    // crash, not tampering.
+    let repaired: std::collections::BTreeSet<String> = streams
+        .values()
+        .flat_map(|d| d.items.iter())
+        .filter(|i| i.content_ok)
+        .filter_map(|i| i.repaired.clone())
+        .flatten()
+        .collect();
     let names: std::collections::BTreeSet<String> =
         streams.keys().chain(checkpoints.keys()).cloned().collect();
     report.streams = names.len();
@@ -259,7 +289,25 @@ pub(crate) fn verify(dir: &Path, key: &VerifyingKey) -> Result<Report, String> {
         let mut items = streams.remove(&stream).unwrap_or_default().items;
         items.sort_by_key(|i| i.link.seq);
         let cps = checkpoints.remove(&stream).unwrap_or_default();
-        check_stream(&stream, &items, cps, key, &files, &mut problems);
+        let mut found = Vec::new();
+        check_stream(&stream, &items, cps, key, &files, &mut found);
+        for p in found {
+            let crash_sign = p.kind == Kind::MissingCheckpoint
+                && (p.detail.contains("final checkpoint")
+                    || p.detail == "the stream has no checkpoint");
+            if crash_sign && repaired.contains(&stream) {
+                report.notes.push(Problem {
+                    kind: Kind::Repaired,
+                    detail: format!(
+                        "the writer crashed; a later writer recorded the repair ({})",
+                        p.detail
+                    ),
+                    ..p
+                });
+                continue;
+            }
+            problems.push(p);
+        }
     }
     problems.sort_by(|a, b| (&a.stream, a.seq, a.kind).cmp(&(&b.stream, b.seq, b.kind)));
     problems.dedup();

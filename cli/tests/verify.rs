@@ -21,7 +21,7 @@ fn entry(i: u64, at: time::OffsetDateTime) -> AuditEntry {
     e.latency_ms = 200 + i;
     e.cost_usd = Some(rust_decimal::Decimal::new(1_000 + i as i64, 6));
     e.input_hash = Some(format!("hmac-sha256:{}", "ab".repeat(32)));
-    if i % 5 == 0 {
+    if i.is_multiple_of(5) {
         e.status = Status::Error;
         e.error_type = Some("rate_limit_error".to_owned());
         e.error_message = Some("slow down".to_owned());
@@ -438,4 +438,112 @@ fn truncation_at_every_byte_of_the_last_entries_is_found() {
             "cut at {offset}: {problems:?}"
         );
     }
+}
+
+#[test]
+fn a_crashed_writer_is_repaired_and_reported_as_such() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = tempfile::tempdir().unwrap();
+    let key = SigningKey::generate().unwrap();
+    let public = keys.path().join("k.pub");
+    std::fs::write(&public, key.verifying_key().to_public_text()).unwrap();
+    let start = datetime!(2026-11-24 10:00 UTC);
+    let sink = || {
+        JsonlSink::builder(dir.path())
+            .chain(key.clone())
+            .checkpoint_every(5)
+            .build()
+            .unwrap()
+    };
+
+    // A writer dies: no final checkpoint, and half a line at the end of the file.
+    let mut crashed = sink();
+    let crashed_stream = crashed.stream_id().unwrap().to_owned();
+    crashed
+        .write_batch(&(0..12).map(|i| entry(i, start)).collect::<Vec<_>>())
+        .unwrap();
+    drop(crashed); // the process is gone: its lock with it
+    let file = day_file(dir.path(), "2026-11-24");
+    let fragment = b"{\"schema_version\":1,\"request_id\":\"0190";
+    let mut bytes = std::fs::read(&file).unwrap();
+    let honest_len = bytes.len();
+    bytes.extend_from_slice(fragment);
+    std::fs::write(&file, &bytes).unwrap();
+    let before = verify(dir.path(), &public);
+    assert_eq!(
+        before.status.code(),
+        Some(2),
+        "unrepaired, the crash shows as problems"
+    );
+
+    // The next writer repairs: the fragment goes to quarantine, a repair entry opens its chain.
+    let mut next = sink();
+    let now = std::fs::read(&file).unwrap();
+    assert_eq!(&now[..honest_len], &bytes[..honest_len]);
+    assert!(
+        !now[honest_len..].starts_with(fragment),
+        "the torn line is cut off"
+    );
+    assert!(
+        now.ends_with(b"\n"),
+        "and the repair entry follows on a line of its own"
+    );
+    let quarantine: Value = serde_json::from_str(
+        std::fs::read_to_string(dir.path().join("audit_quarantine.jsonl"))
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        quarantine["fragment"],
+        std::str::from_utf8(fragment).unwrap()
+    );
+    assert_eq!(quarantine["offset"], honest_len as u64);
+    next.write_batch(&[entry(50, start)]).unwrap();
+    next.shutdown().unwrap();
+    let lines = lines(&file);
+    let repair: Value = serde_json::from_str(&lines[12]).unwrap();
+    assert_eq!(repair["action"], "llm_audit.repair");
+    assert_eq!(repair["chain"]["seq"], 0);
+    assert_eq!(
+        repair["metadata"]["crashed_streams"][0],
+        crashed_stream.as_str()
+    );
+    assert_eq!(
+        repair["metadata"]["quarantined"][0]["length"],
+        fragment.len() as u64
+    );
+
+    let after = verify(dir.path(), &public);
+    assert_eq!(
+        after.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&after.stdout)
+    );
+    assert!(
+        problems(&after)
+            .iter()
+            .any(|(s, _, k)| s == &crashed_stream && k == "repaired"),
+        "{:?}",
+        problems(&after)
+    );
+
+    // While another writer is alive, a half line may be its own: nothing is touched.
+    let mut alive = sink();
+    alive.write_batch(&[entry(60, start)]).unwrap();
+    let mut bytes = std::fs::read(&file).unwrap();
+    bytes.extend_from_slice(fragment);
+    std::fs::write(&file, &bytes).unwrap();
+    let len = bytes.len();
+    let mut other = sink();
+    assert_eq!(
+        std::fs::read(&file).unwrap().len(),
+        len,
+        "a live writer's line is left alone"
+    );
+    other.shutdown().unwrap();
+    alive.shutdown().unwrap();
 }

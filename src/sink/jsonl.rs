@@ -127,6 +127,15 @@ pub enum JsonlError {
         /// The prefix that was asked for.
         prefix: String,
     },
+    /// A tamper-evident sink could not set up its stream (lock its checkpoint file, repair
+    /// what a crashed writer left, or write the repair entry).
+    #[error("cannot start the tamper-evident stream in {}: {message}", path.display())]
+    Chain {
+        /// The directory.
+        path: PathBuf,
+        /// What failed.
+        message: String,
+    },
 }
 
 /// Builds a [`JsonlSink`]; see [`JsonlSink::builder`].
@@ -212,31 +221,51 @@ impl JsonlSinkBuilder {
         }
         ensure_dir(&self.dir)?;
         check_writable(&self.dir, &self.file_prefix)?;
-        let chain = self.chain.map(|settings| {
-            let stream = uuid::Uuid::now_v7().to_string();
-            Chained {
-                path: self
+        let chain_error = |message: String| JsonlError::Chain {
+            path: self.dir.clone(),
+            message,
+        };
+        let mut repair_entry = None;
+        let chain = match self.chain {
+            None => None,
+            Some(settings) => {
+                let stream = uuid::Uuid::now_v7().to_string();
+                let path = self
                     .dir
-                    .join(format!("{}checkpoints_{stream}.jsonl", self.file_prefix)),
-                state: ChainState::new(stream),
-                settings,
-                covered: None,
-                index: 0,
-                last_at: Instant::now(),
-                rotated: false,
+                    .join(format!("{}checkpoints_{stream}.jsonl", self.file_prefix));
+                let lock = super::repair::lock_checkpoint_file(&path)
+                    .map_err(|e| chain_error(format!("cannot lock {}: {e}", path.display())))?;
+                repair_entry = super::repair::repair(&self.dir, &self.file_prefix, &path, &stream)
+                    .map_err(|e| chain_error(format!("cannot repair: {e}")))?;
+                Some(Chained {
+                    path,
+                    lock,
+                    state: ChainState::new(stream),
+                    settings,
+                    covered: None,
+                    index: 0,
+                    last_at: Instant::now(),
+                    rotated: false,
+                })
             }
-        });
-        Ok(JsonlSink {
+        };
+        let mut sink = JsonlSink {
             chain,
-            dir: self.dir,
-            file_prefix: self.file_prefix,
+            dir: self.dir.clone(),
+            file_prefix: self.file_prefix.clone(),
             fsync: self.fsync,
             current: None,
             encoded: EncodedBatch::default(),
             dirty: false,
             unsynced_entries: 0,
             last_sync: Instant::now(),
-        })
+        };
+        if let Some(entry) = repair_entry {
+            sink.write_batch(std::slice::from_ref(&entry))
+                .and_then(|()| sink.sync())
+                .map_err(|e| chain_error(format!("cannot write the repair entry: {e}")))?;
+        }
+        Ok(sink)
     }
 }
 
@@ -285,6 +314,9 @@ struct Chained {
     settings: ChainSettings,
     /// The checkpoint file.
     path: PathBuf,
+    /// The checkpoint file, opened for appending and locked for the sink's lifetime: the lock
+    /// tells a later writer that this stream is alive (see `repair`).
+    lock: File,
     /// The last sequence number a checkpoint covers.
     covered: Option<u64>,
     /// The next checkpoint's index.
@@ -336,15 +368,8 @@ impl Chained {
         self.settings.key.sign(&mut checkpoint);
         let mut line = serde_json::to_vec(&checkpoint).unwrap_or_default();
         line.push(b'\n');
-        let written = (|| {
-            let mut options = OpenOptions::new();
-            options.create(true).append(true);
-            #[cfg(unix)]
-            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-            let mut file = options.open(&self.path)?;
-            io::Write::write_all(&mut file, &line)?;
-            file.sync_data()
-        })();
+        let written =
+            io::Write::write_all(&mut self.lock, &line).and_then(|()| self.lock.sync_data());
         written.map_err(|error| {
             SinkError::with_source(
                 format!(

@@ -12,6 +12,8 @@ use crate::entry::AuditEntry;
 #[cfg(feature = "jsonl")]
 mod jsonl;
 #[cfg(feature = "jsonl")]
+pub mod repair;
+#[cfg(feature = "jsonl")]
 pub use jsonl::{
     FsyncPolicy, JsonlError, JsonlSink, JsonlSinkBuilder, DEFAULT_CHECKPOINT_EVERY,
     DEFAULT_CHECKPOINT_INTERVAL,

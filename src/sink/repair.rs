@@ -1,0 +1,205 @@
+//! Crash repair for tamper-evident JSONL directories.
+//!
+//! A chained [`JsonlSink`](super::JsonlSink) holds an exclusive lock on its checkpoint file for
+//! as long as it lives; the operating system releases it when the process dies, however it dies.
+//! When a new chained sink starts and *no* other stream's lock is held (every other writer is
+//! gone), it:
+//!
+//! 1. moves the torn last line of every daily file (bytes after the last `\n`, left by a writer
+//!    killed mid-line) to `<prefix>quarantine.jsonl`, with its file, offset, length and SHA-256,
+//!    and cuts it from the daily file;
+//! 2. lists the streams that ended without a final checkpoint (their writer crashed);
+//! 3. writes an `llm_audit.repair` entry, the first of its own chain, that names both.
+//!
+//! `llm-audit verify` then reports those streams as repaired, not as tampered with. While
+//! another writer is alive, nothing is touched: its last line may simply be half written.
+//! Every writer of a directory must be chained for this to hold (an unchained writer holds no
+//! lock).
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use crate::entry::AuditEntry;
+
+/// The `action` of a repair entry.
+pub const ACTION_REPAIR: &str = "llm_audit.repair";
+
+/// Opens (creating) and locks a stream's checkpoint file. The lock lives as long as the file.
+pub(crate) fn lock_checkpoint_file(path: &Path) -> io::Result<File> {
+    let mut options = OpenOptions::new();
+    options.create(true).append(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let file = options.open(path)?;
+    file.try_lock().map_err(|e| match e {
+        std::fs::TryLockError::WouldBlock => io::Error::new(
+            io::ErrorKind::WouldBlock,
+            format!("{} is locked by another writer", path.display()),
+        ),
+        std::fs::TryLockError::Error(e) => e,
+    })?;
+    Ok(file)
+}
+
+fn checkpoint_files(dir: &Path, prefix: &str) -> io::Result<Vec<PathBuf>> {
+    let marker = format!("{prefix}checkpoints_");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(&marker) && n.ends_with(".jsonl"))
+        })
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+fn daily_files(dir: &Path, prefix: &str) -> io::Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                n.strip_prefix(prefix)
+                    .and_then(|d| d.strip_suffix(".jsonl"))
+                    .is_some_and(|d| d.len() == 10 && d.as_bytes()[4] == b'-')
+            })
+        })
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// Whether the last checkpoint of a checkpoint file is a final one.
+fn ends_final(path: &Path) -> io::Result<bool> {
+    let text = std::fs::read_to_string(path)?;
+    Ok(text
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .and_then(|l| serde_json::from_str::<crate::chain::Checkpoint>(l).ok())
+        .is_some_and(|c| c.last))
+}
+
+/// Repairs `dir` if every other writer is gone; returns the repair entry to write first, if
+/// anything was repaired. `own` is this sink's checkpoint file (already locked).
+pub(crate) fn repair(
+    dir: &Path,
+    prefix: &str,
+    own: &Path,
+    stream: &str,
+) -> io::Result<Option<AuditEntry>> {
+    let mut crashed = Vec::new();
+    let mut locks = Vec::new();
+    for path in checkpoint_files(dir, prefix)? {
+        if path == own {
+            continue;
+        }
+        match lock_checkpoint_file(&path) {
+            // Alive: its last lines may be in the middle of being written. Touch nothing.
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
+            Err(e) => return Err(e),
+            Ok(lock) => {
+                if !ends_final(&path)? {
+                    let name = path
+                        .file_name()
+                        .and_then(|n| n.to_str())
+                        .unwrap_or_default();
+                    let id = name
+                        .trim_start_matches(&format!("{prefix}checkpoints_"))
+                        .trim_end_matches(".jsonl");
+                    crashed.push(serde_json::Value::String(id.to_owned()));
+                }
+                // Held until the repair is done, so that no writer starts meanwhile.
+                locks.push(lock);
+            }
+        }
+    }
+    let mut quarantined = Vec::new();
+    for path in daily_files(dir, prefix)? {
+        if let Some(record) = quarantine_torn_tail(dir, prefix, &path, stream)? {
+            quarantined.push(record);
+        }
+    }
+    drop(locks);
+    if crashed.is_empty() && quarantined.is_empty() {
+        return Ok(None);
+    }
+    let mut entry = AuditEntry::new(ACTION_REPAIR);
+    let mut metadata = serde_json::Map::new();
+    metadata.insert("crashed_streams".to_owned(), crashed.into());
+    metadata.insert("quarantined".to_owned(), quarantined.into());
+    entry.metadata = Some(metadata);
+    Ok(Some(entry))
+}
+
+/// Moves the bytes after the last `\n` of `path` to the quarantine file and cuts them off.
+fn quarantine_torn_tail(
+    dir: &Path,
+    prefix: &str,
+    path: &Path,
+    stream: &str,
+) -> io::Result<Option<serde_json::Value>> {
+    let mut file = OpenOptions::new().read(true).write(true).open(path)?;
+    let len = file.metadata()?.len();
+    if len == 0 {
+        return Ok(None);
+    }
+    // Read backwards in blocks until a newline is found.
+    let mut end_of_last_line = 0u64;
+    let mut block = vec![0u8; 64 * 1024];
+    let mut pos = len;
+    'search: while pos > 0 {
+        let start = pos.saturating_sub(block.len() as u64);
+        let n = (pos - start) as usize;
+        file.seek(SeekFrom::Start(start))?;
+        file.read_exact(&mut block[..n])?;
+        if let Some(i) = memchr::memrchr(b'\n', &block[..n]) {
+            end_of_last_line = start + i as u64 + 1;
+            break 'search;
+        }
+        pos = start;
+    }
+    if end_of_last_line == len {
+        return Ok(None);
+    }
+    let mut fragment = Vec::with_capacity((len - end_of_last_line) as usize);
+    file.seek(SeekFrom::Start(end_of_last_line))?;
+    file.read_to_end(&mut fragment)?;
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default()
+        .to_owned();
+    let record = serde_json::json!({
+        "file": name,
+        "offset": end_of_last_line,
+        "length": fragment.len(),
+        "sha256": hex::encode(Sha256::digest(&fragment)),
+        "by_stream": stream,
+        "fragment": String::from_utf8_lossy(&fragment),
+    });
+    let mut options = OpenOptions::new();
+    options.create(true).append(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut quarantine = options.open(dir.join(format!("{prefix}quarantine.jsonl")))?;
+    let mut line = serde_json::to_vec(&record)?;
+    line.push(b'\n');
+    quarantine.write_all(&line)?;
+    quarantine.sync_data()?;
+    // Only once the fragment is safe elsewhere.
+    file.set_len(end_of_last_line)?;
+    file.sync_data()?;
+    let mut summary = record;
+    if let Some(o) = summary.as_object_mut() {
+        o.remove("fragment");
+        o.remove("by_stream");
+    }
+    Ok(Some(summary))
+}
