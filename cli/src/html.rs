@@ -121,15 +121,26 @@ fn bars(
                 base += v;
             }
         }
-        // Label every category when they fit, else every few.
-        let every = (categories.len() / 12).max(1);
+        // Days as MM-DD; every category labelled when the labels fit side by side (about 7
+        // units per character at this size), else every few.
+        let label = match category.as_bytes() {
+            [_, _, _, _, b'-', _, _, b'-', _, _] => category[5..].to_owned(),
+            _ => truncate(category, 14),
+        };
+        let widest = categories
+            .iter()
+            .map(|c| c.chars().count().min(14))
+            .max()
+            .unwrap_or(1);
+        let widest = if label.len() == 5 { 5 } else { widest };
+        let every = ((widest as f64 * 7.0 + 6.0) / slot).ceil().max(1.0) as usize;
         if i % every == 0 {
             let _ = write!(
                 svg,
                 "<text x=\"{:.1}\" y=\"{:.1}\" class=\"axis\" text-anchor=\"middle\">{}</text>",
                 x0 + bar_w / 2.0,
                 top + plot_h + 16.0,
-                escape(&truncate(category, 14))
+                escape(&label)
             );
         }
     }
