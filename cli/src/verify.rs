@@ -275,11 +275,38 @@ pub(crate) fn verify(dir: &Path, key: &VerifyingKey) -> Result<Report, String> {
 
     // Streams that a verified repair entry says crashed: their missing final checkpoint is the
     // crash, not tampering.
+    //
+    // A repair entry is trusted only when its own stream has a checkpoint signed with the key
+    // at or after it, and it does not name its own stream: anyone who knows the format can
+    // write a line whose hash checks out, but not a signature.
+    let signed_up_to: BTreeMap<&str, u64> = checkpoints
+        .iter()
+        .filter_map(|(stream, cps)| {
+            cps.iter()
+                .filter(|cp| cp.verify(key))
+                .map(|cp| cp.seq)
+                .max()
+                .map(|seq| (stream.as_str(), seq))
+        })
+        .collect();
     let repaired: std::collections::BTreeSet<String> = streams
-        .values()
-        .flat_map(|d| d.items.iter())
-        .filter(|i| i.content_ok)
-        .filter_map(|i| i.repaired.clone())
+        .iter()
+        .flat_map(|(stream, d)| d.items.iter().map(move |i| (stream, i)))
+        .filter(|(stream, i)| {
+            i.content_ok
+                && signed_up_to
+                    .get(stream.as_str())
+                    .is_some_and(|&s| s >= i.link.seq)
+        })
+        .filter_map(|(stream, i)| {
+            i.repaired.as_ref().map(|named| {
+                named
+                    .iter()
+                    .filter(|n| *n != stream)
+                    .cloned()
+                    .collect::<Vec<_>>()
+            })
+        })
         .flatten()
         .collect();
     let names: std::collections::BTreeSet<String> =

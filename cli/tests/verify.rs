@@ -547,3 +547,50 @@ fn a_crashed_writer_is_repaired_and_reported_as_such() {
     other.shutdown().unwrap();
     alive.shutdown().unwrap();
 }
+
+#[test]
+fn a_forged_repair_entry_does_not_excuse_a_removed_final_checkpoint() {
+    let log = honest_log();
+    let dir = copy(&log);
+    // Remove stream 0's final checkpoint...
+    let cps = dir
+        .path()
+        .join(format!("audit_checkpoints_{}.jsonl", log.streams[0]));
+    let mut all = lines(&cps);
+    all.pop();
+    write_lines(&cps, &all);
+    // ...and add a stream of one forged, correctly hashed repair entry naming it (and itself).
+    let forged_stream = uuid::Uuid::now_v7().to_string();
+    let mut repair = serde_json::to_value(AuditEntry::new("llm_audit.repair")).unwrap();
+    repair["metadata"] = serde_json::json!({
+        "crashed_streams": [log.streams[0], forged_stream],
+        "quarantined": []
+    });
+    let digest = entry_digest(&repair).unwrap();
+    let genesis = tracing_llm_audit::chain::GENESIS;
+    repair["chain"] = serde_json::json!({
+        "stream": forged_stream,
+        "seq": 0,
+        "prev": genesis,
+        "hash": link_hash(&forged_stream, 0, genesis, &digest),
+    });
+    let day = day_file(dir.path(), "2026-11-24");
+    let mut all = lines(&day);
+    all.push(serde_json::to_string(&repair).unwrap());
+    write_lines(&day, &all);
+    let out = verify(dir.path(), &log.public);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let found = problems(&out);
+    assert!(
+        found
+            .iter()
+            .any(|(s, _, k)| s == &log.streams[0] && k == "missing checkpoint"),
+        "{found:?}"
+    );
+    assert!(!found.iter().any(|(_, _, k)| k == "repaired"), "{found:?}");
+}
