@@ -251,12 +251,7 @@ fn scan_members(line: &[u8]) -> Option<Vec<(&str, &str)>> {
                         i += 1;
                     }
                     let raw = &text[start..i];
-                    let literal = matches!(raw, "true" | "false" | "null");
-                    let number = !raw.is_empty()
-                        && raw.bytes().all(|c| {
-                            c.is_ascii_digit() || matches!(c, b'-' | b'+' | b'.' | b'e' | b'E')
-                        });
-                    if !literal && !number {
+                    if !matches!(raw, "true" | "false" | "null") && !is_json_number(raw) {
                         return None;
                     }
                 }
@@ -277,14 +272,52 @@ fn scan_members(line: &[u8]) -> Option<Vec<(&str, &str)>> {
     (i == b.len()).then_some(members)
 }
 
+/// Whether `raw` follows JSON's number grammar: `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`.
+fn is_json_number(raw: &str) -> bool {
+    let b = raw.as_bytes();
+    let mut i = usize::from(b.first() == Some(&b'-'));
+    let digits = |i: &mut usize| {
+        let start = *i;
+        while *i < b.len() && b[*i].is_ascii_digit() {
+            *i += 1;
+        }
+        *i - start
+    };
+    match b.get(i) {
+        Some(b'0') => i += 1,
+        Some(c) if c.is_ascii_digit() => {
+            digits(&mut i);
+        }
+        _ => return false,
+    }
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        if digits(&mut i) == 0 {
+            return false;
+        }
+    }
+    if matches!(b.get(i), Some(b'e' | b'E')) {
+        i += 1;
+        if matches!(b.get(i), Some(b'+' | b'-')) {
+            i += 1;
+        }
+        if digits(&mut i) == 0 {
+            return false;
+        }
+    }
+    i == b.len()
+}
+
 /// Appends the canonical form of a value given as JSON text.
 fn canonical_raw(raw: &str, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
     let simple = match raw.as_bytes().first() {
         // A string without escapes is canonical as it stands.
         Some(b'"') => memchr::memchr(b'\\', raw.as_bytes()).is_none(),
         Some(b'{' | b'[') => false,
-        // Integers, true, false, null; other numbers are re-written.
-        _ => !raw.bytes().any(|c| matches!(c, b'.' | b'e' | b'E')),
+        // true, false, null and integers that serde_json reads as integers; other numbers
+        // (fractions, exponents, -0, beyond 64 bits) are re-written the way it writes them.
+        Some(b't' | b'f' | b'n') => true,
+        _ => raw != "-0" && (raw.parse::<i64>().is_ok() || raw.parse::<u64>().is_ok()),
     };
     if simple {
         out.extend_from_slice(raw.as_bytes());
@@ -311,6 +344,16 @@ pub fn line_digest(line: &[u8]) -> Result<([u8; 32], Option<ChainLink>), serde_j
         return Ok((digest, link));
     };
     members.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    if members.windows(2).any(|w| w[0].0 == w[1].0) {
+        // A key twice: the definition (serde_json keeps the last).
+        let value: Value = serde_json::from_slice(line)?;
+        let digest = entry_digest(&value).map_err(serde::de::Error::custom)?;
+        let link = value
+            .get("chain")
+            .map(|c| serde_json::from_value::<ChainLink>(c.clone()))
+            .transpose()?;
+        return Ok((digest, link));
+    }
     let mut link = None;
     let mut out = Vec::with_capacity(line.len());
     out.push(b'{');

@@ -96,11 +96,20 @@ impl Report {
 struct Item {
     link: ChainLink,
     /// For a repair entry: the streams it says crashed.
-    repaired: Option<Vec<String>>,
+    repaired: Option<Vec<Crashed>>,
     /// The stored hash is the hash of the content.
     content_ok: bool,
     file: usize,
     line: usize,
+}
+
+/// A stream a repair entry says crashed, with the last checkpoint it had then.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Crashed {
+    stream: String,
+    index: Option<u64>,
+    seq: Option<u64>,
+    head: Option<String>,
 }
 
 /// The entries of one stream, and the last seq seen in each file.
@@ -134,7 +143,8 @@ fn checkpoint_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
         .filter(|p| {
             p.file_name()
                 .and_then(|n| n.to_str())
-                .is_some_and(|n| n.contains("checkpoints_") && n.ends_with(".jsonl"))
+                // The default prefix, as for the daily files.
+                .is_some_and(|n| n.starts_with("audit_checkpoints_") && n.ends_with(".jsonl"))
         })
         .collect();
     files.sort();
@@ -206,15 +216,28 @@ pub(crate) fn verify(dir: &Path, key: &VerifyingKey) -> Result<Report, String> {
                 return Ok(Some(Read::Unchained));
             };
             let content_ok = link_hash(&link.stream, link.seq, &link.prev, &digest) == link.hash;
-            // A writer's repair of what a crashed writer left (see the sink's `repair` module).
-            let repaired = memchr::memmem::find(line, b"\"action\":\"llm_audit.repair\"")
+            // A writer's repair of what a crashed writer left (see the sink's `repair` module):
+            // the first entry of its stream, with that action at the top level.
+            let repaired = memchr::memmem::find(line, b"llm_audit.repair")
+                .filter(|_| link.seq == 0)
                 .and_then(|_| serde_json::from_slice::<serde_json::Value>(line).ok())
+                .filter(|v| v["action"] == "llm_audit.repair")
                 .map(|v| {
                     v.pointer("/metadata/crashed_streams")
                         .and_then(|c| c.as_array())
                         .map(|c| {
                             c.iter()
-                                .filter_map(|s| s.as_str().map(str::to_owned))
+                                .filter_map(|r| {
+                                    Some(Crashed {
+                                        stream: r.get("stream")?.as_str()?.to_owned(),
+                                        index: r.get("index").and_then(|v| v.as_u64()),
+                                        seq: r.get("seq").and_then(|v| v.as_u64()),
+                                        head: r
+                                            .get("head")
+                                            .and_then(|v| v.as_str())
+                                            .map(str::to_owned),
+                                    })
+                                })
                                 .collect()
                         })
                         .unwrap_or_default()
@@ -289,7 +312,7 @@ pub(crate) fn verify(dir: &Path, key: &VerifyingKey) -> Result<Report, String> {
                 .map(|seq| (stream.as_str(), seq))
         })
         .collect();
-    let repaired: std::collections::BTreeSet<String> = streams
+    let repaired: BTreeMap<String, Crashed> = streams
         .iter()
         .flat_map(|(stream, d)| d.items.iter().map(move |i| (stream, i)))
         .filter(|(stream, i)| {
@@ -302,8 +325,8 @@ pub(crate) fn verify(dir: &Path, key: &VerifyingKey) -> Result<Report, String> {
             i.repaired.as_ref().map(|named| {
                 named
                     .iter()
-                    .filter(|n| *n != stream)
-                    .cloned()
+                    .filter(|c| &c.stream != stream)
+                    .map(|c| (c.stream.clone(), c.clone()))
                     .collect::<Vec<_>>()
             })
         })
@@ -316,13 +339,30 @@ pub(crate) fn verify(dir: &Path, key: &VerifyingKey) -> Result<Report, String> {
         let mut items = streams.remove(&stream).unwrap_or_default().items;
         items.sort_by_key(|i| i.link.seq);
         let cps = checkpoints.remove(&stream).unwrap_or_default();
+        // Excused only if the stream's last signed checkpoint is still the one the repair saw:
+        // otherwise checkpoints were removed after the repair.
+        let last_signed = cps
+            .iter()
+            .filter(|cp| cp.verify(key))
+            .max_by_key(|cp| cp.index)
+            .map(|cp| (cp.index, cp.seq, cp.head.clone()));
+        let excused =
+            repaired
+                .get(&stream)
+                .is_some_and(|c| match (&last_signed, c.index, c.seq, &c.head) {
+                    (None, None, None, None) => true,
+                    (Some((i, q, h)), Some(ci), Some(cq), Some(ch)) => {
+                        *i == ci && *q == cq && h == ch
+                    }
+                    _ => false,
+                });
         let mut found = Vec::new();
         check_stream(&stream, &items, cps, key, &files, &mut found);
         for p in found {
             let crash_sign = p.kind == Kind::MissingCheckpoint
                 && (p.detail.contains("final checkpoint")
                     || p.detail == "the stream has no checkpoint");
-            if crash_sign && repaired.contains(&stream) {
+            if crash_sign && excused {
                 report.notes.push(Problem {
                     kind: Kind::Repaired,
                     detail: format!(

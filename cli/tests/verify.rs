@@ -440,6 +440,10 @@ fn truncation_at_every_byte_of_the_last_entries_is_found() {
     }
 }
 
+fn hex_of(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 #[test]
 fn a_crashed_writer_is_repaired_and_reported_as_such() {
     let dir = tempfile::tempdir().unwrap();
@@ -496,10 +500,7 @@ fn a_crashed_writer_is_repaired_and_reported_as_such() {
             .unwrap(),
     )
     .unwrap();
-    assert_eq!(
-        quarantine["fragment"],
-        std::str::from_utf8(fragment).unwrap()
-    );
+    assert_eq!(quarantine["fragment_hex"], hex_of(fragment));
     assert_eq!(quarantine["offset"], honest_len as u64);
     next.write_batch(&[entry(50, start)]).unwrap();
     next.shutdown().unwrap();
@@ -508,8 +509,12 @@ fn a_crashed_writer_is_repaired_and_reported_as_such() {
     assert_eq!(repair["action"], "llm_audit.repair");
     assert_eq!(repair["chain"]["seq"], 0);
     assert_eq!(
-        repair["metadata"]["crashed_streams"][0],
+        repair["metadata"]["crashed_streams"][0]["stream"],
         crashed_stream.as_str()
+    );
+    assert_eq!(
+        repair["metadata"]["crashed_streams"][0]["seq"], 11,
+        "its last signed seq"
     );
     assert_eq!(
         repair["metadata"]["quarantined"][0]["length"],
@@ -563,7 +568,7 @@ fn a_forged_repair_entry_does_not_excuse_a_removed_final_checkpoint() {
     let forged_stream = uuid::Uuid::now_v7().to_string();
     let mut repair = serde_json::to_value(AuditEntry::new("llm_audit.repair")).unwrap();
     repair["metadata"] = serde_json::json!({
-        "crashed_streams": [log.streams[0], forged_stream],
+        "crashed_streams": [{"stream": log.streams[0]}, {"stream": forged_stream}],
         "quarantined": []
     });
     let digest = entry_digest(&repair).unwrap();

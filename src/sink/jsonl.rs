@@ -226,6 +226,7 @@ impl JsonlSinkBuilder {
             message,
         };
         let mut repair_entry = None;
+        let mut startup = None;
         let chain = match self.chain {
             None => None,
             Some(settings) => {
@@ -233,6 +234,10 @@ impl JsonlSinkBuilder {
                 let path = self
                     .dir
                     .join(format!("{}checkpoints_{stream}.jsonl", self.file_prefix));
+                startup = Some(
+                    super::repair::lock_startup(&self.dir, &self.file_prefix)
+                        .map_err(|e| chain_error(format!("cannot take the start-up lock: {e}")))?,
+                );
                 let lock = super::repair::lock_checkpoint_file(&path)
                     .map_err(|e| chain_error(format!("cannot lock {}: {e}", path.display())))?;
                 repair_entry = super::repair::repair(&self.dir, &self.file_prefix, &path, &stream)
@@ -265,6 +270,7 @@ impl JsonlSinkBuilder {
                 .and_then(|()| sink.sync())
                 .map_err(|e| chain_error(format!("cannot write the repair entry: {e}")))?;
         }
+        drop(startup);
         Ok(sink)
     }
 }
@@ -598,6 +604,12 @@ impl AuditSink for JsonlSink {
         self.current = None;
         synced?;
         match &mut self.chain {
+            // A stream without entries leaves nothing behind (not even an empty checkpoint
+            // file, which a later writer would take for a crashed stream).
+            Some(chain) if chain.head().is_none() => {
+                let _ = std::fs::remove_file(&chain.path);
+                Ok(())
+            }
             Some(chain) => chain.checkpoint(true),
             None => Ok(()),
         }

@@ -75,15 +75,27 @@ fn daily_files(dir: &Path, prefix: &str) -> io::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-/// Whether the last checkpoint of a checkpoint file is a final one.
-fn ends_final(path: &Path) -> io::Result<bool> {
+/// The last checkpoint of a checkpoint file, if it has one that parses.
+fn last_checkpoint(path: &Path) -> io::Result<Option<crate::chain::Checkpoint>> {
     let text = std::fs::read_to_string(path)?;
     Ok(text
         .lines()
         .rev()
         .find(|l| !l.trim().is_empty())
-        .and_then(|l| serde_json::from_str::<crate::chain::Checkpoint>(l).ok())
-        .is_some_and(|c| c.last))
+        .and_then(|l| serde_json::from_str::<crate::chain::Checkpoint>(l).ok()))
+}
+
+/// Serializes the start-up of chained writers in one directory: a writer repairing holds it
+/// until its repair entry is written, so that no other writer appends meanwhile (its lines
+/// could otherwise be cut with a torn fragment).
+pub(crate) fn lock_startup(dir: &Path, prefix: &str) -> io::Result<File> {
+    let mut options = OpenOptions::new();
+    options.create(true).append(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let file = options.open(dir.join(format!("{prefix}startup.lock")))?;
+    file.lock()?;
+    Ok(file)
 }
 
 /// Repairs `dir` if every other writer is gone; returns the repair entry to write first, if
@@ -95,6 +107,7 @@ pub(crate) fn repair(
     stream: &str,
 ) -> io::Result<Option<AuditEntry>> {
     let mut crashed = Vec::new();
+    let mut markers = Vec::new();
     let mut locks = Vec::new();
     for path in checkpoint_files(dir, prefix)? {
         if path == own {
@@ -105,7 +118,9 @@ pub(crate) fn repair(
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
             Err(e) => return Err(e),
             Ok(lock) => {
-                if !ends_final(&path)? {
+                let marker = path.with_extension("jsonl.repaired");
+                let last = last_checkpoint(&path)?;
+                if !last.as_ref().is_some_and(|c| c.last) && !marker.exists() {
                     let name = path
                         .file_name()
                         .and_then(|n| n.to_str())
@@ -113,7 +128,15 @@ pub(crate) fn repair(
                     let id = name
                         .trim_start_matches(&format!("{prefix}checkpoints_"))
                         .trim_end_matches(".jsonl");
-                    crashed.push(serde_json::Value::String(id.to_owned()));
+                    // What the crashed stream had signed when it was found: `verify` excuses
+                    // the missing final checkpoint only if that is still its last one.
+                    crashed.push(serde_json::json!({
+                        "stream": id,
+                        "index": last.as_ref().map(|c| c.index),
+                        "seq": last.as_ref().map(|c| c.seq),
+                        "head": last.as_ref().map(|c| c.head.clone()),
+                    }));
+                    markers.push(marker);
                 }
                 // Held until the repair is done, so that no writer starts meanwhile.
                 locks.push(lock);
@@ -130,6 +153,10 @@ pub(crate) fn repair(
     if crashed.is_empty() && quarantined.is_empty() {
         return Ok(None);
     }
+    // Named once: a later start does not name these streams again.
+    for marker in &markers {
+        std::fs::write(marker, format!("repaired by stream {stream}\n"))?;
+    }
     let mut entry = AuditEntry::new(ACTION_REPAIR);
     let mut metadata = serde_json::Map::new();
     metadata.insert("crashed_streams".to_owned(), crashed.into());
@@ -145,7 +172,12 @@ fn quarantine_torn_tail(
     path: &Path,
     stream: &str,
 ) -> io::Result<Option<serde_json::Value>> {
-    let mut file = OpenOptions::new().read(true).write(true).open(path)?;
+    let mut file = match OpenOptions::new().read(true).write(true).open(path) {
+        Ok(file) => file,
+        // An archived, read-only day file: not this writer's to repair.
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => return Ok(None),
+        Err(e) => return Err(e),
+    };
     let len = file.metadata()?.len();
     if len == 0 {
         return Ok(None);
@@ -182,7 +214,7 @@ fn quarantine_torn_tail(
         "length": fragment.len(),
         "sha256": hex::encode(Sha256::digest(&fragment)),
         "by_stream": stream,
-        "fragment": String::from_utf8_lossy(&fragment),
+        "fragment_hex": hex::encode(&fragment),
     });
     let mut options = OpenOptions::new();
     options.create(true).append(true);
@@ -193,7 +225,10 @@ fn quarantine_torn_tail(
     line.push(b'\n');
     quarantine.write_all(&line)?;
     quarantine.sync_data()?;
-    // Only once the fragment is safe elsewhere.
+    // Only once the fragment is safe elsewhere, and only if nobody appended since it was read.
+    if file.metadata()?.len() != len {
+        return Ok(None);
+    }
     file.set_len(end_of_last_line)?;
     file.sync_data()?;
     let mut summary = record;
