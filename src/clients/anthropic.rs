@@ -7,14 +7,12 @@
 //! extended thinking, which is billed as output; the API does not count thinking apart, so no
 //! reasoning count is recorded rather than a made-up one.
 
-use std::time::Duration;
-
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::{
-    bounded, call_span, content_bytes, fail, sse, transport, ApiKey, Audited, BeforeSend,
-    ClientError, Common, ErrorKind,
+    bounded, call_span, content_bytes, fail, sse, transport, ApiKey, Audited, ClientError, Common,
+    ErrorKind, SseBody,
 };
 use crate::record::{LlmSpanExt, Usage};
 
@@ -255,29 +253,7 @@ impl AnthropicClient {
         self
     }
 
-    /// The user every call is made for (`user.id`), unless a call says otherwise.
-    #[must_use]
-    pub fn with_user(mut self, user: impl Into<String>) -> Self {
-        self.common.user = Some(user.into());
-        self
-    }
-
-    /// The longest a call may take, a stream included. Default: [`super::DEFAULT_TIMEOUT`].
-    ///
-    /// # Errors
-    /// The HTTP client cannot be built.
-    pub fn with_timeout(mut self, timeout: Duration) -> Result<Self, ClientError> {
-        self.common.timeout = timeout;
-        self.common.build_http()?;
-        Ok(self)
-    }
-
-    /// A hook that sees (and may rewrite or block) every request before it is sent.
-    #[must_use]
-    pub fn with_before_send(mut self, hook: impl BeforeSend + 'static) -> Self {
-        self.common.hook = Some(std::sync::Arc::new(hook));
-        self
-    }
+    super::common_settings!();
 
     /// Sends `request` and waits for the whole answer.
     ///
@@ -378,13 +354,10 @@ impl AnthropicClient {
             span,
             audit_id,
             key: self.common.key.clone(),
-            response: Some(response),
-            parser: sse::Parser::default(),
-            pending: std::collections::VecDeque::new(),
+            body: SseBody::new(response, self.common.timeout),
             message: MessagesResponse::default(),
             finished: false,
             request_id,
-            timeout: self.common.timeout,
         })
     }
 
@@ -475,14 +448,11 @@ pub struct MessageStream {
     span: tracing::Span,
     audit_id: Option<uuid::Uuid>,
     key: ApiKey,
-    response: Option<reqwest::Response>,
-    parser: sse::Parser,
-    pending: std::collections::VecDeque<sse::Event>,
+    body: SseBody,
     /// The answer, assembled from the events.
     message: MessagesResponse,
     finished: bool,
     request_id: Option<String>,
-    timeout: Duration,
 }
 
 impl MessageStream {
@@ -510,36 +480,12 @@ impl MessageStream {
     /// The stream broke (transport error, cut off before `message_stop`), timed out, or
     /// carried an `error` event; the entry is written with what arrived.
     pub async fn next_event(&mut self) -> Option<Result<StreamEvent, ClientError>> {
-        loop {
-            if self.finished {
-                return None;
-            }
-            if let Some(event) = self.pending.pop_front() {
-                return Some(self.handle(event));
-            }
-            let response = self.response.as_mut()?;
-            match response.chunk().await {
-                Ok(Some(bytes)) => {
-                    self.span.record_first_chunk();
-                    self.pending.extend(self.parser.push(&bytes));
-                }
-                Ok(None) => {
-                    let kind = ErrorKind::Stream {
-                        error_type: "stream_incomplete".to_owned(),
-                        message: if self.parser.has_partial() {
-                            "the stream ended in the middle of an event, before message_stop"
-                        } else {
-                            "the stream ended before message_stop"
-                        }
-                        .to_owned(),
-                    };
-                    return Some(Err(self.break_off(kind)));
-                }
-                Err(e) => {
-                    let kind = transport(&e, self.timeout);
-                    return Some(Err(self.break_off(kind)));
-                }
-            }
+        if self.finished {
+            return None;
+        }
+        match self.body.next(&self.span, "message_stop").await {
+            Ok(event) => Some(self.handle(event)),
+            Err(kind) => Some(Err(self.break_off(kind))),
         }
     }
 
@@ -630,7 +576,7 @@ impl MessageStream {
             "message_stop" => {
                 self.finished = true;
                 record_answer(&self.span, &self.message);
-                self.response = None;
+                self.body.close();
                 // The call is over: its entry is written now.
                 self.span = tracing::Span::none();
             }
@@ -656,7 +602,7 @@ impl MessageStream {
     /// Records what arrived and the error; the stream is over.
     fn break_off(&mut self, kind: ErrorKind) -> ClientError {
         self.finished = true;
-        self.response = None;
+        self.body.close();
         record_partial(&self.span, &self.message);
         let error = fail(&self.span, kind, self.request_id.clone());
         self.span = tracing::Span::none();

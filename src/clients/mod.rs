@@ -345,6 +345,40 @@ pub(crate) fn call_span(
     )
 }
 
+/// The settings both clients share, as methods of each (they keep a `common: Common`).
+macro_rules! common_settings {
+    () => {
+        /// The user every call is made for (`user.id`), unless a call says otherwise.
+        #[must_use]
+        pub fn with_user(mut self, user: impl Into<String>) -> Self {
+            self.common.user = Some(user.into());
+            self
+        }
+
+        /// The longest a call may take, a stream included. Default:
+        /// [`DEFAULT_TIMEOUT`](super::DEFAULT_TIMEOUT).
+        ///
+        /// # Errors
+        /// The HTTP client cannot be built.
+        pub fn with_timeout(
+            mut self,
+            timeout: std::time::Duration,
+        ) -> Result<Self, super::ClientError> {
+            self.common.timeout = timeout;
+            self.common.build_http()?;
+            Ok(self)
+        }
+
+        /// A hook that sees (and may rewrite or block) every request before it is sent.
+        #[must_use]
+        pub fn with_before_send(mut self, hook: impl super::BeforeSend + 'static) -> Self {
+            self.common.hook = Some(std::sync::Arc::new(hook));
+            self
+        }
+    };
+}
+pub(crate) use common_settings;
+
 /// Shared by both clients: the HTTP client, the hook, the defaults.
 #[derive(Clone)]
 pub(crate) struct Common {
@@ -563,6 +597,64 @@ impl Common {
             ));
         }
         Ok((response, request_id))
+    }
+}
+
+/// The body of a streamed answer as server-sent events: bytes read as they come, split into
+/// events wherever the network split them. Shared by both clients' streams.
+#[derive(Debug)]
+pub(crate) struct SseBody {
+    response: Option<reqwest::Response>,
+    parser: sse::Parser,
+    pending: std::collections::VecDeque<sse::Event>,
+    timeout: Duration,
+}
+
+impl SseBody {
+    pub(crate) fn new(response: reqwest::Response, timeout: Duration) -> Self {
+        Self {
+            response: Some(response),
+            parser: sse::Parser::default(),
+            pending: std::collections::VecDeque::new(),
+            timeout,
+        }
+    }
+
+    /// The next event. The first bytes mark the span's first chunk. An error is the stream
+    /// breaking or ending before its end event (`end`, named in the message).
+    pub(crate) async fn next(
+        &mut self,
+        span: &tracing::Span,
+        end: &str,
+    ) -> Result<sse::Event, ErrorKind> {
+        loop {
+            if let Some(event) = self.pending.pop_front() {
+                return Ok(event);
+            }
+            let ended = |why: &str| ErrorKind::Stream {
+                error_type: "stream_incomplete".to_owned(),
+                message: format!("the stream ended{why} before {end}"),
+            };
+            let Some(response) = self.response.as_mut() else {
+                return Err(ended(""));
+            };
+            match response.chunk().await {
+                Ok(Some(bytes)) => {
+                    span.record_first_chunk();
+                    self.pending.extend(self.parser.push(&bytes));
+                }
+                Ok(None) if self.parser.has_partial() => {
+                    return Err(ended(" in the middle of an event,"))
+                }
+                Ok(None) => return Err(ended("")),
+                Err(e) => return Err(transport(&e, self.timeout)),
+            }
+        }
+    }
+
+    /// Stops reading (the connection is released).
+    pub(crate) fn close(&mut self) {
+        self.response = None;
     }
 }
 

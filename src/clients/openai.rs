@@ -9,14 +9,12 @@
 //!
 //! The caller's user id is recorded in the audit entry only; it is not sent to the provider.
 
-use std::time::Duration;
-
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::{
-    bounded, call_span, content_bytes, fail, sse, transport, ApiKey, Audited, BeforeSend,
-    ClientError, Common, ErrorKind,
+    bounded, call_span, content_bytes, fail, sse, transport, ApiKey, Audited, ClientError, Common,
+    ErrorKind, SseBody,
 };
 use crate::record::{LlmSpanExt, Usage};
 
@@ -248,29 +246,7 @@ impl OpenAiClient {
         self
     }
 
-    /// The user every call is made for (`user.id`), unless a call says otherwise.
-    #[must_use]
-    pub fn with_user(mut self, user: impl Into<String>) -> Self {
-        self.common.user = Some(user.into());
-        self
-    }
-
-    /// The longest a call may take, a stream included. Default: [`super::DEFAULT_TIMEOUT`].
-    ///
-    /// # Errors
-    /// The HTTP client cannot be built.
-    pub fn with_timeout(mut self, timeout: Duration) -> Result<Self, ClientError> {
-        self.common.timeout = timeout;
-        self.common.build_http()?;
-        Ok(self)
-    }
-
-    /// A hook that sees (and may rewrite or block) every request before it is sent.
-    #[must_use]
-    pub fn with_before_send(mut self, hook: impl BeforeSend + 'static) -> Self {
-        self.common.hook = Some(std::sync::Arc::new(hook));
-        self
-    }
+    super::common_settings!();
 
     /// Sends `request` and waits for the whole answer.
     ///
@@ -365,13 +341,10 @@ impl OpenAiClient {
             span,
             audit_id,
             key: self.common.key.clone(),
-            response: Some(response),
-            parser: sse::Parser::default(),
-            pending: std::collections::VecDeque::new(),
+            body: SseBody::new(response, self.common.timeout),
             answer: ChatResponse::default(),
             finished: false,
             request_id,
-            timeout: self.common.timeout,
         })
     }
 
@@ -484,13 +457,10 @@ pub struct ChatStream {
     span: tracing::Span,
     audit_id: Option<uuid::Uuid>,
     key: ApiKey,
-    response: Option<reqwest::Response>,
-    parser: sse::Parser,
-    pending: std::collections::VecDeque<sse::Event>,
+    body: SseBody,
     answer: ChatResponse,
     finished: bool,
     request_id: Option<String>,
-    timeout: Duration,
 }
 
 impl ChatStream {
@@ -522,35 +492,13 @@ impl ChatStream {
             if self.finished {
                 return None;
             }
-            if let Some(event) = self.pending.pop_front() {
-                match self.handle(event) {
+            match self.body.next(&self.span, "[DONE]").await {
+                Ok(event) => match self.handle(event) {
                     Ok(Some(chunk)) => return Some(Ok(chunk)),
-                    Ok(None) => continue,
+                    Ok(None) => {}
                     Err(e) => return Some(Err(e)),
-                }
-            }
-            let response = self.response.as_mut()?;
-            match response.chunk().await {
-                Ok(Some(bytes)) => {
-                    self.span.record_first_chunk();
-                    self.pending.extend(self.parser.push(&bytes));
-                }
-                Ok(None) => {
-                    let kind = ErrorKind::Stream {
-                        error_type: "stream_incomplete".to_owned(),
-                        message: if self.parser.has_partial() {
-                            "the stream ended in the middle of an event, before [DONE]"
-                        } else {
-                            "the stream ended before [DONE]"
-                        }
-                        .to_owned(),
-                    };
-                    return Some(Err(self.break_off(kind)));
-                }
-                Err(e) => {
-                    let kind = transport(&e, self.timeout);
-                    return Some(Err(self.break_off(kind)));
-                }
+                },
+                Err(kind) => return Some(Err(self.break_off(kind))),
             }
         }
     }
@@ -573,7 +521,7 @@ impl ChatStream {
     fn handle(&mut self, event: sse::Event) -> Result<Option<Value>, ClientError> {
         if event.data.trim() == "[DONE]" {
             self.finished = true;
-            self.response = None;
+            self.body.close();
             record_answer(&self.span, &self.answer);
             // The call is over: its entry is written now.
             self.span = tracing::Span::none();
@@ -642,7 +590,7 @@ impl ChatStream {
 
     fn break_off(&mut self, kind: ErrorKind) -> ClientError {
         self.finished = true;
-        self.response = None;
+        self.body.close();
         record_answer(&self.span, &self.answer);
         let error = fail(&self.span, kind, self.request_id.clone());
         self.span = tracing::Span::none();
