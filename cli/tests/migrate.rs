@@ -3,7 +3,8 @@
 
 use std::process::Command;
 
-const BASE: &str = "host=127.0.0.1 port=5432 user=postgres dbname=test";
+#[path = "support/pg.rs"]
+mod pg;
 
 fn llm_audit(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_llm-audit"))
@@ -13,37 +14,15 @@ fn llm_audit(args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
-fn psql(sql: &str) -> bool {
-    Command::new("psql")
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-U",
-            "postgres",
-            "-d",
-            "test",
-            "-qAtc",
-            sql,
-        ])
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
 #[test]
 fn migrate_applies_once_then_is_up_to_date() {
-    let schema = format!("llm_audit_cli_{}", std::process::id());
-    if !psql(&format!("CREATE SCHEMA {schema}")) {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "PostgreSQL is not reachable at 127.0.0.1:5432; under CI=true it must be"
-        );
-        eprintln!("skipped: PostgreSQL (or psql) is not available");
+    let Some(schema) = pg::Schema::create("llm_audit_cli") else {
         return;
-    }
-    let url = format!("{BASE} options='-c search_path={schema}'");
+    };
+    let url = schema.url();
     let first = llm_audit(&["migrate", "--postgres", &url]);
     let second = llm_audit(&["migrate", "--postgres", &url]);
-    psql(&format!("DROP SCHEMA {schema} CASCADE"));
+    drop(schema);
     assert!(first.status.success(), "{first:?}");
     assert_eq!(
         String::from_utf8_lossy(&first.stdout),

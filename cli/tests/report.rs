@@ -11,10 +11,13 @@ use time::{Duration, OffsetDateTime};
 use tracing_llm_audit::sink::postgres::PostgresSink;
 use tracing_llm_audit::{AuditEntry, AuditSink, JsonlSink, Status};
 
+#[path = "support/pg.rs"]
+mod pg;
+use pg::Schema;
+
 /// The "now" of every report here.
 const AS_OF: OffsetDateTime = datetime!(2026-11-20 12:00 UTC);
 const AS_OF_ARG: &str = "2026-11-20T12:00:00Z";
-const BASE: &str = "host=127.0.0.1 port=5432 user=postgres dbname=test";
 
 fn llm_audit(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_llm-audit"))
@@ -114,40 +117,13 @@ fn write_jsonl(dir: &Path, entries: &[AuditEntry]) {
     sink.shutdown().unwrap();
 }
 
-fn psql(sql: &str) -> bool {
-    Command::new("psql")
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-U",
-            "postgres",
-            "-d",
-            "test",
-            "-qAtc",
-            sql,
-        ])
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
 /// A schema of its own in the test database, filled with `entries` by the real sink; `None`
-/// (skipped, with the reason printed) when PostgreSQL is not there, unless CI=true.
-struct Pg {
-    schema: String,
-}
+/// when PostgreSQL is not there (see `support::pg`).
+struct Pg(Schema);
 
 impl Pg {
     fn with(entries: &[AuditEntry]) -> Option<Self> {
-        let schema = format!("llm_audit_report_{}", uuid::Uuid::now_v7().simple());
-        if !psql(&format!("CREATE SCHEMA {schema}")) {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "PostgreSQL is not reachable at 127.0.0.1:5432; under CI=true it must be"
-            );
-            eprintln!("skipped: PostgreSQL (or psql) is not available at 127.0.0.1:5432");
-            return None;
-        }
-        let pg = Self { schema };
+        let pg = Self(Schema::create("llm_audit_report")?);
         let spill = tempfile::tempdir().unwrap();
         let mut sink = PostgresSink::builder(&pg.url())
             .with_spill_dir(spill.path())
@@ -160,13 +136,7 @@ impl Pg {
     }
 
     fn url(&self) -> String {
-        format!("{BASE} options='-c search_path={}'", self.schema)
-    }
-}
-
-impl Drop for Pg {
-    fn drop(&mut self) {
-        psql(&format!("DROP SCHEMA {} CASCADE", self.schema));
+        self.0.url()
     }
 }
 

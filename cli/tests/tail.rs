@@ -10,6 +10,9 @@ use std::time::Duration;
 use time::macros::datetime;
 use tracing_llm_audit::AuditEntry;
 
+#[path = "support/pg.rs"]
+mod pg;
+
 fn entry(at: time::OffsetDateTime, user: &str) -> AuditEntry {
     let mut e = AuditEntry::new("chat");
     e.timestamp = at;
@@ -32,13 +35,44 @@ fn line(e: &AuditEntry) -> String {
     format!("{}\n", serde_json::to_string(e).unwrap())
 }
 
-/// Kills the child when the test ends, passed or not.
-struct Child(std::process::Child);
-impl Drop for Child {
+/// A running `llm-audit tail`; its stdout and stderr lines arrive on channels. Killed when
+/// the test ends, passed or not.
+struct Tail {
+    child: std::process::Child,
+    out: mpsc::Receiver<String>,
+    err: mpsc::Receiver<String>,
+}
+
+impl Drop for Tail {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
+}
+
+fn tail(args: &[&str]) -> Tail {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_llm-audit"))
+        .arg("tail")
+        .args(args)
+        .env_remove("LLM_AUDIT_DATABASE_URL")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = |from: Box<dyn std::io::Read + Send>| {
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for l in BufReader::new(from).lines().map_while(Result::ok) {
+                if tx.send(l).is_err() {
+                    break;
+                }
+            }
+        });
+        rx
+    };
+    let out = lines(Box::new(child.stdout.take().unwrap()));
+    let err = lines(Box::new(child.stderr.take().unwrap()));
+    Tail { child, out, err }
 }
 
 #[test]
@@ -49,41 +83,16 @@ fn tail_follows_new_entries_across_midnight() {
     let old = entry(datetime!(2026-11-23 23:58 UTC), "old");
     append(&monday, &line(&old));
 
-    let mut child = Child(
-        Command::new(env!("CARGO_BIN_EXE_llm-audit"))
-            .args([
-                "tail",
-                "--from-start",
-                "--poll-ms",
-                "20",
-                "--format",
-                "jsonl",
-                "--dir",
-            ])
-            .arg(dir.path())
-            .env_remove("LLM_AUDIT_DATABASE_URL")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let (tx, rx) = mpsc::channel();
-    let stdout = child.0.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for l in BufReader::new(stdout).lines() {
-            let Ok(l) = l else { break };
-            if tx.send(l).is_err() {
-                break;
-            }
-        }
-    });
-    let (etx, erx) = mpsc::channel();
-    let stderr = child.0.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for l in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = etx.send(l);
-        }
-    });
+    let child = tail(&[
+        "--from-start",
+        "--poll-ms",
+        "20",
+        "--format",
+        "jsonl",
+        "--dir",
+        dir.path().to_str().unwrap(),
+    ]);
+    let rx = &child.out;
     let next = || -> AuditEntry {
         let l = rx
             .recv_timeout(Duration::from_secs(20))
@@ -109,7 +118,7 @@ fn tail_follows_new_entries_across_midnight() {
     let second = entry(datetime!(2026-11-24 00:00:02 UTC), "second");
     append(&tuesday, &line(&second));
     assert_eq!(next(), second, "a bad line is skipped, not the end");
-    let warning = erx.recv_timeout(Duration::from_secs(20)).unwrap();
+    let warning = child.err.recv_timeout(Duration::from_secs(20)).unwrap();
     assert!(
         warning.contains(&format!("{}:2: not an audit entry", tuesday.display())),
         "{warning}"
@@ -132,31 +141,16 @@ fn tail_started_mid_line_skips_the_rest_of_that_line() {
     let first = line(&entry(datetime!(2026-11-24 08:00 UTC), "first"));
     let (a, b) = first.split_at(40);
     append(&today, a);
-    let mut child = Child(
-        Command::new(env!("CARGO_BIN_EXE_llm-audit"))
-            .args([
-                "tail",
-                "--strict",
-                "--poll-ms",
-                "20",
-                "--format",
-                "jsonl",
-                "--dir",
-            ])
-            .arg(dir.path())
-            .env_remove("LLM_AUDIT_DATABASE_URL")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let (tx, rx) = mpsc::channel();
-    let stdout = child.0.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for l in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(l);
-        }
-    });
+    let mut child = tail(&[
+        "--strict",
+        "--poll-ms",
+        "20",
+        "--format",
+        "jsonl",
+        "--dir",
+        dir.path().to_str().unwrap(),
+    ]);
+    let rx = &child.out;
     std::thread::sleep(Duration::from_millis(300));
     append(&today, b);
     let second = entry(datetime!(2026-11-24 08:01 UTC), "second");
@@ -170,7 +164,7 @@ fn tail_started_mid_line_skips_the_rest_of_that_line() {
         got, second,
         "the line it started inside is not half-read (and --strict did not stop it)"
     );
-    assert!(child.0.try_wait().unwrap().is_none(), "still following");
+    assert!(child.child.try_wait().unwrap().is_none(), "still following");
     drop(child);
 }
 
@@ -182,31 +176,17 @@ fn tail_prints_only_new_entries_and_applies_filters() {
         &today,
         &line(&entry(datetime!(2026-11-24 08:00 UTC), "old")),
     );
-    let mut child = Child(
-        Command::new(env!("CARGO_BIN_EXE_llm-audit"))
-            .args([
-                "tail",
-                "--user",
-                "bob",
-                "--poll-ms",
-                "20",
-                "--format",
-                "jsonl",
-                "--dir",
-            ])
-            .arg(dir.path())
-            .env_remove("LLM_AUDIT_DATABASE_URL")
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let (tx, rx) = mpsc::channel();
-    let stdout = child.0.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for l in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(l);
-        }
-    });
+    let child = tail(&[
+        "--user",
+        "bob",
+        "--poll-ms",
+        "20",
+        "--format",
+        "jsonl",
+        "--dir",
+        dir.path().to_str().unwrap(),
+    ]);
+    let rx = &child.out;
     // Keep writing until the tail has seen one of bob's entries; alice's never show.
     let mut printed = None;
     for i in 0..200 {
@@ -238,43 +218,12 @@ fn tail_prints_only_new_entries_and_applies_filters() {
     drop(child);
 }
 
-fn psql(sql: &str) -> bool {
-    Command::new("psql")
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-U",
-            "postgres",
-            "-d",
-            "test",
-            "-qAtc",
-            sql,
-        ])
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
 #[test]
 fn tail_follows_the_postgresql_table() {
-    let schema = format!("llm_audit_tail_{}", uuid::Uuid::now_v7().simple());
-    if !psql(&format!("CREATE SCHEMA {schema}")) {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "PostgreSQL is not reachable at 127.0.0.1:5432; under CI=true it must be"
-        );
-        eprintln!("skipped: PostgreSQL (or psql) is not available at 127.0.0.1:5432");
+    let Some(schema) = pg::Schema::create("llm_audit_tail") else {
         return;
-    }
-    struct Drop_(String);
-    impl Drop for Drop_ {
-        fn drop(&mut self) {
-            psql(&format!("DROP SCHEMA {} CASCADE", self.0));
-        }
-    }
-    let _cleanup = Drop_(schema.clone());
-    let url = format!(
-        "host=127.0.0.1 port=5432 user=postgres dbname=test options='-c search_path={schema}'"
-    );
+    };
+    let url = schema.url();
     let spill = tempfile::tempdir().unwrap();
     let mut sink = tracing_llm_audit::sink::postgres::PostgresSink::builder(&url)
         .with_spill_dir(spill.path())
@@ -284,29 +233,8 @@ fn tail_follows_the_postgresql_table() {
     let now = time::OffsetDateTime::now_utc();
     sink.write_batch(&[entry(now - time::Duration::seconds(30), "before")])
         .unwrap();
-    let mut child = Child(
-        Command::new(env!("CARGO_BIN_EXE_llm-audit"))
-            .args([
-                "tail",
-                "--poll-ms",
-                "50",
-                "--format",
-                "jsonl",
-                "--postgres",
-                &url,
-            ])
-            .env_remove("LLM_AUDIT_DATABASE_URL")
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let (tx, rx) = mpsc::channel();
-    let stdout = child.0.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for l in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(l);
-        }
-    });
+    let child = tail(&["--poll-ms", "50", "--format", "jsonl", "--postgres", &url]);
+    let rx = &child.out;
     // Calls that start after the tail did, committed in two batches, one of them late.
     let later = now + time::Duration::seconds(5);
     let batch1 = [entry(later, "a"), entry(later, "b")];
