@@ -357,23 +357,19 @@ pub(crate) fn verify(dir: &Path, key: &VerifyingKey) -> Result<Report, String> {
                     _ => false,
                 });
         let mut found = Vec::new();
-        check_stream(&stream, &items, cps, key, &files, &mut found);
+        check_stream(&stream, &items, cps, key, &files, excused, &mut found);
         for p in found {
-            let crash_sign = p.kind == Kind::MissingCheckpoint
-                && (p.detail.contains("final checkpoint")
-                    || p.detail == "the stream has no checkpoint");
-            if crash_sign && excused {
+            if p.kind == Kind::Repaired {
                 report.notes.push(Problem {
-                    kind: Kind::Repaired,
                     detail: format!(
                         "the writer crashed; a later writer recorded the repair ({})",
                         p.detail
                     ),
                     ..p
                 });
-                continue;
+            } else {
+                problems.push(p);
             }
-            problems.push(p);
         }
     }
     problems.sort_by(|a, b| (&a.stream, a.seq, a.kind).cmp(&(&b.stream, b.seq, b.kind)));
@@ -388,8 +384,15 @@ fn check_stream(
     mut cps: Vec<Checkpoint>,
     key: &VerifyingKey,
     files: &[PathBuf],
+    crash_repaired: bool,
     problems: &mut Vec<Problem>,
 ) {
+    // A stream that ends unsealed: a crash a later writer repaired, or a missing checkpoint.
+    let unsealed = if crash_repaired {
+        Kind::Repaired
+    } else {
+        Kind::MissingCheckpoint
+    };
     let mut problem = |seq: Option<u64>, kind: Kind, detail: String| {
         problems.push(Problem {
             stream: stream.to_owned(),
@@ -552,11 +555,9 @@ fn check_stream(
         }
     }
     match (valid.last(), max_seq) {
-        (None, Some(_)) if cps.is_empty() => problem(
-            None,
-            Kind::MissingCheckpoint,
-            "the stream has no checkpoint".to_owned(),
-        ),
+        (None, Some(_)) if cps.is_empty() => {
+            problem(None, unsealed, "the stream has no checkpoint".to_owned());
+        }
         (None, _) => {}
         (Some(last), max) => {
             if let Some(max) = max.filter(|&m| m > last.seq) {
@@ -567,10 +568,10 @@ fn check_stream(
                         format!("entries up to seq {max} after the stream's final checkpoint"),
                     );
                 } else {
-                    problem(Some(last.seq + 1), Kind::MissingCheckpoint, format!("no checkpoint covers seq {} to {max}, and the stream has no final checkpoint (the writer stopped without shutting down, or checkpoints were removed)", last.seq + 1));
+                    problem(Some(last.seq + 1), unsealed, format!("no checkpoint covers seq {} to {max}, and the stream has no final checkpoint (the writer stopped without shutting down, or checkpoints were removed)", last.seq + 1));
                 }
             } else if !last.last {
-                problem(Some(last.seq), Kind::MissingCheckpoint, "the stream has no final checkpoint (the writer stopped without shutting down, or it was removed)".to_owned());
+                problem(Some(last.seq), unsealed, "the stream has no final checkpoint (the writer stopped without shutting down, or it was removed)".to_owned());
             }
         }
     }
