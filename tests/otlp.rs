@@ -180,16 +180,8 @@ fn check_records(records: &[LogRecord], entries: &[AuditEntry]) {
     }
 }
 
-#[test]
-fn grpc_receiver_gets_every_entry_as_a_log_record() {
-    let receiver = GrpcReceiver::start();
-    let sink = OtlpLogSink::builder()
-        .with_endpoint(receiver.endpoint())
-        .with_protocol(Protocol::Grpc)
-        .with_header("authorization", API_KEY)
-        .with_service_name("otlp-test-service")
-        .build()
-        .unwrap();
+/// Audits 20 calls through `sink` and a memory sink, losslessly; what the memory sink got.
+fn twenty_calls_through(sink: OtlpLogSink) -> Vec<AuditEntry> {
     let memory = MemorySink::new();
     let (layer, guard) = AuditLayer::builder()
         .with_sink(sink)
@@ -200,8 +192,22 @@ fn grpc_receiver_gets_every_entry_as_a_log_record() {
     tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || calls(20));
     let stats = guard.shutdown(Duration::from_secs(30)).unwrap();
     assert!(stats.is_lossless(), "{stats:?}");
+    memory.entries()
+}
+
+#[test]
+fn grpc_receiver_gets_every_entry_as_a_log_record() {
+    let receiver = GrpcReceiver::start();
+    let sink = OtlpLogSink::builder()
+        .with_endpoint(receiver.endpoint())
+        .with_protocol(Protocol::Grpc)
+        .with_header("authorization", API_KEY)
+        .with_service_name("otlp-test-service")
+        .build()
+        .unwrap();
+    let entries = twenty_calls_through(sink);
     let received = receiver.received.lock().unwrap();
-    check_records(&received.records(), &memory.entries());
+    check_records(&received.records(), &entries);
     // The header went along with every request.
     assert!(received
         .headers
@@ -231,18 +237,9 @@ fn http_receiver_gets_every_entry_gzipped() {
         .with_header("x-api-key", API_KEY)
         .build()
         .unwrap();
-    let memory = MemorySink::new();
-    let (layer, guard) = AuditLayer::builder()
-        .with_sink(sink)
-        .with_sink(memory.clone())
-        .with_hash_key(key())
-        .build()
-        .unwrap();
-    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || calls(20));
-    let stats = guard.shutdown(Duration::from_secs(30)).unwrap();
-    assert!(stats.is_lossless(), "{stats:?}");
+    let entries = twenty_calls_through(sink);
     let received = receiver.received.lock().unwrap();
-    check_records(&received.records(), &memory.entries());
+    check_records(&received.records(), &entries);
     for headers in &received.headers {
         assert!(headers.contains(&("content-encoding".to_owned(), "gzip".to_owned())));
         assert!(headers.contains(&("x-api-key".to_owned(), API_KEY.to_owned())));
