@@ -35,6 +35,7 @@ BEGIN
     EXECUTE format('GRANT TEMPORARY ON DATABASE %I TO llm_audit_writer', current_database());
     ALTER TABLE llm_audit_log OWNER TO llm_audit_owner;
     ALTER TABLE llm_audit_schema_migrations OWNER TO llm_audit_owner;
+    ALTER TABLE llm_audit_checkpoints OWNER TO llm_audit_owner;
     ALTER FUNCTION llm_audit_ensure_partitions(INTEGER) OWNER TO llm_audit_owner;
     FOR part IN SELECT inhrelid::regclass AS name FROM pg_inherits
                 WHERE inhparent = 'llm_audit_log'::regclass LOOP
@@ -47,5 +48,9 @@ REVOKE ALL ON llm_audit_log FROM PUBLIC, llm_audit_writer, llm_audit_reader;
 GRANT INSERT ON llm_audit_log TO llm_audit_writer;
 GRANT SELECT ON llm_audit_schema_migrations TO llm_audit_writer, llm_audit_reader;
 GRANT SELECT ON llm_audit_log TO llm_audit_reader;
+-- Signed checkpoints (tamper evidence): the writer adds them, nobody changes them.
+REVOKE ALL ON llm_audit_checkpoints FROM PUBLIC, llm_audit_writer, llm_audit_reader;
+GRANT INSERT ON llm_audit_checkpoints TO llm_audit_writer;
+GRANT SELECT ON llm_audit_checkpoints TO llm_audit_reader;
 REVOKE ALL ON FUNCTION llm_audit_ensure_partitions(INTEGER) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION llm_audit_ensure_partitions(INTEGER) TO llm_audit_writer;

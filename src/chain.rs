@@ -637,6 +637,18 @@ impl VerifyingKey {
     }
 }
 
+/// Now, to the second, as a checkpoint's `time`: RFC 3339 in UTC.
+pub(crate) fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
 /// The chain state of one writer.
 #[derive(Debug, Clone)]
 pub(crate) struct ChainState {

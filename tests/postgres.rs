@@ -329,9 +329,11 @@ fn the_writer_role_may_insert_and_nothing_else() {
          GRANT SELECT ON llm_audit_log TO llm_audit_reader"
     ));
     let dir = tempfile::tempdir().unwrap();
+    // Chained: the writer role also adds the signed checkpoints.
     let mut sink = PostgresSink::builder(&db.url_as(&app))
         .with_spill_dir(dir.path())
         .with_migrations(false)
+        .chain(tracing_llm_audit::chain::SigningKey::generate().unwrap())
         .build()
         .unwrap();
     sink.write_batch(&[full_entry(1), full_entry(2)]).unwrap();
@@ -339,6 +341,9 @@ fn the_writer_role_may_insert_and_nothing_else() {
     assert_eq!(db.entries().len(), 2, "the writer role inserts");
     let status = sink.spill_status();
     assert_eq!(status.spilled_total(), 0, "{:?}", status.last_error());
+    assert_eq!(status.last_error(), None);
+    let checkpoints = db.query("SELECT count(*) FROM llm_audit_checkpoints")[0].get::<_, i64>(0);
+    assert_eq!(checkpoints, 1, "the final checkpoint");
 
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -354,6 +359,9 @@ fn the_writer_role_may_insert_and_nothing_else() {
             "DELETE FROM llm_audit_log",
             "TRUNCATE llm_audit_log",
             "DROP TABLE llm_audit_log",
+            "UPDATE llm_audit_checkpoints SET seq = 0",
+            "DELETE FROM llm_audit_checkpoints",
+            "TRUNCATE llm_audit_checkpoints",
         ] {
             let error = client.batch_execute(sql).await.unwrap_err();
             let code = error.as_db_error().unwrap().code().code().to_owned();
@@ -369,6 +377,9 @@ fn the_writer_role_may_insert_and_nothing_else() {
         "UPDATE llm_audit_log SET status = 'success'",
         "DELETE FROM llm_audit_log",
         "TRUNCATE llm_audit_log",
+        "UPDATE llm_audit_checkpoints SET seq = 0",
+        "DELETE FROM llm_audit_checkpoints",
+        "TRUNCATE llm_audit_checkpoints",
     ] {
         let error = runtime_error(&db, sql);
         assert!(error.contains("append-only"), "{sql}: {error}");

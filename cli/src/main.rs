@@ -477,9 +477,13 @@ fn main() -> ExitCode {
 /// `llm-audit verify`.
 #[derive(Debug, Args)]
 struct VerifyArgs {
-    /// The JSONL audit directory.
-    #[arg(long, default_value = "./audit_logs")]
-    dir: PathBuf,
+    /// The JSONL audit directory [default: ./audit_logs].
+    #[arg(long, conflicts_with = "postgres")]
+    dir: Option<PathBuf>,
+    /// PostgreSQL connection string (URL or key=value) [default: LLM_AUDIT_DATABASE_URL when
+    /// --dir is not given].
+    #[arg(long)]
+    postgres: Option<String>,
     /// The public key file (from `llm-audit keygen`).
     #[arg(long)]
     public_key: PathBuf,
@@ -491,7 +495,16 @@ struct VerifyArgs {
 fn run_verify(args: &VerifyArgs) -> Result<bool, String> {
     let key = tracing_llm_audit::chain::VerifyingKey::from_file(&args.public_key)
         .map_err(|e| format!("--public-key: {e}"))?;
-    let report = verify::verify(&args.dir, &key)?;
+    let source = SourceArgs {
+        dir: args.dir.clone(),
+        postgres: args.postgres.clone(),
+        strict: false,
+    }
+    .open()?;
+    let report = match source {
+        Source::Jsonl(jsonl) => verify::verify(&jsonl.dir, &key)?,
+        Source::Postgres(mut pg) => verify::verify_postgres(&mut pg, &key)?,
+    };
     let format = format_or_default(args.format);
     if !report.problems.is_empty() || !report.notes.is_empty() {
         write_table(&report.table(), format)?;

@@ -452,18 +452,30 @@ impl Postgres {
         let sql = format!(
             "SELECT * FROM llm_audit_log WHERE {clause} ORDER BY timestamp, request_id{limit}"
         );
+        self.each_row(&sql, &refs(&params), |row| {
+            let entry = tracing_llm_audit::sink::postgres::entry_from_row(row)
+                .map_err(|e| format!("a row is not an audit entry: {e}"))?;
+            Ok(each(entry))
+        })
+    }
+
+    /// Streams the rows of `sql`, until `each` returns `false` or an error.
+    pub(crate) fn each_row(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+        mut each: impl FnMut(&tokio_postgres::Row) -> Result<bool, String>,
+    ) -> Result<(), String> {
         let client = &self.client;
         self.runtime.block_on(async {
             let stream = client
-                .query_raw(&sql, refs(&params))
+                .query_raw(sql, params.iter().copied())
                 .await
                 .map_err(|e| db_error(&e))?;
             let mut stream = std::pin::pin!(stream);
             while let Some(row) = stream.next().await {
                 let row = row.map_err(|e| db_error(&e))?;
-                let entry = tracing_llm_audit::sink::postgres::entry_from_row(&row)
-                    .map_err(|e| format!("a row is not an audit entry: {e}"))?;
-                if !each(entry) {
+                if !each(&row)? {
                     break;
                 }
             }

@@ -1,5 +1,6 @@
-//! `llm-audit verify`: checks every chain and checkpoint of a JSONL directory (format v1, see
-//! the library's `chain` module) and names each problem by stream, sequence number and kind.
+//! `llm-audit verify`: checks every chain and checkpoint of a JSONL directory or of the
+//! PostgreSQL tables (format v1, see the library's `chain` module) and names each problem by
+//! stream, sequence number and kind.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -7,10 +8,12 @@ use std::path::{Path, PathBuf};
 use tracing_llm_audit::chain::{
     line_digest, link_hash, ChainLink, Checkpoint, VerifyingKey, GENESIS,
 };
+use tracing_llm_audit::sink::postgres::{entry_from_row, link_from_row};
 
 use crate::output::{Cell, Table};
 use crate::progress::Progress;
 use crate::scan;
+use crate::source::Postgres;
 
 /// What is wrong.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -124,9 +127,8 @@ enum Read {
     Unchained,
 }
 
-fn place(files: &[PathBuf], item: &Item) -> String {
-    format!("{}:{}", files[item.file].display(), item.line)
-}
+/// Where an entry is, for the problem reports: `file:line`, or the row's request id.
+type Place<'a> = &'a dyn Fn(&Item) -> String;
 
 /// Checkpoint files of the directory: `*checkpoints_<stream>.jsonl`.
 fn checkpoint_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
@@ -149,6 +151,31 @@ fn checkpoint_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
         .collect();
     files.sort();
     Ok(files)
+}
+
+/// The streams a repair entry (an entry whose top-level action is `llm_audit.repair`) says
+/// crashed; `None` for any other entry.
+fn crashed_streams(entry: &serde_json::Value) -> Option<Vec<Crashed>> {
+    if entry["action"] != "llm_audit.repair" {
+        return None;
+    }
+    let named = entry
+        .pointer("/metadata/crashed_streams")
+        .and_then(|c| c.as_array())
+        .map(|c| {
+            c.iter()
+                .filter_map(|r| {
+                    Some(Crashed {
+                        stream: r.get("stream")?.as_str()?.to_owned(),
+                        index: r.get("index").and_then(|v| v.as_u64()),
+                        seq: r.get("seq").and_then(|v| v.as_u64()),
+                        head: r.get("head").and_then(|v| v.as_str()).map(str::to_owned),
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Some(named)
 }
 
 pub(crate) fn verify(dir: &Path, key: &VerifyingKey) -> Result<Report, String> {
@@ -196,7 +223,6 @@ pub(crate) fn verify(dir: &Path, key: &VerifyingKey) -> Result<Report, String> {
             }
         }
     }
-    report.checkpoints = checkpoints.values().map(Vec::len).sum();
 
     // Entries, in file order, hashed on every core.
     let total = files
@@ -218,30 +244,12 @@ pub(crate) fn verify(dir: &Path, key: &VerifyingKey) -> Result<Report, String> {
             let content_ok = link_hash(&link.stream, link.seq, &link.prev, &digest) == link.hash;
             // A writer's repair of what a crashed writer left (see the sink's `repair` module):
             // the first entry of its stream, with that action at the top level.
+            // A writer's repair of what a crashed writer left (see the sink's `repair` module):
+            // the first entry of its stream, with that action at the top level.
             let repaired = memchr::memmem::find(line, b"llm_audit.repair")
                 .filter(|_| link.seq == 0)
                 .and_then(|_| serde_json::from_slice::<serde_json::Value>(line).ok())
-                .filter(|v| v["action"] == "llm_audit.repair")
-                .map(|v| {
-                    v.pointer("/metadata/crashed_streams")
-                        .and_then(|c| c.as_array())
-                        .map(|c| {
-                            c.iter()
-                                .filter_map(|r| {
-                                    Some(Crashed {
-                                        stream: r.get("stream")?.as_str()?.to_owned(),
-                                        index: r.get("index").and_then(|v| v.as_u64()),
-                                        seq: r.get("seq").and_then(|v| v.as_u64()),
-                                        head: r
-                                            .get("head")
-                                            .and_then(|v| v.as_str())
-                                            .map(str::to_owned),
-                                    })
-                                })
-                                .collect()
-                        })
-                        .unwrap_or_default()
-                });
+                .and_then(|v| crashed_streams(&v));
             Ok(Some(Read::Chained(Box::new(Item {
                 link,
                 repaired,
@@ -273,7 +281,7 @@ pub(crate) fn verify(dir: &Path, key: &VerifyingKey) -> Result<Report, String> {
                             stream: item.link.stream.clone(),
                             seq: Some(item.link.seq),
                             kind: Kind::Reordered,
-                            detail: format!("{}: after seq {last} in the same file", place(&files, &item)),
+                            detail: format!("{}:{line}: after seq {last} in the same file", files[file].display()),
                         });
                     } else {
                         *last = item.link.seq;
@@ -295,6 +303,28 @@ pub(crate) fn verify(dir: &Path, key: &VerifyingKey) -> Result<Report, String> {
     )?;
     drop(progress);
     problems.extend(unreadable);
+
+    let place = |item: &Item| format!("{}:{}", files[item.file].display(), item.line);
+    Ok(conclude(
+        report,
+        streams,
+        checkpoints,
+        problems,
+        key,
+        &place,
+    ))
+}
+
+/// Checks the streams read (from files or rows) against their checkpoints.
+fn conclude(
+    mut report: Report,
+    mut streams: BTreeMap<String, StreamData>,
+    mut checkpoints: BTreeMap<String, Vec<Checkpoint>>,
+    mut problems: Vec<Problem>,
+    key: &VerifyingKey,
+    place: Place<'_>,
+) -> Report {
+    report.checkpoints = checkpoints.values().map(Vec::len).sum();
 
     // Streams that a verified repair entry says crashed: their missing final checkpoint is the
     // crash, not tampering.
@@ -357,7 +387,7 @@ pub(crate) fn verify(dir: &Path, key: &VerifyingKey) -> Result<Report, String> {
                     _ => false,
                 });
         let mut found = Vec::new();
-        check_stream(&stream, &items, cps, key, &files, excused, &mut found);
+        check_stream(&stream, &items, cps, key, place, excused, &mut found);
         for p in found {
             if p.kind == Kind::Repaired {
                 report.notes.push(Problem {
@@ -375,7 +405,7 @@ pub(crate) fn verify(dir: &Path, key: &VerifyingKey) -> Result<Report, String> {
     problems.sort_by(|a, b| (&a.stream, a.seq, a.kind).cmp(&(&b.stream, b.seq, b.kind)));
     problems.dedup();
     report.problems = problems;
-    Ok(report)
+    report
 }
 
 fn check_stream(
@@ -383,7 +413,7 @@ fn check_stream(
     items: &[Item],
     mut cps: Vec<Checkpoint>,
     key: &VerifyingKey,
-    files: &[PathBuf],
+    place: Place<'_>,
     crash_repaired: bool,
     problems: &mut Vec<Problem>,
 ) {
@@ -423,8 +453,8 @@ fn check_stream(
                     Kind::Inserted,
                     format!(
                         "two entries claim this seq: {} and {}",
-                        place(files, keep),
-                        place(files, other)
+                        place(keep),
+                        place(other)
                     ),
                 );
                 if let Some(last) = by_seq.last_mut() {
@@ -452,17 +482,14 @@ fn check_stream(
             problem(
                 Some(expected),
                 Kind::Deleted,
-                format!("{range} missing before {}", place(files, item)),
+                format!("{range} missing before {}", place(item)),
             );
         }
         if !item.content_ok {
             problem(
                 Some(seq),
                 Kind::Modified,
-                format!(
-                    "{}: the content does not match its hash",
-                    place(files, item)
-                ),
+                format!("{}: the content does not match its hash", place(item)),
             );
         }
         let want_prev = match previous {
@@ -477,22 +504,16 @@ fn check_stream(
                         Some(p.link.seq),
                         format!(
                             "{}: changed and re-hashed (the next entry's link does not match)",
-                            place(files, p)
+                            place(p)
                         ),
                     ),
                     Some(_) => (
                         Some(seq),
-                        format!(
-                            "{}: its link does not match the entry before",
-                            place(files, item)
-                        ),
+                        format!("{}: its link does not match the entry before", place(item)),
                     ),
                     None => (
                         Some(seq),
-                        format!(
-                            "{}: the first entry does not start the chain",
-                            place(files, item)
-                        ),
+                        format!("{}: the first entry does not start the chain", place(item)),
                     ),
                 };
                 problem(at, Kind::Modified, what);
@@ -537,7 +558,7 @@ fn check_stream(
                 format!(
                     "checkpoint #{} signed another head: the chain up to {} was rewritten",
                     cp.index,
-                    place(files, item)
+                    place(item)
                 ),
             ),
             Some(_) => {}
@@ -575,4 +596,101 @@ fn check_stream(
             }
         }
     }
+}
+
+/// Verifies the chained rows of `llm_audit_log` against `llm_audit_checkpoints`.
+pub(crate) fn verify_postgres(pg: &mut Postgres, key: &VerifyingKey) -> Result<Report, String> {
+    let mut report = Report::default();
+    let mut problems = Vec::new();
+    let mut checkpoints: BTreeMap<String, Vec<Checkpoint>> = BTreeMap::new();
+    pg.each_row(
+        "SELECT stream, idx, seq, head, signed_at, key_id, final, signature \
+         FROM llm_audit_checkpoints ORDER BY stream, idx",
+        &[],
+        |row| {
+            let number = |column: &str| {
+                row.try_get::<_, i64>(column)
+                    .map(|n| u64::try_from(n).unwrap_or(u64::MAX))
+                    .map_err(|e| format!("llm_audit_checkpoints.{column}: {e}"))
+            };
+            let text = |column: &str| {
+                row.try_get::<_, String>(column)
+                    .map_err(|e| format!("llm_audit_checkpoints.{column}: {e}"))
+            };
+            let cp = Checkpoint {
+                stream: text("stream")?,
+                index: number("idx")?,
+                seq: number("seq")?,
+                head: text("head")?,
+                time: text("signed_at")?,
+                key_id: text("key_id")?,
+                last: row
+                    .try_get("final")
+                    .map_err(|e| format!("llm_audit_checkpoints.final: {e}"))?,
+                signature: text("signature")?,
+            };
+            checkpoints.entry(cp.stream.clone()).or_default().push(cp);
+            Ok(true)
+        },
+    )?;
+
+    // The request id of each item, by its `line`.
+    let mut ids: Vec<uuid::Uuid> = Vec::new();
+    let mut streams: BTreeMap<String, StreamData> = BTreeMap::new();
+    let progress = Progress::start(0, "verifying");
+    pg.each_row(
+        "SELECT * FROM llm_audit_log ORDER BY chain_stream, chain_seq",
+        &[],
+        |row| {
+            report.entries += 1;
+            let entry = entry_from_row(row).map_err(|e| format!("a row is not an audit entry: {e}"))?;
+            let Some(link) = link_from_row(row).map_err(|e| format!("a row's chain link: {e}"))?
+            else {
+                problems.push(Problem {
+                    stream: String::new(),
+                    seq: None,
+                    kind: Kind::Unchained,
+                    detail: format!(
+                        "row {}: an entry without a chain link (written without tamper evidence, or forged)",
+                        entry.request_id
+                    ),
+                });
+                return Ok(true);
+            };
+            let line = serde_json::to_vec(&entry).map_err(|e| e.to_string())?;
+            let (digest, _) = line_digest(&line).map_err(|e| e.to_string())?;
+            let content_ok = link_hash(&link.stream, link.seq, &link.prev, &digest) == link.hash;
+            let repaired = (link.seq == 0 && entry.action == "llm_audit.repair")
+                .then(|| serde_json::to_value(&entry).ok())
+                .flatten()
+                .and_then(|v| crashed_streams(&v));
+            ids.push(entry.request_id);
+            let item = Item {
+                repaired,
+                content_ok,
+                file: 0,
+                line: ids.len() - 1,
+                link,
+            };
+            match streams.get_mut(&item.link.stream) {
+                Some(data) => data.items.push(item),
+                None => streams
+                    .entry(item.link.stream.clone())
+                    .or_default()
+                    .items
+                    .push(item),
+            }
+            Ok(true)
+        },
+    )?;
+    drop(progress);
+    let place = |item: &Item| format!("row {}", ids[item.line]);
+    Ok(conclude(
+        report,
+        streams,
+        checkpoints,
+        problems,
+        key,
+        &place,
+    ))
 }

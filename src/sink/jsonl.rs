@@ -359,14 +359,7 @@ impl Chained {
             index: self.index,
             seq: head,
             head: self.state.head.clone(),
-            time: time::OffsetDateTime::now_utc()
-                .replace_nanosecond(0)
-                .ok()
-                .and_then(|t| {
-                    t.format(&time::format_description::well_known::Rfc3339)
-                        .ok()
-                })
-                .unwrap_or_default(),
+            time: crate::chain::now_rfc3339(),
             key_id: String::new(),
             last,
             signature: String::new(),

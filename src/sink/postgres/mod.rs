@@ -11,15 +11,18 @@ use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::config::SslMode;
 use tokio_postgres::{Client, Config};
 
+use crate::chain::{ChainLink, SigningKey};
 use crate::entry::AuditEntry;
 use crate::runtime::OwnRuntime;
 use crate::sink::{AuditSink, SinkError};
 
+mod chain;
 mod schema;
 mod spill;
 
+use chain::{ChainSettings, PgChain};
 pub use schema::{
-    entry_from_row, MIGRATIONS, QUERY_DAILY_COST_BY_USER, QUERY_ERROR_RATE_BY_MODEL,
+    entry_from_row, link_from_row, MIGRATIONS, QUERY_DAILY_COST_BY_USER, QUERY_ERROR_RATE_BY_MODEL,
     QUERY_TOKEN_ANOMALIES, ROLES_SQL,
 };
 pub use spill::SpillStatus;
@@ -268,6 +271,7 @@ pub struct PostgresSinkBuilder {
     write_timeout: Duration,
     migrate: bool,
     ca_certificate: Option<PathBuf>,
+    chain: Option<ChainSettings>,
 }
 
 impl fmt::Debug for PostgresSinkBuilder {
@@ -277,11 +281,46 @@ impl fmt::Debug for PostgresSinkBuilder {
             .field("spill_dir", &self.spill_dir)
             .field("copy_rows", &self.copy_rows)
             .field("migrate", &self.migrate)
+            .field("chained", &self.chain.is_some())
             .finish_non_exhaustive()
     }
 }
 
 impl PostgresSinkBuilder {
+    /// Makes the table tamper-evident (see [`crate::chain`]): this sink becomes a stream with a
+    /// fresh id, every row carries its link in the `chain_*` columns, and checkpoints signed
+    /// with `key` go to `llm_audit_checkpoints` once the rows they cover are in the table.
+    /// `llm-audit verify --postgres` checks them. Default: off.
+    #[must_use]
+    pub fn chain(mut self, key: SigningKey) -> Self {
+        self.chain = Some(ChainSettings {
+            key,
+            every: 10_000,
+            interval: Duration::from_secs(60),
+        });
+        self
+    }
+
+    /// Sign a checkpoint after at most `entries` entries (with [`chain`](Self::chain)).
+    /// Default: 10,000.
+    #[must_use]
+    pub fn checkpoint_every(mut self, entries: u64) -> Self {
+        if let Some(chain) = &mut self.chain {
+            chain.every = entries.max(1);
+        }
+        self
+    }
+
+    /// Sign a checkpoint at least this often while entries arrive (with
+    /// [`chain`](Self::chain)). Default: 60 s.
+    #[must_use]
+    pub fn checkpoint_interval(mut self, interval: Duration) -> Self {
+        if let Some(chain) = &mut self.chain {
+            chain.interval = interval;
+        }
+        self
+    }
+
     /// Where batches wait while the database is unreachable. Default: `./audit_spill`.
     #[must_use]
     pub fn with_spill_dir(mut self, dir: impl Into<PathBuf>) -> Self {
@@ -360,12 +399,17 @@ impl PostgresSinkBuilder {
                 reason: "a COPY must hold at least 1 row".to_owned(),
             });
         }
-        let spill = Spill::open(&self.spill_dir, self.spill_max_bytes).map_err(|source| {
-            PostgresError::SpillDir {
-                path: self.spill_dir.clone(),
-                source,
-            }
-        })?;
+        let spill_dir_error = |source| PostgresError::SpillDir {
+            path: self.spill_dir.clone(),
+            source,
+        };
+        let spill = Spill::open(&self.spill_dir, self.spill_max_bytes).map_err(spill_dir_error)?;
+        let spill_lock = spill::lock_dir(&self.spill_dir).map_err(spill_dir_error)?;
+        let chain = self
+            .chain
+            .map(|settings| PgChain::open(&self.spill_dir, settings))
+            .transpose()
+            .map_err(spill_dir_error)?;
         let tls = match (&self.ca_certificate, config.get_ssl_mode()) {
             (Some(ca), _) => Some(tls_connector(Some(ca)).map_err(PostgresError::Tls)?),
             (None, SslMode::Require) => Some(tls_connector(None).map_err(PostgresError::Tls)?),
@@ -397,6 +441,8 @@ impl PostgresSinkBuilder {
                 backoff: MIN_BACKOFF,
                 force_connect: false,
                 reported_bad: std::collections::HashSet::new(),
+                chain,
+                spill_lock: Some(spill_lock),
             },
         })
     }
@@ -445,6 +491,10 @@ struct Inner {
     force_connect: bool,
     /// Spill files whose unreadable lines were dead-lettered already.
     reported_bad: std::collections::HashSet<PathBuf>,
+    /// The stream, when the sink is chained.
+    chain: Option<PgChain>,
+    /// Held until shutdown: one sink per spill directory.
+    spill_lock: Option<std::fs::File>,
 }
 
 impl fmt::Debug for PostgresSink {
@@ -490,6 +540,7 @@ impl PostgresSink {
             write_timeout: Duration::from_secs(30),
             migrate: true,
             ca_certificate: None,
+            chain: None,
         }
     }
 
@@ -503,6 +554,12 @@ impl PostgresSink {
     #[must_use]
     pub fn dead_letter_file(&self) -> &Path {
         &self.inner.dead_letter
+    }
+
+    /// The stream id of a chained sink (see [`chain`](PostgresSinkBuilder::chain)).
+    #[must_use]
+    pub fn stream_id(&self) -> Option<&str> {
+        self.inner.chain.as_ref().map(PgChain::stream)
     }
 }
 
@@ -589,7 +646,12 @@ impl Inner {
     /// One transaction of binary COPY. Straight into the log; with `dedupe`, into the staging
     /// table and from there into the log with duplicates ignored (a replay after an outage, or a
     /// batch the straight path found a duplicate in).
-    async fn copy(&mut self, entries: &[AuditEntry], dedupe: bool) -> Result<(), CopyError> {
+    async fn copy(
+        &mut self,
+        entries: &[AuditEntry],
+        links: &[Option<ChainLink>],
+        dedupe: bool,
+    ) -> Result<(), CopyError> {
         let columns = schema::column_list();
         let types: Vec<_> = schema::COLUMNS.iter().map(|(_, t)| t.clone()).collect();
         let client = self.client().await.map_err(CopyError::Unavailable)?;
@@ -604,8 +666,9 @@ impl Inner {
             .await?;
         let writer = BinaryCopyInWriter::new(sink, &types);
         let mut writer = std::pin::pin!(writer);
-        for entry in entries {
-            schema::write_row(writer.as_mut(), entry).await?;
+        for (i, entry) in entries.iter().enumerate() {
+            let link = links.get(i).and_then(Option::as_ref);
+            schema::write_row(writer.as_mut(), entry, link).await?;
         }
         writer.finish().await?;
         if dedupe {
@@ -627,6 +690,7 @@ impl Inner {
     async fn store(
         &mut self,
         entries: &[AuditEntry],
+        links: &[Option<ChainLink>],
         replay: bool,
     ) -> Result<usize, (usize, String, usize)> {
         let mut dead = 0;
@@ -642,8 +706,11 @@ impl Inner {
             .collect();
         todo.reverse();
         while let Some((a, b, dedupe)) = todo.pop() {
-            let attempt =
-                tokio::time::timeout(self.write_timeout, self.copy(&entries[a..b], dedupe));
+            let range_links = links.get(a..b).unwrap_or_default();
+            let attempt = tokio::time::timeout(
+                self.write_timeout,
+                self.copy(&entries[a..b], range_links, dedupe),
+            );
             let outcome = match attempt.await {
                 Ok(outcome) => outcome,
                 Err(_) => {
@@ -665,9 +732,10 @@ impl Inner {
                 }
                 Err(CopyError::Db(e)) if is_data_error(&e) && b - a == 1 => {
                     let reason = error_text(&e);
-                    spill::dead_letter(&self.dead_letter, &[(Ok(&entries[a]), &reason)]).map_err(
-                        |io| (a, format!("cannot write the dead-letter file: {io}"), dead),
-                    )?;
+                    let row = Ok((&entries[a], links.get(a).and_then(Option::as_ref)));
+                    spill::dead_letter(&self.dead_letter, &[(row, &reason)]).map_err(|io| {
+                        (a, format!("cannot write the dead-letter file: {io}"), dead)
+                    })?;
                     self.spill.status.dead_lettered(1);
                     dead += 1;
                 }
@@ -698,19 +766,20 @@ impl Inner {
     async fn replay(&mut self) -> Result<usize, String> {
         let mut dead = 0;
         while let Some(batch) = self.spill.front() {
-            let (entries, bad) = batch.map_err(|e| format!("cannot read the spill: {e}"))?;
+            let batch = batch.map_err(|e| format!("cannot read the spill: {e}"))?;
             let front = self.spill.front_path().to_owned();
-            if !bad.is_empty() && self.reported_bad.insert(front) {
-                let rows: Vec<_> = bad
+            if !batch.bad.is_empty() && self.reported_bad.insert(front) {
+                let rows: Vec<_> = batch
+                    .bad
                     .iter()
                     .map(|line| (Err(line.as_str()), "not an audit entry"))
                     .collect();
                 spill::dead_letter(&self.dead_letter, &rows)
                     .map_err(|e| format!("cannot write the dead-letter file: {e}"))?;
-                self.spill.status.dead_lettered(bad.len() as u64);
+                self.spill.status.dead_lettered(batch.bad.len() as u64);
             }
             dead += self
-                .store(&entries, true)
+                .store(&batch.entries, &batch.links, true)
                 .await
                 .map_err(|(_, message, _)| message)?;
             self.spill
@@ -720,9 +789,14 @@ impl Inner {
         Ok(dead)
     }
 
-    fn spill(&mut self, entries: &[AuditEntry], why: String) -> Result<(), SinkError> {
+    fn spill(
+        &mut self,
+        entries: &[AuditEntry],
+        links: &[Option<ChainLink>],
+        why: String,
+    ) -> Result<(), SinkError> {
         self.spill.status.set_error(why.clone());
-        self.spill.push(entries).map_err(|e: SpillError| {
+        self.spill.push(entries, links).map_err(|e: SpillError| {
             SinkError::with_source(
                 format!("PostgreSQL at {} is unavailable ({why}), and", self.target),
                 e,
@@ -737,6 +811,16 @@ impl Inner {
         runtime: &tokio::runtime::Runtime,
         entries: &[AuditEntry],
     ) -> Result<(), SinkError> {
+        let linked = match &mut self.chain {
+            Some(chain) => Some(chain.link(entries).map_err(SinkError::new)?),
+            None => None,
+        };
+        let (rows, links) = match &linked {
+            Some((rows, links)) => (rows.as_slice(), links.as_slice()),
+            None => (entries, &[][..]),
+        };
+        // A repair entry ahead of the caller's entries: the error counts are the caller's.
+        let extra = rows.len() - entries.len();
         let result = runtime.block_on(async {
             // Older entries first: while anything waits on disk, new ones queue behind it.
             if !self.spill.is_empty() {
@@ -744,48 +828,149 @@ impl Inner {
                     return Err((0, why, 0));
                 }
             }
-            self.store(entries, false).await
+            self.store(rows, links, false).await
         });
         let (dead, rest) = match result {
             Ok(dead) => (dead, None),
             Err((from, why, dead)) => (dead, Some((from, why))),
         };
         if let Some((from, why)) = rest {
-            if let Err(error) = self.spill(&entries[from..], why) {
-                return Err(error.accepted_before_failure(from).with_rejected(dead));
+            let tail_links = links.get(from..).unwrap_or_default();
+            if let Err(error) = self.spill(&rows[from..], tail_links, why) {
+                if let Some(chain) = &mut self.chain {
+                    chain.lost();
+                }
+                return Err(error
+                    .accepted_before_failure(from.saturating_sub(extra))
+                    .with_rejected(dead));
             }
         }
+        self.after_stored(runtime);
         if dead == 0 {
             return Ok(());
         }
         Err(SinkError::new(format!(
             "PostgreSQL refused {dead} of {} rows; they are in the dead-letter file {}",
-            entries.len(),
+            rows.len(),
             self.dead_letter.display()
         ))
         .accepted_before_failure(entries.len())
-        .with_rejected(dead))
+        .with_rejected(dead.min(entries.len())))
+    }
+
+    /// After a batch is in the table or the spill: signs a checkpoint if one is due, and
+    /// inserts the pending ones if nothing waits in the spill. A checkpoint that cannot be
+    /// inserted now stays pending (on disk), like a spilled batch.
+    fn after_stored(&mut self, runtime: &tokio::runtime::Runtime) {
+        let Some(chain) = &mut self.chain else {
+            return;
+        };
+        chain.stored();
+        match chain.sign_if_due(false) {
+            Ok(true) if self.spill.is_empty() => {
+                if let Err(why) = runtime.block_on(self.insert_checkpoints()) {
+                    self.spill.status.set_error(why);
+                }
+            }
+            Ok(_) => {}
+            Err(e) => self.spill.status.set_error(format!(
+                "cannot keep a signed checkpoint in {}: {e}",
+                self.spill.dir().display()
+            )),
+        }
+    }
+
+    /// Inserts the pending checkpoints, in one transaction; a replayed one is ignored.
+    async fn insert_checkpoints(&mut self) -> Result<(), String> {
+        let pending = match &self.chain {
+            Some(chain) if !chain.pending.is_empty() => chain.pending.clone(),
+            _ => return Ok(()),
+        };
+        let client = self.client().await?;
+        let inserted = async {
+            let tx = client.transaction().await?;
+            let statement = tx
+                .prepare(
+                    "INSERT INTO llm_audit_checkpoints \
+                     (stream, idx, seq, head, signed_at, key_id, final, signature) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+                )
+                .await?;
+            for cp in &pending {
+                let index = i64::try_from(cp.index).unwrap_or(i64::MAX);
+                let seq = i64::try_from(cp.seq).unwrap_or(i64::MAX);
+                tx.execute(
+                    &statement,
+                    &[
+                        &cp.stream,
+                        &index,
+                        &seq,
+                        &cp.head,
+                        &cp.time,
+                        &cp.key_id,
+                        &cp.last,
+                        &cp.signature,
+                    ],
+                )
+                .await?;
+            }
+            tx.commit().await
+        };
+        inserted
+            .await
+            .map_err(|e| format!("cannot insert checkpoints: {}", error_text(&e)))?;
+        if let Some(chain) = &mut self.chain {
+            chain.inserted().map_err(|e| {
+                format!(
+                    "checkpoints inserted, but cannot clear the pending file in {}: {e}",
+                    self.spill.dir().display()
+                )
+            })?;
+        }
+        Ok(())
     }
 
     fn flush(&mut self, runtime: &tokio::runtime::Runtime) -> Result<(), SinkError> {
-        if self.spill.is_empty() {
+        let pending = self.chain.as_ref().is_some_and(|c| !c.pending.is_empty());
+        if self.spill.is_empty() && !pending {
             return Ok(());
         }
         self.force_connect = true;
-        let replayed = runtime.block_on(self.replay());
+        let delivered = runtime.block_on(async {
+            self.replay().await?;
+            self.insert_checkpoints().await
+        });
         self.force_connect = false;
-        match replayed {
-            Ok(_) => Ok(()),
-            Err(why) => {
-                self.spill.status.set_error(why.clone());
-                Err(SinkError::new(format!(
-                    "{} entries wait in {} for PostgreSQL at {}: {why}",
-                    self.spill.status.pending_entries(),
-                    self.spill.dir().display(),
-                    self.target
-                )))
-            }
-        }
+        delivered.map_err(|why| {
+            self.spill.status.set_error(why.clone());
+            SinkError::new(format!(
+                "{} entries wait in {} for PostgreSQL at {}: {why}",
+                self.spill.status.pending_entries(),
+                self.spill.dir().display(),
+                self.target
+            ))
+        })
+    }
+
+    /// Seals a chained stream (its final checkpoint), then delivers what it can.
+    fn shutdown(&mut self, runtime: &tokio::runtime::Runtime) -> Result<(), SinkError> {
+        let sealed = match &mut self.chain {
+            Some(chain) => chain.sign_if_due(true).map(|_| ()).map_err(|e| {
+                SinkError::with_source(
+                    format!(
+                        "cannot keep the final checkpoint of stream {} in {}",
+                        chain.stream(),
+                        self.spill.dir().display()
+                    ),
+                    e,
+                )
+            }),
+            None => Ok(()),
+        };
+        let flushed = self.flush(runtime);
+        self.client = None;
+        self.spill_lock = None;
+        sealed.and(flushed)
     }
 }
 
@@ -804,10 +989,9 @@ impl AuditSink for PostgresSink {
         self.inner.flush(self.runtime.get())
     }
 
-    /// Delivers what it can of the spill; what remains stays on disk for the next start.
+    /// Delivers what it can of the spill; what remains stays on disk for the next start. A
+    /// chained sink signs its final checkpoint first.
     fn shutdown(&mut self) -> Result<(), SinkError> {
-        let result = self.inner.flush(self.runtime.get());
-        self.inner.client = None;
-        result
+        self.inner.shutdown(self.runtime.get())
     }
 }

@@ -9,15 +9,23 @@ use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, Row};
 use uuid::Uuid;
 
+use crate::chain::ChainLink;
 use crate::entry::{AuditEntry, Status};
 
 /// The migrations, in order: (version, name, SQL). Applied once each, recorded in
 /// `llm_audit_schema_migrations`.
-pub const MIGRATIONS: &[(i32, &str, &str)] = &[(
-    1,
-    "llm_audit_log",
-    include_str!("../../../sql/migrations/0001_llm_audit_log.sql"),
-)];
+pub const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (
+        1,
+        "llm_audit_log",
+        include_str!("../../../sql/migrations/0001_llm_audit_log.sql"),
+    ),
+    (
+        2,
+        "chain",
+        include_str!("../../../sql/migrations/0002_chain.sql"),
+    ),
+];
 
 /// The SQL that creates the owner, writer and reader roles and their privileges.
 pub const ROLES_SQL: &str = include_str!("../../../sql/roles.sql");
@@ -125,6 +133,10 @@ pub(crate) const COLUMNS: &[(&str, Type)] = &[
     ("trace_id", Type::TEXT),
     ("span_id", Type::TEXT),
     ("parent_span_id", Type::TEXT),
+    ("chain_stream", Type::TEXT),
+    ("chain_seq", Type::INT8),
+    ("chain_prev", Type::TEXT),
+    ("chain_hash", Type::TEXT),
 ];
 
 /// The staging table a COPY goes into, spelled out (not `LIKE llm_audit_log`, which would need
@@ -160,10 +172,11 @@ fn int(n: Option<u64>) -> Option<i64> {
     n.map(|n| i64::try_from(n).unwrap_or(i64::MAX))
 }
 
-/// Writes one entry as a row of the binary COPY.
+/// Writes one entry, with its chain link if the sink is chained, as a row of the binary COPY.
 pub(crate) async fn write_row(
     writer: std::pin::Pin<&mut BinaryCopyInWriter>,
     entry: &AuditEntry,
+    link: Option<&ChainLink>,
 ) -> Result<(), tokio_postgres::Error> {
     let metadata = entry
         .metadata
@@ -183,7 +196,16 @@ pub(crate) async fn write_row(
         int(entry.cache_write_tokens),
         int(entry.time_to_first_chunk_ms),
     );
-    let values: [&(dyn ToSql + Sync); 34] = [
+    let (stream, seq, prev, hash) = match link {
+        Some(l) => (
+            Some(l.stream.as_str()),
+            Some(i64::try_from(l.seq).unwrap_or(i64::MAX)),
+            Some(l.prev.as_str()),
+            Some(l.hash.as_str()),
+        ),
+        None => (None, None, None, None),
+    };
+    let values: [&(dyn ToSql + Sync); 38] = [
         &entry.request_id,
         &entry.timestamp,
         &entry.user_id,
@@ -218,6 +240,10 @@ pub(crate) async fn write_row(
         &entry.trace_id,
         &entry.span_id,
         &entry.parent_span_id,
+        &stream,
+        &seq,
+        &prev,
+        &hash,
     ];
     writer.write(&values).await
 }
@@ -288,4 +314,84 @@ pub fn entry_from_row(row: &Row) -> Result<AuditEntry, tokio_postgres::Error> {
             _ => None,
         },
     })
+}
+
+/// The chain link of a row of `llm_audit_log`, `None` for a row written without a signing key
+/// (or one whose link columns are incomplete).
+///
+/// # Errors
+/// A link column is missing or of another type.
+pub fn link_from_row(row: &Row) -> Result<Option<ChainLink>, tokio_postgres::Error> {
+    let stream: Option<String> = row.try_get("chain_stream")?;
+    let seq: Option<i64> = row.try_get("chain_seq")?;
+    let prev: Option<String> = row.try_get("chain_prev")?;
+    let hash: Option<String> = row.try_get("chain_hash")?;
+    Ok(
+        match (stream, seq.and_then(|s| u64::try_from(s).ok()), prev, hash) {
+            (Some(stream), Some(seq), Some(prev), Some(hash)) => Some(ChainLink {
+                stream,
+                seq,
+                prev,
+                hash,
+            }),
+            _ => None,
+        },
+    )
+}
+
+/// `entry` as it reads back from the table: what a chained sink hashes, so that `verify`,
+/// which hashes the rows it reads, finds the same digest.
+///
+/// - the timestamp to the microsecond (`timestamptz`);
+/// - the cost with at least 6 places, and a zero at exactly 6 (NUMERIC keeps the scale of
+///   other values but not of zero);
+/// - numbers in `metadata` as `jsonb` gives them back (see [`jsonb_number`]).
+pub(crate) fn stored_form(entry: &AuditEntry) -> AuditEntry {
+    let mut stored = entry.clone();
+    stored.timestamp = crate::entry::to_micros(stored.timestamp);
+    if let Some(cost) = &mut stored.cost_usd {
+        if cost.is_zero() {
+            *cost = Decimal::new(0, 6);
+        } else if cost.scale() < 6 {
+            cost.rescale(6);
+        }
+    }
+    if let Some(metadata) = &mut stored.metadata {
+        metadata.values_mut().for_each(jsonb_numbers);
+    }
+    stored
+}
+
+fn jsonb_numbers(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Number(n) => {
+            if let Some(stored) = jsonb_number(n) {
+                *n = stored;
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(jsonb_numbers),
+        serde_json::Value::Object(map) => map.values_mut().for_each(jsonb_numbers),
+        _ => {}
+    }
+}
+
+/// What a float becomes after a trip through `jsonb`, when that differs: `jsonb` stores numbers
+/// as NUMERIC and prints them without an exponent, so a whole float that JSON writes with one
+/// (`1e16`) reads back as an integer when it fits one, and `-0.0` as `0.0`.
+fn jsonb_number(n: &serde_json::Number) -> Option<serde_json::Number> {
+    let f = n.as_f64().filter(|_| n.is_f64())?;
+    if f == 0.0 && f.is_sign_negative() {
+        return serde_json::Number::from_f64(0.0);
+    }
+    if f.fract() != 0.0 || !n.to_string().contains('e') {
+        return None;
+    }
+    // Exactly representable: a whole f64 of at most 64 bits.
+    if (0.0..18_446_744_073_709_551_616.0).contains(&f) {
+        return Some(serde_json::Number::from(f as u64));
+    }
+    if (-9_223_372_036_854_775_808.0..0.0).contains(&f) {
+        return Some(serde_json::Number::from(f as i64));
+    }
+    None
 }

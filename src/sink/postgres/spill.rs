@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 
+use crate::chain::ChainLink;
 use crate::entry::AuditEntry;
 
 /// What is waiting in a [`PostgresSink`](super::PostgresSink)'s spill directory, readable at any
@@ -142,11 +143,17 @@ impl Spill {
         &self.dir
     }
 
-    /// Writes a batch as one file, durably (fsync, then an atomic rename).
-    pub(super) fn push(&mut self, entries: &[AuditEntry]) -> Result<(), SpillError> {
+    /// Writes a batch as one file, durably (fsync, then an atomic rename). `links` is empty for
+    /// an unchained sink, or holds each entry's chain link, kept as the line's `chain` member.
+    pub(super) fn push(
+        &mut self,
+        entries: &[AuditEntry],
+        links: &[Option<ChainLink>],
+    ) -> Result<(), SpillError> {
         let mut text = Vec::new();
-        for entry in entries {
-            crate::sink::line::write_entry_line(&mut text, entry).map_err(|e| SpillError::Io {
+        for (i, entry) in entries.iter().enumerate() {
+            let link = links.get(i).and_then(Option::as_ref);
+            write_spill_line(&mut text, entry, link).map_err(|e| SpillError::Io {
                 dir: self.dir.clone(),
                 source: io::Error::new(io::ErrorKind::InvalidData, e),
             })?;
@@ -184,19 +191,25 @@ impl Spill {
 
     /// The oldest batch, read back. Lines that do not parse (never written by this crate) are
     /// returned apart, to be dead-lettered.
-    pub(super) fn front(&self) -> Option<io::Result<(Vec<AuditEntry>, Vec<String>)>> {
+    pub(super) fn front(&self) -> Option<io::Result<SpilledBatch>> {
         let (path, _, _) = self.files.front()?;
         Some((|| {
-            let mut entries = Vec::new();
-            let mut bad = Vec::new();
+            let mut batch = SpilledBatch::default();
             for line in BufReader::new(File::open(path)?).lines() {
                 let line = line?;
-                match serde_json::from_str(&line) {
-                    Ok(entry) => entries.push(entry),
-                    Err(_) => bad.push(line),
+                match read_spill_line(&line) {
+                    Some((entry, link)) => {
+                        batch.entries.push(entry);
+                        batch.links.push(link);
+                    }
+                    None => batch.bad.push(line),
                 }
             }
-            Ok((entries, bad))
+            // An unchained batch carries no links at all, as the sink's own batches do.
+            if batch.links.iter().all(Option::is_none) {
+                batch.links.clear();
+            }
+            Ok(batch)
         })())
     }
 
@@ -219,6 +232,56 @@ impl Spill {
             self.status.replayed_total.fetch_add(entries, Relaxed);
         }
         Ok(())
+    }
+}
+
+/// A batch read back from the spill.
+#[derive(Debug, Default)]
+pub(super) struct SpilledBatch {
+    pub(super) entries: Vec<AuditEntry>,
+    /// Empty, or one per entry.
+    pub(super) links: Vec<Option<ChainLink>>,
+    /// Lines that are no entry.
+    pub(super) bad: Vec<String>,
+}
+
+/// One entry as a JSON line, with its chain link as the last member `chain` if it has one.
+fn write_spill_line(
+    buf: &mut Vec<u8>,
+    entry: &AuditEntry,
+    link: Option<&ChainLink>,
+) -> Result<(), serde_json::Error> {
+    crate::sink::line::write_entry_line(buf, entry)?;
+    if let Some(link) = link {
+        // `}\n` → `,"chain":{...}}\n`, as in the chained JSONL files.
+        buf.truncate(buf.len() - 2);
+        buf.extend_from_slice(b",\"chain\":");
+        serde_json::to_writer(&mut *buf, link)?;
+        buf.extend_from_slice(b"}\n");
+    }
+    Ok(())
+}
+
+fn read_spill_line(line: &str) -> Option<(AuditEntry, Option<ChainLink>)> {
+    let mut value: serde_json::Value = serde_json::from_str(line).ok()?;
+    let link = match value.as_object_mut()?.remove("chain") {
+        Some(link) => Some(serde_json::from_value(link).ok()?),
+        None => None,
+    };
+    Some((serde_json::from_value(value).ok()?, link))
+}
+
+/// Locks the spill directory for one sink: two sinks sharing it would replay each other's
+/// batches.
+pub(super) fn lock_dir(dir: &Path) -> io::Result<File> {
+    let lock = private_file(&dir.join("spill.lock"), true)?;
+    match lock.try_lock() {
+        Ok(()) => Ok(lock),
+        Err(fs::TryLockError::WouldBlock) => Err(io::Error::new(
+            io::ErrorKind::WouldBlock,
+            "another PostgresSink uses this spill directory; give each sink its own",
+        )),
+        Err(fs::TryLockError::Error(e)) => Err(e),
     }
 }
 
@@ -249,19 +312,23 @@ fn create_private_dir(dir: &Path) -> io::Result<()> {
     builder.create(dir)
 }
 
+/// What goes to the dead-letter file: an entry with its link, or a line that was no entry.
+pub(super) type DeadRow<'a> = Result<(&'a AuditEntry, Option<&'a ChainLink>), &'a str>;
+
 /// Appends `{"reason": ..., "entry": ...}` lines (or `"line"` for text that was no entry) to the
-/// dead-letter file, durably.
-pub(super) fn dead_letter(
-    path: &Path,
-    rows: &[(Result<&AuditEntry, &str>, &str)],
-) -> io::Result<()> {
+/// dead-letter file, durably. A chained entry's link goes along as `"chain"`: its place in the
+/// stream, which `llm-audit verify` reports as deleted from the table.
+pub(super) fn dead_letter(path: &Path, rows: &[(DeadRow<'_>, &str)]) -> io::Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         create_private_dir(dir)?;
     }
     let mut text = String::new();
     for (row, reason) in rows {
         let value = match row {
-            Ok(entry) => serde_json::json!({ "reason": reason, "entry": entry }),
+            Ok((entry, None)) => serde_json::json!({ "reason": reason, "entry": entry }),
+            Ok((entry, Some(link))) => {
+                serde_json::json!({ "reason": reason, "entry": entry, "chain": link })
+            }
             Err(line) => serde_json::json!({ "reason": reason, "line": line }),
         };
         text.push_str(&value.to_string());
