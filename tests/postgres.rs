@@ -535,6 +535,26 @@ fn an_outage_loses_nothing_and_duplicates_nothing() {
 }
 
 #[test]
+fn a_spill_directory_serves_one_sink_at_a_time() {
+    // No database needed: building does not connect.
+    let dir = tempfile::tempdir().unwrap();
+    let url = "host=127.0.0.1 port=1 user=postgres dbname=test";
+    let build = || {
+        PostgresSink::builder(url)
+            .with_spill_dir(dir.path())
+            .build()
+    };
+    let mut first = build().unwrap();
+    let refused = build().unwrap_err().to_string();
+    assert!(
+        refused.contains(&dir.path().display().to_string()),
+        "names the directory: {refused}"
+    );
+    let _ = first.shutdown();
+    build().expect("free again after the first sink's shutdown");
+}
+
+#[test]
 fn the_password_never_shows() {
     let Some(db) = Db::new() else { return };
     let dir = tempfile::tempdir().unwrap();
