@@ -57,6 +57,48 @@ pub struct ChainLink {
     pub hash: String,
 }
 
+/// A [`ChainLink`] as read from a line, borrowing from it where no escape stands in the way:
+/// what [`line_digest_ref`] gives, so that a verifier reads millions of lines without
+/// allocating for each.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct LinkRef<'a> {
+    /// The writer's stream id.
+    #[serde(borrow)]
+    pub stream: std::borrow::Cow<'a, str>,
+    /// Position in the stream, from 0.
+    pub seq: u64,
+    /// The previous entry's hash.
+    #[serde(borrow)]
+    pub prev: std::borrow::Cow<'a, str>,
+    /// This entry's hash.
+    #[serde(borrow)]
+    pub hash: std::borrow::Cow<'a, str>,
+}
+
+impl LinkRef<'_> {
+    /// The owned link.
+    #[must_use]
+    pub fn into_owned(self) -> ChainLink {
+        ChainLink {
+            stream: self.stream.into_owned(),
+            seq: self.seq,
+            prev: self.prev.into_owned(),
+            hash: self.hash.into_owned(),
+        }
+    }
+}
+
+impl From<ChainLink> for LinkRef<'static> {
+    fn from(link: ChainLink) -> Self {
+        Self {
+            stream: link.stream.into(),
+            seq: link.seq,
+            prev: link.prev.into(),
+            hash: link.hash.into(),
+        }
+    }
+}
+
 /// Why a chain or a checkpoint could not be made or read.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -118,10 +160,11 @@ fn sha256_hex(bytes: &[u8]) -> String {
 
 /// Lowercase hex of 32 bytes (the `hex` crate's iterator is several times slower).
 fn hex32(bytes: &[u8; 32]) -> String {
-    let mut out = [0u8; 64];
+    let mut out = vec![0u8; 64];
     // Cannot fail: the buffer is twice the input's length.
     let _ = hex::encode_to_slice(bytes, &mut out);
-    out.iter().map(|&b| b as char).collect()
+    // Hex digits are ASCII.
+    String::from_utf8(out).unwrap_or_default()
 }
 
 /// The digest an erasable value is covered by: `sha256:<hex>`.
@@ -163,13 +206,26 @@ pub fn entry_digest(entry: &Value) -> Result<[u8; 32], ChainError> {
     Ok(Sha256::digest(&bytes).into())
 }
 
-/// The top-level members of a JSON object line, as (key, raw value) slices: a hand scanner for
-/// the common case (keys without escapes, well-formed values), `None` for anything else, which
-/// then takes the `serde_json` path. Only the extent of each value is found here; strings keep
-/// their escapes, nested values are parsed later.
-fn scan_members(line: &[u8]) -> Option<Vec<(&str, &str)>> {
+/// One member of a scanned line: byte ranges of its key (without quotes) and raw value.
+#[derive(Debug, Clone, Copy)]
+struct Member {
+    key: (usize, usize),
+    value: (usize, usize),
+}
+
+/// The top-level members of a JSON object line, as byte ranges of key and raw value, appended to
+/// `members`: a hand scanner for the common case (keys without escapes, well-formed values),
+/// `None` for anything else, which then takes the `serde_json` path. Only the extent of each
+/// value is found here; strings keep their escapes, nested values are parsed later.
+fn scan_members<'a>(line: &'a [u8], members: &mut Vec<Member>) -> Option<&'a str> {
+    members.clear();
     let text = std::str::from_utf8(line).ok()?;
     let b = text.as_bytes();
+    // Lines of the writer have no control bytes at all (it escapes them); only a line that has
+    // some needs its strings checked for them.
+    let controls = b
+        .chunks(64)
+        .any(|c| c.iter().fold(false, |any, &x| any | (x < 0x20)));
     let ws = |i: &mut usize| {
         while *i < b.len() && matches!(b[*i], b' ' | b'\t' | b'\n' | b'\r') {
             *i += 1;
@@ -181,7 +237,7 @@ fn scan_members(line: &[u8]) -> Option<Vec<(&str, &str)>> {
         loop {
             // Jump to the next quote or backslash (SIMD), then check the stretch for controls.
             let at = i + memchr::memchr2(b'"', b'\\', &b[i..])?;
-            if b[i..at].iter().any(|&c| c < 0x20) {
+            if controls && b[i..at].iter().any(|&c| c < 0x20) {
                 return None;
             }
             if b[at] == b'"' {
@@ -199,7 +255,6 @@ fn scan_members(line: &[u8]) -> Option<Vec<(&str, &str)>> {
         return None;
     }
     i += 1;
-    let mut members = Vec::with_capacity(40);
     ws(&mut i);
     if b.get(i) == Some(&b'}') {
         i += 1;
@@ -210,8 +265,8 @@ fn scan_members(line: &[u8]) -> Option<Vec<(&str, &str)>> {
                 return None;
             }
             let key_end = string_end(i)?;
-            let key = &text[i + 1..key_end - 1];
-            if key.contains('\\') {
+            let key = (i + 1, key_end - 1);
+            if memchr::memchr(b'\\', &b[key.0..key.1]).is_some() {
                 return None;
             }
             i = key_end;
@@ -256,7 +311,10 @@ fn scan_members(line: &[u8]) -> Option<Vec<(&str, &str)>> {
                     }
                 }
             }
-            members.push((key, &text[start..i]));
+            members.push(Member {
+                key,
+                value: (start, i),
+            });
             ws(&mut i);
             match b.get(i)? {
                 b',' => i += 1,
@@ -269,7 +327,7 @@ fn scan_members(line: &[u8]) -> Option<Vec<(&str, &str)>> {
         }
     }
     ws(&mut i);
-    (i == b.len()).then_some(members)
+    (i == b.len()).then_some(text)
 }
 
 /// Whether `raw` follows JSON's number grammar: `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`.
@@ -327,40 +385,106 @@ fn canonical_raw(raw: &str, out: &mut Vec<u8>) -> Result<(), serde_json::Error> 
     Ok(())
 }
 
+/// Per-thread buffers of [`line_digest`], and the sort order of the last key sequence seen: the
+/// lines of one writer all have their members in the same order, so sorting is done once.
+#[derive(Default)]
+struct Scratch {
+    members: Vec<Member>,
+    /// The keys of the last line whose order was worked out, each followed by `"`.
+    keys: Vec<u8>,
+    /// That line's members in sorted order (indexes), or `None` if a key repeats.
+    order: Option<Vec<usize>>,
+    canonical: Vec<u8>,
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::default();
+}
+
+/// The definition's digest and link, for lines the scanner does not take.
+fn line_digest_slow(line: &[u8]) -> Result<([u8; 32], Option<LinkRef<'_>>), serde_json::Error> {
+    let value: Value = serde_json::from_slice(line)?;
+    let digest = entry_digest(&value).map_err(serde::de::Error::custom)?;
+    let link = value
+        .get("chain")
+        .map(|c| serde_json::from_value::<ChainLink>(c.clone()))
+        .transpose()?;
+    Ok((digest, link.map(LinkRef::from)))
+}
+
 /// The entry digest (step 4) and the chain link of one JSONL line, read without building the
 /// whole entry: the fast path of verification. Gives the same digest as [`entry_digest`].
 ///
 /// # Errors
 /// The line is not a JSON object, or its `chain` member is not a link.
 pub fn line_digest(line: &[u8]) -> Result<([u8; 32], Option<ChainLink>), serde_json::Error> {
-    let Some(mut members) = scan_members(line) else {
+    line_digest_ref(line).map(|(digest, link)| (digest, link.map(LinkRef::into_owned)))
+}
+
+/// [`line_digest`], with the link borrowed from the line.
+///
+/// # Errors
+/// The line is not a JSON object, or its `chain` member is not a link.
+pub fn line_digest_ref(line: &[u8]) -> Result<([u8; 32], Option<LinkRef<'_>>), serde_json::Error> {
+    SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+        Ok(mut scratch) => line_digest_with(line, &mut scratch),
+        Err(_) => line_digest_with(line, &mut Scratch::default()),
+    })
+}
+
+fn line_digest_with<'a>(
+    line: &'a [u8],
+    scratch: &mut Scratch,
+) -> Result<([u8; 32], Option<LinkRef<'a>>), serde_json::Error> {
+    let Scratch {
+        members,
+        keys,
+        order,
+        canonical: out,
+    } = scratch;
+    let Some(text) = scan_members(line, members) else {
         // Anything unusual (escaped keys, odd spacing the scanner refuses): the definition.
-        let value: Value = serde_json::from_slice(line)?;
-        let digest = entry_digest(&value).map_err(serde::de::Error::custom)?;
-        let link = value
-            .get("chain")
-            .map(|c| serde_json::from_value::<ChainLink>(c.clone()))
-            .transpose()?;
-        return Ok((digest, link));
+        return line_digest_slow(line);
     };
-    members.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-    if members.windows(2).any(|w| w[0].0 == w[1].0) {
-        // A key twice: the definition (serde_json keeps the last).
-        let value: Value = serde_json::from_slice(line)?;
-        let digest = entry_digest(&value).map_err(serde::de::Error::custom)?;
-        let link = value
-            .get("chain")
-            .map(|c| serde_json::from_value::<ChainLink>(c.clone()))
-            .transpose()?;
-        return Ok((digest, link));
+    let key = |m: &Member| &text[m.key.0..m.key.1];
+    let same_keys = {
+        let mut at = 0;
+        members.iter().all(|m| {
+            let k = key(m).as_bytes();
+            let same =
+                keys.get(at..at + k.len()) == Some(k) && keys.get(at + k.len()) == Some(&b'"');
+            at += k.len() + 1;
+            same
+        }) && at == keys.len()
+    };
+    if !same_keys {
+        keys.clear();
+        for m in members.iter() {
+            keys.extend_from_slice(key(m).as_bytes());
+            keys.push(b'"');
+        }
+        let mut sorted: Vec<usize> = (0..members.len()).collect();
+        sorted.sort_unstable_by(|&a, &b| {
+            key(&members[a]).as_bytes().cmp(key(&members[b]).as_bytes())
+        });
+        *order = (!sorted
+            .windows(2)
+            .any(|w| key(&members[w[0]]) == key(&members[w[1]])))
+        .then_some(sorted);
     }
+    let Some(order) = order.as_ref() else {
+        // A key twice: the definition (serde_json keeps the last).
+        return line_digest_slow(line);
+    };
     let mut link = None;
-    let mut out = Vec::with_capacity(line.len());
+    out.clear();
     out.push(b'{');
     let mut first = true;
-    for (key, raw) in members {
+    for &i in order {
+        let m = members[i];
+        let (key, raw) = (key(&m), &text[m.value.0..m.value.1]);
         if key == "chain" {
-            link = Some(serde_json::from_str::<ChainLink>(raw)?);
+            link = Some(serde_json::from_str::<LinkRef<'a>>(raw)?);
             continue;
         }
         if !first {
@@ -372,25 +496,47 @@ pub fn line_digest(line: &[u8]) -> Result<([u8; 32], Option<ChainLink>), serde_j
         out.extend_from_slice(key.as_bytes());
         out.extend_from_slice(b"\":");
         if ERASABLE.contains(&key) && raw != "null" {
-            let digest = if raw.starts_with('"') && memchr::memchr(b'\\', raw.as_bytes()).is_none()
-            {
+            if raw.starts_with('"') && memchr::memchr(b'\\', raw.as_bytes()).is_none() {
                 // A plain string is its own canonical form.
-                format!("sha256:{}", sha256_hex(raw.as_bytes()))
+                let mut hex = [0u8; 64];
+                let _ = hex::encode_to_slice(Sha256::digest(raw.as_bytes()), &mut hex);
+                out.extend_from_slice(b"\"sha256:");
+                out.extend_from_slice(&hex);
+                out.push(b'"');
             } else {
-                erasable_digest(&serde_json::from_str::<Value>(raw)?)
-            };
-            serde_json::to_writer(&mut out, &digest)?;
+                let digest = erasable_digest(&serde_json::from_str::<Value>(raw)?);
+                serde_json::to_writer(&mut *out, &digest)?;
+            }
         } else {
-            canonical_raw(raw, &mut out)?;
+            canonical_raw(raw, out)?;
         }
     }
     out.push(b'}');
-    Ok((Sha256::digest(&out).into(), link))
+    Ok((Sha256::digest(&out[..]).into(), link))
+}
+
+/// `n` in decimal, written into `buf`.
+fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[at..];
+        }
+    }
 }
 
 /// The entry hash of step 5.
 #[must_use]
 pub fn link_hash(stream: &str, seq: u64, prev: &str, digest: &[u8; 32]) -> String {
+    hex32(&link_hash_bytes(stream, seq, prev, digest))
+}
+
+/// The entry hash of step 5, as bytes (what [`link_hash`] writes in hex).
+#[must_use]
+pub fn link_hash_bytes(stream: &str, seq: u64, prev: &str, digest: &[u8; 32]) -> [u8; 32] {
     let mut hex_digest = [0u8; 64];
     // Cannot fail: the buffer is twice the digest's length.
     let _ = hex::encode_to_slice(digest, &mut hex_digest);
@@ -398,12 +544,12 @@ pub fn link_hash(stream: &str, seq: u64, prev: &str, digest: &[u8; 32]) -> Strin
     hasher.update(b"llm-audit-chain-v1\n");
     hasher.update(stream.as_bytes());
     hasher.update(b"\n");
-    hasher.update(seq.to_string().as_bytes());
+    hasher.update(decimal(seq, &mut [0u8; 20]));
     hasher.update(b"\n");
     hasher.update(prev.as_bytes());
     hasher.update(b"\n");
     hasher.update(hex_digest);
-    hex32(&hasher.finalize().into())
+    hasher.finalize().into()
 }
 
 /// A signed statement that a stream had `seq + 1` entries ending in `head` at `time`.
@@ -753,6 +899,31 @@ mod tests {
         }
     }
 
+    /// The sort order is remembered from one line to the next: lines whose keys come in
+    /// another order, another set, or twice must not reuse it.
+    #[test]
+    fn the_remembered_key_order_is_only_used_for_the_same_keys() {
+        let lines = [
+            r#"{"a":1,"b":2,"c":3}"#,
+            r#"{"a":1,"b":2,"c":3}"#,
+            r#"{"c":3,"b":2,"a":1}"#,
+            r#"{"a":1,"b":2}"#,
+            r#"{"a":1,"b":2,"b":5}"#,
+            r#"{"a":1,"b":2,"b":5}"#,
+            r#"{"a":1,"b":2,"bb":5}"#,
+            r#"{"ab":1,"b":2}"#,
+            r#"{"a":1,"bb":2}"#,
+            r#"{"a":1,"b":2,"c":3}"#,
+            r#"{}"#,
+            r#"{"a":1,"b":2,"c":3}"#,
+        ];
+        for line in lines {
+            let value: Value = serde_json::from_str(line).unwrap();
+            let (digest, _) = line_digest(line.as_bytes()).unwrap();
+            assert_eq!(digest, entry_digest(&value).unwrap(), "{line}");
+        }
+    }
+
     #[test]
     fn the_scanner_refuses_what_it_cannot_read() {
         for bad in [
@@ -763,7 +934,10 @@ mod tests {
             r#"{"a":"x"} x"#,
             r#"{"\u0061":1}"#,
         ] {
-            assert!(scan_members(bad.as_bytes()).is_none(), "{bad}");
+            assert!(
+                scan_members(bad.as_bytes(), &mut Vec::new()).is_none(),
+                "{bad}"
+            );
         }
         assert!(line_digest(br#"{"a":tru}"#).is_err());
         // Keys with escapes go the slow way and still give the defined digest.

@@ -4,9 +4,10 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use tracing_llm_audit::chain::{
-    line_digest, link_hash, ChainLink, Checkpoint, VerifyingKey, GENESIS,
+    line_digest, line_digest_ref, link_hash_bytes, Checkpoint, LinkRef, VerifyingKey, GENESIS,
 };
 use tracing_llm_audit::sink::postgres::{entry_from_row, link_from_row};
 
@@ -94,10 +95,20 @@ impl Report {
     }
 }
 
-/// One chained line, as read.
+/// A hash as stored: its 64 hex digits, `None` for text of another length (which matches
+/// nothing). Kept as text: what was written is compared, never a decoding of it.
+type Hash = Option<[u8; 64]>;
+
+fn parse_hash(text: &str) -> Hash {
+    text.as_bytes().try_into().ok()
+}
+
+/// One chained line or row, as read (its stream is the key it is filed under).
 #[derive(Debug, Clone)]
 struct Item {
-    link: ChainLink,
+    seq: u64,
+    prev: Hash,
+    hash: Hash,
     /// For a repair entry: the streams it says crashed.
     repaired: Option<Vec<Crashed>>,
     /// The stored hash is the hash of the content.
@@ -123,8 +134,56 @@ struct StreamData {
 }
 
 enum Read {
-    Chained(Box<Item>),
+    Chained(Arc<str>, Item),
     Unchained,
+}
+
+thread_local! {
+    /// The stream of the last line this thread read: lines of one stream come in runs.
+    static LAST_STREAM: std::cell::RefCell<Option<Arc<str>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// `stream` as a shared string, allocated once per run of lines of one stream.
+fn shared_stream(stream: &str) -> Arc<str> {
+    LAST_STREAM.with(|last| {
+        let mut last = last.borrow_mut();
+        match last.as_ref() {
+            Some(s) if &**s == stream => s.clone(),
+            _ => {
+                let s: Arc<str> = Arc::from(stream);
+                *last = Some(s.clone());
+                s
+            }
+        }
+    })
+}
+
+fn hex64(bytes: &[u8; 32]) -> [u8; 64] {
+    let mut out = [0u8; 64];
+    // Cannot fail: the buffer is twice the input's length.
+    let _ = hex::encode_to_slice(bytes, &mut out);
+    out
+}
+
+/// An item of `link`, whose content has the entry digest `digest`.
+fn item(link: &LinkRef<'_>, digest: &[u8; 32], repaired: Option<Vec<Crashed>>) -> Item {
+    let hash = parse_hash(&link.hash);
+    Item {
+        seq: link.seq,
+        prev: parse_hash(&link.prev),
+        content_ok: hash.is_some()
+            && hash
+                == Some(hex64(&link_hash_bytes(
+                    &link.stream,
+                    link.seq,
+                    &link.prev,
+                    digest,
+                ))),
+        hash,
+        repaired,
+        file: 0,
+        line: 0,
+    }
 }
 
 /// Where an entry is, for the problem reports: `file:line`, or the row's request id.
@@ -237,26 +296,19 @@ pub(crate) fn verify(dir: &Path, key: &VerifyingKey) -> Result<Report, String> {
         &files,
         &progress,
         |line| {
-            let (digest, link) = line_digest(line).map_err(|e| e.to_string())?;
+            let (digest, link) = line_digest_ref(line).map_err(|e| e.to_string())?;
             let Some(link) = link else {
                 return Ok(Some(Read::Unchained));
             };
-            let content_ok = link_hash(&link.stream, link.seq, &link.prev, &digest) == link.hash;
             // A writer's repair of what a crashed writer left (see the sink's `repair` module):
             // the first entry of its stream, with that action at the top level.
-            // A writer's repair of what a crashed writer left (see the sink's `repair` module):
-            // the first entry of its stream, with that action at the top level.
-            let repaired = memchr::memmem::find(line, b"llm_audit.repair")
-                .filter(|_| link.seq == 0)
+            let repaired = (link.seq == 0)
+                .then(|| memchr::memmem::find(line, b"llm_audit.repair"))
+                .flatten()
                 .and_then(|_| serde_json::from_slice::<serde_json::Value>(line).ok())
                 .and_then(|v| crashed_streams(&v));
-            Ok(Some(Read::Chained(Box::new(Item {
-                link,
-                repaired,
-                content_ok,
-                file: 0,
-                line: 0,
-            }))))
+            let item = item(&link, &digest, repaired);
+            Ok(Some(Read::Chained(shared_stream(&link.stream), item)))
         },
         |file, line, read| {
             report.entries += 1;
@@ -267,26 +319,26 @@ pub(crate) fn verify(dir: &Path, key: &VerifyingKey) -> Result<Report, String> {
                     kind: Kind::Unchained,
                     detail: format!("{}:{line}: an entry without a chain link (written without tamper evidence, or forged)", files[file].display()),
                 }),
-                Read::Chained(mut item) => {
+                Read::Chained(stream, mut item) => {
                     item.file = file;
                     item.line = line;
-                    let data = match streams.get_mut(&item.link.stream) {
+                    let data = match streams.get_mut(&*stream) {
                         Some(data) => data,
-                        None => streams.entry(item.link.stream.clone()).or_default(),
+                        None => streams.entry(stream.to_string()).or_default(),
                     };
                     // A writer appends in order: within one file, a stream's seq only grows.
-                    let last = data.last_in_file.entry(file).or_insert(item.link.seq);
-                    if item.link.seq < *last {
+                    let last = data.last_in_file.entry(file).or_insert(item.seq);
+                    if item.seq < *last {
                         problems.push(Problem {
-                            stream: item.link.stream.clone(),
-                            seq: Some(item.link.seq),
+                            stream: stream.to_string(),
+                            seq: Some(item.seq),
                             kind: Kind::Reordered,
                             detail: format!("{}:{line}: after seq {last} in the same file", files[file].display()),
                         });
                     } else {
-                        *last = item.link.seq;
+                        *last = item.seq;
                     }
-                    data.items.push(*item);
+                    data.items.push(item);
                 }
             }
             true
@@ -349,7 +401,7 @@ fn conclude(
             i.content_ok
                 && signed_up_to
                     .get(stream.as_str())
-                    .is_some_and(|&s| s >= i.link.seq)
+                    .is_some_and(|&s| s >= i.seq)
         })
         .filter_map(|(stream, i)| {
             i.repaired.as_ref().map(|named| {
@@ -367,7 +419,7 @@ fn conclude(
     report.streams = names.len();
     for stream in names {
         let mut items = streams.remove(&stream).unwrap_or_default().items;
-        items.sort_by_key(|i| i.link.seq);
+        items.sort_by_key(|i| i.seq);
         let cps = checkpoints.remove(&stream).unwrap_or_default();
         // Excused only if the stream's last signed checkpoint is still the one the repair saw:
         // otherwise checkpoints were removed after the repair.
@@ -438,7 +490,7 @@ fn check_stream(
     for item in items {
         match by_seq
             .last()
-            .filter(|(seq, _)| *seq == item.link.seq)
+            .filter(|(seq, _)| *seq == item.seq)
             .map(|(_, i)| *i)
         {
             Some(first) => {
@@ -449,7 +501,7 @@ fn check_stream(
                     (first, item)
                 };
                 problem(
-                    Some(item.link.seq),
+                    Some(item.seq),
                     Kind::Inserted,
                     format!(
                         "two entries claim this seq: {} and {}",
@@ -461,7 +513,7 @@ fn check_stream(
                     last.1 = keep;
                 }
             }
-            None => by_seq.push((item.link.seq, item)),
+            None => by_seq.push((item.seq, item)),
         }
     }
     let find = |seq: u64| {
@@ -493,15 +545,15 @@ fn check_stream(
             );
         }
         let want_prev = match previous {
-            Some(p) if p.link.seq + 1 == seq => Some(p.link.hash.as_str()),
-            None if seq == 0 => Some(GENESIS),
+            Some(p) if p.seq + 1 == seq => Some(p.hash),
+            None if seq == 0 => Some(parse_hash(GENESIS)),
             _ => None,
         };
         if let Some(want) = want_prev {
-            if item.link.prev != want {
+            if item.prev.is_none() || item.prev != want {
                 let (at, what) = match previous {
                     Some(p) if p.content_ok => (
-                        Some(p.link.seq),
+                        Some(p.seq),
                         format!(
                             "{}: changed and re-hashed (the next entry's link does not match)",
                             place(p)
@@ -552,7 +604,7 @@ fn check_stream(
         }
         valid.push(cp);
         match find(cp.seq) {
-            Some(item) if item.link.hash != cp.head => problem(
+            Some(item) if item.hash.is_none() || item.hash != parse_hash(&cp.head) => problem(
                 Some(cp.seq),
                 Kind::Modified,
                 format!(
@@ -659,23 +711,18 @@ pub(crate) fn verify_postgres(pg: &mut Postgres, key: &VerifyingKey) -> Result<R
             };
             let line = serde_json::to_vec(&entry).map_err(|e| e.to_string())?;
             let (digest, _) = line_digest(&line).map_err(|e| e.to_string())?;
-            let content_ok = link_hash(&link.stream, link.seq, &link.prev, &digest) == link.hash;
             let repaired = (link.seq == 0 && entry.action == "llm_audit.repair")
                 .then(|| serde_json::to_value(&entry).ok())
                 .flatten()
                 .and_then(|v| crashed_streams(&v));
             ids.push(entry.request_id);
-            let item = Item {
-                repaired,
-                content_ok,
-                file: 0,
-                line: ids.len() - 1,
-                link,
-            };
-            match streams.get_mut(&item.link.stream) {
+            let link = LinkRef::from(link);
+            let mut item = item(&link, &digest, repaired);
+            item.line = ids.len() - 1;
+            match streams.get_mut(&*link.stream) {
                 Some(data) => data.items.push(item),
                 None => streams
-                    .entry(item.link.stream.clone())
+                    .entry(link.stream.into_owned())
                     .or_default()
                     .items
                     .push(item),
