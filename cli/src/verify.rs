@@ -26,7 +26,9 @@ pub(crate) enum Kind {
     Truncated,
     MissingCheckpoint,
     BadSignature,
-    Unreadable,
+    /// Not a problem by itself: a line that is no entry or checkpoint, such as what a failed
+    /// write leaves. Whatever it held is missing from its chain and reported there.
+    Fragment,
     Unchained,
     /// Not a problem: a crashed writer's stream, repaired by a later one.
     Repaired,
@@ -42,7 +44,7 @@ impl Kind {
             Self::Truncated => "truncated",
             Self::MissingCheckpoint => "missing checkpoint",
             Self::BadSignature => "bad signature",
-            Self::Unreadable => "unreadable",
+            Self::Fragment => "fragment",
             Self::Unchained => "unchained",
             Self::Repaired => "repaired",
         }
@@ -273,11 +275,15 @@ pub(crate) fn verify(dir: &Path, key: &VerifyingKey) -> Result<Report, String> {
                         cp.stream
                     ),
                 }),
-                Err(e) => problems.push(Problem {
+                Err(e) => report.notes.push(Problem {
                     stream: stream.clone(),
                     seq: None,
-                    kind: Kind::Unreadable,
-                    detail: format!("{}:{}: not a checkpoint: {e}", path.display(), i + 1),
+                    kind: Kind::Fragment,
+                    detail: format!(
+                        "{}:{}: not a checkpoint ({e}); a checkpoint it held would be missing",
+                        path.display(),
+                        i + 1
+                    ),
                 }),
             }
         }
@@ -347,14 +353,19 @@ pub(crate) fn verify(dir: &Path, key: &VerifyingKey) -> Result<Report, String> {
             unreadable.push(Problem {
                 stream: String::new(),
                 seq: None,
-                kind: Kind::Unreadable,
-                detail: format!("{}:{}: {}", bad.file.display(), bad.line, bad.reason),
+                kind: Kind::Fragment,
+                detail: format!(
+                    "{}:{}: {}; an entry it held would be missing from its chain",
+                    bad.file.display(),
+                    bad.line,
+                    bad.reason
+                ),
             });
             Ok(())
         },
     )?;
     drop(progress);
-    problems.extend(unreadable);
+    report.notes.extend(unreadable);
 
     let place = |item: &Item| format!("{}:{}", files[item.file].display(), item.line);
     Ok(conclude(

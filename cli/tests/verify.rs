@@ -440,6 +440,48 @@ fn truncation_at_every_byte_of_the_last_entries_is_found() {
     }
 }
 
+/// What a failed write leaves (disk full, say): part of a line, then the writer goes on with a
+/// new line. With the chains whole, that is a note, not tampering; and an entry that was cut
+/// that way is still found missing.
+#[test]
+fn fragments_of_failed_writes_are_notes_while_the_chains_are_whole() {
+    let log = honest_log();
+    let dir = copy(&log);
+    let day = day_file(dir.path(), "2026-11-24");
+    let mut lines = lines(&day);
+    let fragment = lines[3][..lines[3].len() / 2].to_owned();
+    lines.insert(4, fragment.clone());
+    write_lines(&day, &lines);
+    let cps = dir
+        .path()
+        .join(format!("audit_checkpoints_{}.jsonl", log.streams[1]));
+    let mut checkpoints = self::lines(&cps);
+    let half = checkpoints[0][..40].to_owned();
+    checkpoints.insert(1, half);
+    write_lines(&cps, &checkpoints);
+    let out = verify(dir.path(), &log.public);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let notes = problems(&out);
+    assert_eq!(
+        notes.iter().filter(|(_, _, k)| k == "fragment").count(),
+        2,
+        "{notes:?}"
+    );
+
+    // The same cut, but of an entry that was written and signed: it is missing from its chain.
+    let (stream, seq) = link(&lines[3]);
+    lines[3] = fragment;
+    lines.remove(4);
+    write_lines(&day, &lines);
+    found(&verify(dir.path(), &log.public), &stream, seq, &["deleted"]);
+}
+
 fn hex_of(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

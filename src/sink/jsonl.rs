@@ -251,6 +251,7 @@ impl JsonlSinkBuilder {
                     index: 0,
                     last_at: Instant::now(),
                     rotated: false,
+                    torn: false,
                 })
             }
         };
@@ -330,6 +331,9 @@ struct Chained {
     last_at: Instant,
     /// A day file was closed since the last checkpoint.
     rotated: bool,
+    /// A checkpoint write failed: the file may end in part of a line, which the next
+    /// checkpoint must not be glued to.
+    torn: bool,
 }
 
 impl Chained {
@@ -365,10 +369,16 @@ impl Chained {
             signature: String::new(),
         };
         self.settings.key.sign(&mut checkpoint);
-        let mut line = serde_json::to_vec(&checkpoint).unwrap_or_default();
+        let mut line = Vec::with_capacity(512);
+        if self.torn {
+            line.push(b'\n');
+        }
+        // Serializing a checkpoint (strings and integers) cannot fail.
+        let _ = serde_json::to_writer(&mut line, &checkpoint);
         line.push(b'\n');
         let written =
             io::Write::write_all(&mut self.lock, &line).and_then(|()| self.lock.sync_data());
+        self.torn = written.is_err();
         written.map_err(|error| {
             SinkError::with_source(
                 format!(
