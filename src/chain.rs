@@ -10,8 +10,9 @@
 //!
 //! 1. Take the entry as a JSON object and remove its `chain` member.
 //! 2. Replace the value of each *erasable* member ([`ERASABLE`]: `user_id`, `session_id`,
-//!    `error_message`, `metadata`) that is not `null` by the string `"sha256:" + hex(SHA-256(C(v)))`,
-//!    where `C(v)` is the canonical JSON of the value (below). A value that a retention or
+//!    `error_message`, `metadata`, and the kept content `system_prompt_content`,
+//!    `input_content`, `output_content`) that is not `null` by the string
+//!    `"sha256:" + hex(SHA-256(C(v)))`, where `C(v)` is the canonical JSON of the value (below). A value that a retention or
 //!    erasure step already replaced by `{"$erased": "sha256:<hex>"}` is replaced by that string.
 //!    So content can be erased later without breaking the chain; the hashes of the prompt and
 //!    output (`input_hash`, ...) are covered as they are.
@@ -39,7 +40,15 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 /// Members whose values the chain covers by digest only, so that they can be erased later.
-pub const ERASABLE: &[&str] = &["user_id", "session_id", "error_message", "metadata"];
+pub const ERASABLE: &[&str] = &[
+    "user_id",
+    "session_id",
+    "error_message",
+    "metadata",
+    "system_prompt_content",
+    "input_content",
+    "output_content",
+];
 
 /// The `prev` of a stream's first entry.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";

@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::content::StoredContent;
+
 /// Version of the [`AuditEntry`] layout. Bumped whenever a field changes meaning or is removed;
 /// readers use it to tell old lines from new ones.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -64,6 +66,16 @@ pub struct AuditEntry {
     pub output_hash: Option<String>,
     /// Id of the key that made the hashes, so a verifier knows which key to use.
     pub hash_key_id: Option<String>,
+    /// The system prompt itself, encrypted or (for development) as it is, when its
+    /// [`ContentPolicy`](crate::ContentPolicy) keeps it; absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system_prompt_content: Option<StoredContent>,
+    /// The input itself, as [`system_prompt_content`](Self::system_prompt_content).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_content: Option<StoredContent>,
+    /// The output itself, as [`system_prompt_content`](Self::system_prompt_content).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_content: Option<StoredContent>,
     /// Input tokens, cached ones included (`gen_ai.usage.input_tokens`).
     pub input_tokens: Option<u64>,
     /// Output tokens, reasoning ones included (`gen_ai.usage.output_tokens`).
@@ -132,6 +144,9 @@ impl AuditEntry {
             input_hash: None,
             output_hash: None,
             hash_key_id: None,
+            system_prompt_content: None,
+            input_content: None,
+            output_content: None,
             input_tokens: None,
             output_tokens: None,
             thinking_tokens: None,

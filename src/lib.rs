@@ -110,6 +110,7 @@ pub use tracing_llm_audit_macros::llm_call;
 pub mod chain;
 #[cfg(feature = "clients")]
 pub mod clients;
+pub mod content;
 pub mod cost;
 mod entry;
 mod hash;
@@ -124,6 +125,7 @@ mod record;
 mod runtime;
 pub mod sink;
 
+pub use content::{ContentPolicies, ContentPolicy, Keyring};
 pub use cost::{CostError, ModelPrice, PriceFileError, PriceTable, TokenUsage};
 pub use entry::{AuditEntry, Status, ACTION_ENTRIES_DROPPED, SCHEMA_VERSION};
 pub use hash::{HashKey, HashKeyError, HASH_KEY_ENV, HASH_PREFIX, MIN_SECRET_LEN};

@@ -431,6 +431,21 @@ fn otlp_setup_sends_spans_logs_and_metrics_to_one_collector() {
             assert!(keys.contains(&name), "{name} missing on the span: {keys:?}");
         }
     }
+    // With the default content policy (HashOnly) no byte of a prompt, input or output leaves
+    // the process: not in the log records, the spans or the metrics.
+    let exported = format!(
+        "{:?}{:?}{:?}",
+        receiver.received.lock().unwrap().requests,
+        signals.traces,
+        signals.metrics
+    );
+    for content in ["You are terse", "question 3", "\"ok\""] {
+        assert!(!exported.contains(content), "{content} was exported");
+    }
+    assert!(
+        exported.contains("hmac-sha256:"),
+        "the hashes were exported"
+    );
     let metric_names = signals.metric_names();
     for name in [
         names::METRIC_TOKEN_USAGE,

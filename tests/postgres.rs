@@ -11,11 +11,15 @@ use std::time::Duration;
 use rust_decimal::{Decimal, RoundingStrategy};
 use time::OffsetDateTime;
 use tokio_postgres::{Client, NoTls};
+use tracing_llm_audit::content::{ContentField, Keyring, StoredContent};
 use tracing_llm_audit::sink::postgres::{
     entry_from_row, QUERY_DAILY_COST_BY_USER, QUERY_ERROR_RATE_BY_MODEL, QUERY_TOKEN_ANOMALIES,
     ROLES_SQL,
 };
-use tracing_llm_audit::{AuditEntry, AuditLayer, AuditSink, HashKey, PostgresSink, Status};
+use tracing_llm_audit::{
+    AuditEntry, AuditLayer, AuditSink, ContentPolicies, ContentPolicy, HashKey, PostgresSink,
+    Status,
+};
 use tracing_subscriber::layer::SubscriberExt;
 
 const BASE: &str = "host=127.0.0.1 port=5432 user=postgres dbname=test";
@@ -159,6 +163,19 @@ fn full_entry(i: u64) -> AuditEntry {
     metadata.insert("tier".to_owned(), "gold".into());
     metadata.insert("n".to_owned(), 7.into());
     e.metadata = Some(metadata);
+    // Kept content in each of its forms.
+    let keyring = Keyring::new("content-1", [7u8; 32]).unwrap();
+    e.input_content = Some(
+        keyring
+            .encrypt(&e.request_id, ContentField::Input, b"what is my balance?")
+            .unwrap(),
+    );
+    e.output_content = Some(StoredContent::Plaintext {
+        text: format!("answer {i} \u{2028} \"quoted\""),
+    });
+    e.system_prompt_content = Some(StoredContent::PlaintextBase64 {
+        base64: "/w==".to_owned(),
+    });
     e
 }
 
@@ -552,6 +569,58 @@ fn a_spill_directory_serves_one_sink_at_a_time() {
     );
     let _ = first.shutdown();
     build().expect("free again after the first sink's shutdown");
+}
+
+/// Audits one call with the three contents carrying `tag`-marked canaries, through `sink`.
+fn audit_canaries(sink: PostgresSink, policies: ContentPolicies, tag: &str) {
+    let (layer, guard) = AuditLayer::builder()
+        .with_sink(sink)
+        .with_hash_key(HashKey::new("pg", [1u8; 32]).unwrap())
+        .with_content_policy(policies)
+        .build()
+        .unwrap();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        use tracing_llm_audit::LlmSpanExt;
+        let span = tracing_llm_audit::llm_span!(provider = "openai", model = "gpt-4o");
+        span.record_system_prompt(format!("You are {tag}-SYSTEM, be brief.").as_bytes());
+        span.record_input(format!("My card is {tag}-INPUT.").as_bytes());
+        span.record_output(format!("Noted: {tag}-OUTPUT.").as_bytes());
+    });
+    let stats = guard.shutdown(Duration::from_secs(30)).unwrap();
+    assert!(stats.is_lossless(), "{stats:?}");
+}
+
+#[test]
+fn hash_only_keeps_no_byte_of_the_content_in_the_table() {
+    let Some(db) = Db::new() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    audit_canaries(
+        db.sink(dir.path()),
+        ContentPolicies::default(),
+        "CANARY7f3a",
+    );
+    // A second call keeps its content: the search below finds what is there, so it can fail.
+    audit_canaries(
+        db.sink(dir.path()),
+        ContentPolicies::all(ContentPolicy::PlaintextUnprotected),
+        "KEPT91c2",
+    );
+    let rows: Vec<String> = db
+        .query("SELECT row_to_json(t)::text FROM llm_audit_log t")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(rows.len(), 2);
+    let all = rows.concat();
+    for part in ["SYSTEM", "INPUT", "OUTPUT"] {
+        assert!(
+            !all.contains(&format!("CANARY7f3a-{part}")),
+            "{part} stored"
+        );
+        assert!(all.contains(&format!("KEPT91c2-{part}")), "{part} not kept");
+    }
+    assert!(!all.contains("CANARY7f3a"), "no fragment of a canary");
+    assert!(all.contains("hmac-sha256:"), "the hashes are there");
 }
 
 #[test]

@@ -20,6 +20,7 @@ mod query;
 mod report;
 mod row;
 mod scan;
+mod show;
 mod source;
 mod tail;
 mod verify;
@@ -50,12 +51,21 @@ enum Command {
     /// code 0 only when everything is intact.
     Verify(Box<VerifyArgs>),
     /// Make an Ed25519 key pair for signing checkpoints: PREFIX.key (secret, mode 0600) and
-    /// PREFIX.pub (all a verifier needs).
+    /// PREFIX.pub (all a verifier needs). With --keyring: make a content keyring, or add a new
+    /// current key to one (rotation).
     Keygen {
         /// Path prefix of the two files.
         #[arg(long, default_value = "llm-audit-signing")]
         out: PathBuf,
+        /// A content keyring file (mode 0600) to create, or to add a key to.
+        #[arg(long, conflicts_with = "out")]
+        keyring: Option<PathBuf>,
+        /// The new key's id [default: content-<UTC date and time>].
+        #[arg(long, requires = "keyring")]
+        key_id: Option<String>,
     },
+    /// One entry, whole, as JSON; --decrypt shows its kept content (needs the keyring).
+    Show(Box<ShowArgs>),
     /// Apply the PostgreSQL migrations (versioned, idempotent) as a role that may create
     /// tables, for deployments whose application role may only insert.
     Migrate {
@@ -450,7 +460,16 @@ fn main() -> ExitCode {
         ),
         Some(Command::Query(args)) => ("query", run_query(&args)),
         Some(Command::Tail(args)) => ("tail", tail::run(&args)),
-        Some(Command::Keygen { out }) => ("keygen", run_keygen(&out)),
+        Some(Command::Keygen {
+            keyring: Some(path),
+            key_id,
+            ..
+        }) => (
+            "keygen",
+            show::keygen_keyring(&path, key_id.as_deref()).map(|m| println!("{m}")),
+        ),
+        Some(Command::Keygen { out, .. }) => ("keygen", run_keygen(&out)),
+        Some(Command::Show(args)) => ("show", run_show(&args)),
         Some(Command::Verify(args)) => match run_verify(&args) {
             Ok(true) => return ExitCode::SUCCESS,
             Ok(false) => return ExitCode::from(2),
@@ -552,6 +571,31 @@ fn run_keygen(out: &std::path::Path) -> Result<(), String> {
         public.display()
     );
     Ok(())
+}
+
+/// `llm-audit show`.
+#[derive(Debug, Args)]
+struct ShowArgs {
+    /// The entry's request id.
+    request_id: String,
+    #[command(flatten)]
+    source: SourceArgs,
+    /// Decrypt the kept content (system prompt, input, output) with the keyring.
+    #[arg(long)]
+    decrypt: bool,
+    /// The content keyring [default: LLM_AUDIT_KEYRING].
+    #[arg(long, requires = "decrypt")]
+    keyring: Option<PathBuf>,
+}
+
+fn run_show(args: &ShowArgs) -> Result<(), String> {
+    let keyring = show::keyring_for(args.decrypt, args.keyring.as_deref())?;
+    let mut source = args.source.open()?;
+    let text = show::show(&mut source, &args.request_id, keyring.as_ref())?;
+    use std::io::Write;
+    std::io::stdout()
+        .write_all(text.as_bytes())
+        .map_err(|e| format!("cannot write: {e}"))
 }
 
 /// `llm-audit tail`.

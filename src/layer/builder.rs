@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use super::span_data::DEFAULT_MAX_ERROR_MESSAGE_LEN;
 use super::AuditLayer;
+use crate::content::{ContentPolicies, ContentPolicy, Keyring};
 use crate::cost::PriceTable;
 use crate::hash::{HashKey, HashKeyError, HASH_KEY_ENV};
 use crate::pipeline::{
@@ -55,6 +56,8 @@ pub struct AuditLayerBuilder {
     idle_flush: Duration,
     linger: Duration,
     sink_backlog: usize,
+    content: ContentPolicies,
+    keyring: Option<Keyring>,
     #[cfg(feature = "otel")]
     otel: crate::otel::OtelSpans,
 }
@@ -75,6 +78,8 @@ impl Default for AuditLayerBuilder {
             idle_flush: Duration::from_secs(1),
             linger: DEFAULT_LINGER,
             sink_backlog: DEFAULT_SINK_BACKLOG,
+            content: ContentPolicies::default(),
+            keyring: None,
             #[cfg(feature = "otel")]
             otel: crate::otel::OtelSpans::default(),
         }
@@ -108,6 +113,12 @@ pub enum BuildError {
         /// What would be right.
         reason: &'static str,
     },
+    /// A content policy is [`ContentPolicy::Encrypted`] but no keyring was given.
+    #[error(
+        "the content policy encrypts content, but no keyring was given: add \
+         .with_keyring(Keyring::from_file(..)?) (make one with `llm-audit keygen --keyring FILE`)"
+    )]
+    NoKeyring,
     /// The worker thread could not be started.
     #[error("could not start the audit worker thread")]
     SpawnWorker(#[source] std::io::Error),
@@ -235,12 +246,44 @@ impl AuditLayerBuilder {
         self
     }
 
+    /// What entries keep of the system prompt, input and output. Default:
+    /// [`ContentPolicy::HashOnly`] for all three. [`ContentPolicy::Encrypted`] needs
+    /// [`with_keyring`](Self::with_keyring); [`ContentPolicy::PlaintextUnprotected`] makes
+    /// [`build`](Self::build) log a warning.
+    #[must_use]
+    pub fn with_content_policy(mut self, policies: ContentPolicies) -> Self {
+        self.content = policies;
+        self
+    }
+
+    /// The keys that encrypt content ([`ContentPolicy::Encrypted`]). Default: none.
+    #[must_use]
+    pub fn with_keyring(mut self, keyring: Keyring) -> Self {
+        self.keyring = Some(keyring);
+        self
+    }
+
     /// Starts the worker thread and returns the layer and the guard that stops the worker.
     ///
     /// # Errors
     /// See [`BuildError`]: no sink, no hash key, a setting out of range, or no thread.
     pub fn build(self) -> Result<(AuditLayer, WorkerGuard), BuildError> {
         self.validate()?;
+        let policies = self.content.by_field();
+        if policies.iter().any(|(_, p)| *p == ContentPolicy::Encrypted) && self.keyring.is_none() {
+            return Err(BuildError::NoKeyring);
+        }
+        for (field, _) in policies
+            .iter()
+            .filter(|(_, p)| *p == ContentPolicy::PlaintextUnprotected)
+        {
+            tracing::warn!(
+                field = field.name(),
+                "audit entries keep this content in plain text (ContentPolicy::\
+                 PlaintextUnprotected): anyone who can read the audit log can read it; use \
+                 HashOnly or Encrypted in production"
+            );
+        }
         let hash_key = match self.hash_key {
             Some(key) => key,
             None => match HashKey::from_env().map_err(BuildError::HashKeyFromEnv)? {
@@ -278,7 +321,12 @@ impl AuditLayerBuilder {
             lanes.push(lane);
         }
         let (tx, rx) = crossbeam_channel::bounded(self.queue_capacity);
-        let assembler = std::sync::Arc::new(Assembler::new(hash_key, self.prices));
+        let assembler = std::sync::Arc::new(Assembler::new(
+            hash_key,
+            self.prices,
+            self.content,
+            self.keyring,
+        ));
         let worker = Worker {
             rx,
             lanes,

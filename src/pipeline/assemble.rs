@@ -7,6 +7,7 @@ use std::sync::Mutex;
 
 use time::OffsetDateTime;
 
+use crate::content::{ContentField, ContentPolicies, ContentPolicy, Keyring, StoredContent};
 use crate::cost::{CostError, PriceTable, TokenUsage};
 use crate::entry::{AuditEntry, Status, SCHEMA_VERSION};
 use crate::hash::{to_hex, HashKey};
@@ -22,15 +23,24 @@ const OUTPUT_FREE_OPERATIONS: &[&str] = &["embeddings"];
 pub(crate) struct Assembler {
     hash_key: HashKey,
     prices: PriceTable,
+    policies: ContentPolicies,
+    keyring: Option<Keyring>,
     /// Models already warned about, so that an unknown model warns once, not once per call.
     warned_models: Mutex<HashSet<String>>,
 }
 
 impl Assembler {
-    pub(crate) fn new(hash_key: HashKey, prices: PriceTable) -> Self {
+    pub(crate) fn new(
+        hash_key: HashKey,
+        prices: PriceTable,
+        policies: ContentPolicies,
+        keyring: Option<Keyring>,
+    ) -> Self {
         Self {
             hash_key,
             prices,
+            policies,
+            keyring,
             warned_models: Mutex::new(HashSet::new()),
         }
     }
@@ -51,9 +61,37 @@ impl Assembler {
                 } else {
                     Status::Success
                 });
-        let hash = |bytes: &Option<Vec<u8>>| bytes.as_deref().map(|b| self.hash_key.hash(b));
-        let any_content =
-            content.system_prompt.is_some() || content.input.is_some() || content.output.is_some();
+        let slot = |field: ContentField| match field {
+            ContentField::SystemPrompt => content.system_prompt.as_deref(),
+            ContentField::Input => content.input.as_deref(),
+            ContentField::Output => content.output.as_deref(),
+        };
+        let mut hashes: [Option<String>; 3] = Default::default();
+        let mut stored: [Option<StoredContent>; 3] = Default::default();
+        let mut content_errors = Vec::new();
+        for (i, (field, policy)) in self.policies.by_field().into_iter().enumerate() {
+            let Some(bytes) = slot(field) else { continue };
+            if policy != ContentPolicy::Drop {
+                hashes[i] = Some(self.hash_key.hash(bytes));
+            }
+            stored[i] = match (policy, &self.keyring) {
+                (ContentPolicy::Encrypted, Some(keyring)) => {
+                    match keyring.encrypt(&data.request_id, field, bytes) {
+                        Ok(sealed) => Some(sealed),
+                        Err(e) => {
+                            content_errors.push(format!("{}: {e}", field.name()));
+                            None
+                        }
+                    }
+                }
+                (ContentPolicy::PlaintextUnprotected, _) => Some(StoredContent::plaintext(bytes)),
+                _ => None,
+            };
+        }
+        let [system_prompt_content, input_content, output_content] = stored;
+        let [system_prompt_hash, input_hash, output_hash] = hashes;
+        let any_hash =
+            system_prompt_hash.is_some() || input_hash.is_some() || output_hash.is_some();
         let sanitization_by_type: std::collections::BTreeMap<String, u64> = data
             .sanitization
             .iter()
@@ -80,10 +118,13 @@ impl Assembler {
                 .finish_reasons
                 .map(|r| r.into_iter().map(String::from).collect()),
             streaming: fields.stream,
-            system_prompt_hash: hash(&content.system_prompt),
-            input_hash: hash(&content.input),
-            output_hash: hash(&content.output),
-            hash_key_id: any_content.then(|| self.hash_key.id().to_owned()),
+            system_prompt_hash,
+            input_hash,
+            output_hash,
+            hash_key_id: any_hash.then(|| self.hash_key.id().to_owned()),
+            system_prompt_content,
+            input_content,
+            output_content,
             input_tokens: fields.input_tokens,
             output_tokens: fields.output_tokens,
             thinking_tokens: fields.reasoning_tokens,
@@ -106,6 +147,13 @@ impl Assembler {
             parent_span_id: data.parent_span_id.map(|id| to_hex(&id)),
             metadata: metadata_map(fields.metadata),
         };
+        if !content_errors.is_empty() {
+            // Not silently lost: the entry says what it could not keep.
+            entry.metadata.get_or_insert_with(Default::default).insert(
+                "llm_audit.content_error".to_owned(),
+                content_errors.join("; ").into(),
+            );
+        }
         match self.cost(&entry) {
             Ok(cost) => entry.cost_usd = Some(cost),
             Err(reason) => entry.cost_note = Some(reason.to_string()),
@@ -194,7 +242,12 @@ mod tests {
     }
 
     fn assembler() -> Assembler {
-        Assembler::new(HashKey::new("k", [0u8; 32]).unwrap(), PriceTable::builtin())
+        Assembler::new(
+            HashKey::new("k", [0u8; 32]).unwrap(),
+            PriceTable::builtin(),
+            crate::content::ContentPolicies::default(),
+            None,
+        )
     }
 
     #[test]

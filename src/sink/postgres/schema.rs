@@ -25,6 +25,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         "chain",
         include_str!("../../../sql/migrations/0002_chain.sql"),
     ),
+    (
+        3,
+        "content",
+        include_str!("../../../sql/migrations/0003_content.sql"),
+    ),
 ];
 
 /// The SQL that creates the owner, writer and reader roles and their privileges.
@@ -137,6 +142,9 @@ pub(crate) const COLUMNS: &[(&str, Type)] = &[
     ("chain_seq", Type::INT8),
     ("chain_prev", Type::TEXT),
     ("chain_hash", Type::TEXT),
+    ("system_prompt_content", Type::JSONB),
+    ("input_content", Type::JSONB),
+    ("output_content", Type::JSONB),
 ];
 
 /// The staging table a COPY goes into, spelled out (not `LIKE llm_audit_log`, which would need
@@ -205,7 +213,15 @@ pub(crate) async fn write_row(
         ),
         None => (None, None, None, None),
     };
-    let values: [&(dyn ToSql + Sync); 38] = [
+    let content = |c: &Option<crate::content::StoredContent>| {
+        c.as_ref().and_then(|c| serde_json::to_value(c).ok())
+    };
+    let (system_prompt_content, input_content, output_content) = (
+        content(&entry.system_prompt_content),
+        content(&entry.input_content),
+        content(&entry.output_content),
+    );
+    let values: [&(dyn ToSql + Sync); 41] = [
         &entry.request_id,
         &entry.timestamp,
         &entry.user_id,
@@ -244,8 +260,23 @@ pub(crate) async fn write_row(
         &seq,
         &prev,
         &hash,
+        &system_prompt_content,
+        &input_content,
+        &output_content,
     ];
     writer.write(&values).await
+}
+
+/// Kept content. A value that is no stored content (changed by hand) reads as `None`, which
+/// `llm-audit verify` then finds changed.
+fn content(
+    row: &Row,
+    column: &str,
+) -> Result<Option<crate::content::StoredContent>, tokio_postgres::Error> {
+    let Some(value) = row.try_get::<_, Option<serde_json::Value>>(column)? else {
+        return Ok(None);
+    };
+    Ok(serde_json::from_value(value).ok())
 }
 
 fn uint(row: &Row, column: &str) -> Option<u64> {
@@ -279,6 +310,9 @@ pub fn entry_from_row(row: &Row) -> Result<AuditEntry, tokio_postgres::Error> {
         input_hash: row.try_get("input_hash")?,
         output_hash: row.try_get("output_hash")?,
         hash_key_id: row.try_get("hash_key_id")?,
+        system_prompt_content: content(row, "system_prompt_content")?,
+        input_content: content(row, "input_content")?,
+        output_content: content(row, "output_content")?,
         input_tokens: uint(row, "input_tokens"),
         output_tokens: uint(row, "output_tokens"),
         thinking_tokens: uint(row, "thinking_tokens"),
