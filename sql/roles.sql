@@ -36,6 +36,7 @@ BEGIN
     ALTER TABLE llm_audit_log OWNER TO llm_audit_owner;
     ALTER TABLE llm_audit_schema_migrations OWNER TO llm_audit_owner;
     ALTER TABLE llm_audit_checkpoints OWNER TO llm_audit_owner;
+    ALTER TABLE llm_audit_tombstones OWNER TO llm_audit_owner;
     ALTER FUNCTION llm_audit_ensure_partitions(INTEGER) OWNER TO llm_audit_owner;
     FOR part IN SELECT inhrelid::regclass AS name FROM pg_inherits
                 WHERE inhparent = 'llm_audit_log'::regclass LOOP
@@ -52,5 +53,8 @@ GRANT SELECT ON llm_audit_log TO llm_audit_reader;
 REVOKE ALL ON llm_audit_checkpoints FROM PUBLIC, llm_audit_writer, llm_audit_reader;
 GRANT INSERT ON llm_audit_checkpoints TO llm_audit_writer;
 GRANT SELECT ON llm_audit_checkpoints TO llm_audit_reader;
+-- Tombstones of expired entries: written by the owner's retention runs, read by verifiers.
+REVOKE ALL ON llm_audit_tombstones FROM PUBLIC, llm_audit_writer, llm_audit_reader;
+GRANT SELECT ON llm_audit_tombstones TO llm_audit_reader;
 REVOKE ALL ON FUNCTION llm_audit_ensure_partitions(INTEGER) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION llm_audit_ensure_partitions(INTEGER) TO llm_audit_writer;

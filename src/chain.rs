@@ -8,14 +8,17 @@
 //!
 //! # The canonical form (v1), so that another language can verify
 //!
-//! 1. Take the entry as a JSON object and remove its `chain` member.
-//! 2. Replace the value of each *erasable* member ([`ERASABLE`]: `user_id`, `session_id`,
-//!    `error_message`, `metadata`, and the kept content `system_prompt_content`,
-//!    `input_content`, `output_content`) that is not `null` by the string
-//!    `"sha256:" + hex(SHA-256(C(v)))`, where `C(v)` is the canonical JSON of the value (below). A value that a retention or
-//!    erasure step already replaced by `{"$erased": "sha256:<hex>"}` is replaced by that string.
-//!    So content can be erased later without breaking the chain; the hashes of the prompt and
-//!    output (`input_hash`, ...) are covered as they are.
+//! 1. Take the entry as a JSON object and remove its `chain` and `erased` members.
+//! 2. Each *erasable* member ([`ERASABLE`]: `user_id`, `session_id`, `error_message`,
+//!    `metadata`, the hashes `system_prompt_hash`, `input_hash`, `output_hash`, and the kept
+//!    content `system_prompt_content`, `input_content`, `output_content`) is covered by a digest
+//!    instead of its value: if the entry's `erased` object names the member, its value there (a
+//!    `"sha256:<hex>"` string, put there by a retention or erasure step when it removed or
+//!    replaced the value); otherwise, when the member is present and not `null`, the string
+//!    `"sha256:" + hex(SHA-256(C(v)))`, where `C(v)` is the canonical JSON of the value (below).
+//!    A member named in `erased` takes that digest whatever the entry now holds there (nothing,
+//!    or a pseudonym), and is added if absent. So values can be removed later without breaking
+//!    the chain.
 //! 3. `C(object)`: compact JSON (no whitespace), members sorted by the UTF-8 bytes of their
 //!    keys, recursively; strings escaped as `serde_json` and JavaScript's `JSON.stringify` do
 //!    (`\"`, `\\`, `\n`, `\r`, `\t`, `\b`, `\f`, other controls below U+0020 as `\u00XX` in
@@ -45,6 +48,9 @@ pub const ERASABLE: &[&str] = &[
     "session_id",
     "error_message",
     "metadata",
+    "system_prompt_hash",
+    "input_hash",
+    "output_hash",
     "system_prompt_content",
     "input_content",
     "output_content",
@@ -127,6 +133,9 @@ pub enum ChainError {
         #[source]
         source: std::io::Error,
     },
+    /// The member is not covered by digest, so removing it would break the chain.
+    #[error("{0:?} is not an erasable member (erasable: {ERASABLE:?})")]
+    NotErasable(String),
 }
 
 /// `C(v)`: compact JSON with object members sorted by key bytes, recursively.
@@ -179,18 +188,13 @@ fn hex32(bytes: &[u8; 32]) -> String {
 /// The digest an erasable value is covered by: `sha256:<hex>`.
 #[must_use]
 pub fn erasable_digest(value: &Value) -> String {
-    if let Some(d) = value
-        .as_object()
-        .filter(|o| o.len() == 1)
-        .and_then(|o| o.get("$erased"))
-        .and_then(Value::as_str)
-    {
-        return d.to_owned();
-    }
     let mut bytes = Vec::new();
     canonical_json(value, &mut bytes);
     format!("sha256:{}", sha256_hex(&bytes))
 }
+
+/// The member of an entry that records the digests of erased values (step 2).
+pub const ERASED: &str = "erased";
 
 /// The entry digest of step 4, of an entry object (its `chain` member is ignored).
 ///
@@ -198,21 +202,69 @@ pub fn erasable_digest(value: &Value) -> String {
 /// [`ChainError::NotAnObject`].
 pub fn entry_digest(entry: &Value) -> Result<[u8; 32], ChainError> {
     let object = entry.as_object().ok_or(ChainError::NotAnObject)?;
+    let erased = object.get(ERASED).and_then(Value::as_object);
     let mut covered = serde_json::Map::with_capacity(object.len());
     for (k, v) in object {
-        if k == "chain" {
+        if k == "chain" || k == ERASED {
             continue;
         }
-        let v = if ERASABLE.contains(&k.as_str()) && !v.is_null() {
-            Value::String(erasable_digest(v))
+        if ERASABLE.contains(&k.as_str()) && !v.is_null() {
+            covered.insert(k.clone(), Value::String(erasable_digest(v)));
         } else {
-            v.clone()
-        };
-        covered.insert(k.clone(), v);
+            covered.insert(k.clone(), v.clone());
+        }
+    }
+    for (k, digest) in erased.into_iter().flatten() {
+        if ERASABLE.contains(&k.as_str()) {
+            covered.insert(k.clone(), digest.clone());
+        }
     }
     let mut bytes = Vec::with_capacity(1024);
     canonical_json(&Value::Object(covered), &mut bytes);
     Ok(Sha256::digest(&bytes).into())
+}
+
+/// Removes the erasable `member` of an entry object, or replaces its value by `replacement`
+/// (a pseudonym, say), without changing the entry's digest: the digest of the value goes into
+/// the entry's `erased` object first (step 2). A member already erased keeps its recorded digest.
+/// Returns whether the entry changed; a member that is absent or `null` is left as it is.
+///
+/// # Errors
+/// [`ChainError::NotAnObject`], or [`ChainError::NotErasable`] for a member the chain covers
+/// by value.
+pub fn erase_member(
+    entry: &mut Value,
+    member: &str,
+    replacement: Option<Value>,
+) -> Result<bool, ChainError> {
+    if !ERASABLE.contains(&member) {
+        return Err(ChainError::NotErasable(member.to_owned()));
+    }
+    let object = entry.as_object_mut().ok_or(ChainError::NotAnObject)?;
+    let already = object
+        .get(ERASED)
+        .and_then(|e| e.get(member))
+        .is_some_and(Value::is_string);
+    if !already {
+        let Some(value) = object.get(member).filter(|v| !v.is_null()) else {
+            return Ok(false);
+        };
+        let digest = erasable_digest(value);
+        let erased = object
+            .entry(ERASED)
+            .or_insert_with(|| Value::Object(serde_json::Map::new()));
+        if !erased.is_object() {
+            *erased = Value::Object(serde_json::Map::new());
+        }
+        if let Some(map) = erased.as_object_mut() {
+            map.insert(member.to_owned(), Value::String(digest));
+        }
+    }
+    let changed = match replacement {
+        Some(value) => object.insert(member.to_owned(), value.clone()) != Some(value),
+        None => object.remove(member).is_some(),
+    };
+    Ok(changed || !already)
 }
 
 /// One member of a scanned line: byte ranges of its key (without quotes) and raw value.
@@ -496,6 +548,10 @@ fn line_digest_with<'a>(
             link = Some(serde_json::from_str::<LinkRef<'a>>(raw)?);
             continue;
         }
+        if key == ERASED {
+            // Erased members (rare): the definition.
+            return line_digest_slow(line);
+        }
         if !first {
             out.push(b',');
         }
@@ -602,17 +658,61 @@ impl Checkpoint {
     /// Whether the signature is `key`'s over the checkpoint.
     #[must_use]
     pub fn verify(&self, key: &VerifyingKey) -> bool {
-        let Ok(bytes) = hex::decode(&self.signature) else {
-            return false;
-        };
-        let Ok(signature) = ed25519_dalek::Signature::from_slice(&bytes) else {
-            return false;
-        };
-        key.key_id == self.key_id
-            && key
-                .key
-                .verify_strict(self.signed_text().as_bytes(), &signature)
-                .is_ok()
+        key.verifies(&self.key_id, &self.signature, &self.signed_text())
+    }
+}
+
+/// A signed statement that entries `first..=last` of a stream were removed on purpose (by a
+/// retention policy), so that a verifier reports them as expired, not deleted. It carries the
+/// links around the gap: `prev` (the link of entry `first`, the hash of entry `first - 1`) and
+/// `last_hash` (the hash of entry `last`, the link of entry `last + 1`), so the chain on both
+/// sides of the gap is still checked.
+///
+/// It signs the UTF-8 bytes of `"llm-audit-tombstone-v1\n" + stream + "\n" + first + "\n" +
+/// last + "\n" + prev + "\n" + last_hash + "\n" + reason + "\n" + time + "\n" + key_id`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tombstone {
+    /// The stream.
+    pub stream: String,
+    /// The first sequence number removed.
+    pub first: u64,
+    /// The last sequence number removed.
+    pub last: u64,
+    /// The link of entry `first` (the hash of the entry before it, or [`GENESIS`]).
+    pub prev: String,
+    /// The hash of entry `last`.
+    pub last_hash: String,
+    /// Why, for people: the policy and the rule (`expired by policy standard: ...`).
+    pub reason: String,
+    /// When they were removed, RFC 3339 UTC.
+    pub time: String,
+    /// The signing key's id.
+    pub key_id: String,
+    /// Ed25519 signature of [`signed_text`](Self::signed_text), hex.
+    pub signature: String,
+}
+
+impl Tombstone {
+    /// The text that is signed.
+    #[must_use]
+    pub fn signed_text(&self) -> String {
+        format!(
+            "llm-audit-tombstone-v1\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}",
+            self.stream,
+            self.first,
+            self.last,
+            self.prev,
+            self.last_hash,
+            self.reason,
+            self.time,
+            self.key_id
+        )
+    }
+
+    /// Whether the signature is `key`'s over the tombstone (and `first <= last`).
+    #[must_use]
+    pub fn verify(&self, key: &VerifyingKey) -> bool {
+        self.first <= self.last && key.verifies(&self.key_id, &self.signature, &self.signed_text())
     }
 }
 
@@ -727,6 +827,14 @@ impl SigningKey {
         let signature = self.key.sign(checkpoint.signed_text().as_bytes());
         checkpoint.signature = hex::encode(signature.to_bytes());
     }
+
+    /// Signs `tombstone` (setting its key id and signature).
+    pub fn sign_tombstone(&self, tombstone: &mut Tombstone) {
+        use ed25519_dalek::Signer;
+        tombstone.key_id.clone_from(&self.key_id);
+        let signature = self.key.sign(tombstone.signed_text().as_bytes());
+        tombstone.signature = hex::encode(signature.to_bytes());
+    }
 }
 
 impl fmt::Debug for SigningKey {
@@ -743,6 +851,17 @@ pub struct VerifyingKey {
 }
 
 impl VerifyingKey {
+    /// Whether `signature` (hex) is this key's, with id `key_id`, over `text`.
+    fn verifies(&self, key_id: &str, signature: &str, text: &str) -> bool {
+        let Ok(bytes) = hex::decode(signature) else {
+            return false;
+        };
+        let Ok(signature) = ed25519_dalek::Signature::from_slice(&bytes) else {
+            return false;
+        };
+        self.key_id == key_id && self.key.verify_strict(text.as_bytes(), &signature).is_ok()
+    }
+
     /// Parses the text of a public key file (`llm-audit-ed25519-public-v1 <hex>`).
     ///
     /// # Errors
@@ -885,6 +1004,17 @@ mod tests {
             !checkpoint.verify(&key.verifying_key()),
             "a changed checkpoint fails"
         );
+
+        let mut tombstone: Tombstone = serde_json::from_value(kat["tombstone"].clone()).unwrap();
+        let expected = std::mem::take(&mut tombstone.signature);
+        key.sign_tombstone(&mut tombstone);
+        assert_eq!(
+            tombstone.signature, expected,
+            "the tombstone's signed text is pinned"
+        );
+        assert!(tombstone.verify(&key.verifying_key()));
+        tombstone.last += 1;
+        assert!(!tombstone.verify(&key.verifying_key()));
     }
 
     #[test]
@@ -897,7 +1027,7 @@ mod tests {
             .map(|c| serde_json::to_string(&c["entry"]).unwrap())
             .collect();
         // Escapes the way the JSONL sink writes them, floats, nesting, erased members.
-        lines.push(r#"{"b":"\u2028 \u0085 \" \\ \n","a":1.50,"c":[1e3,{"y":null,"x":"\u00e9"}],"user_id":{"$erased":"sha256:00"},"metadata":{"k":2.0},"chain":{"stream":"s","seq":0,"prev":"p","hash":"h"}}"#.to_owned());
+        lines.push(r#"{"b":"\u2028 \u0085 \" \\ \n","a":1.50,"c":[1e3,{"y":null,"x":"\u00e9"}],"user_id":"anon","erased":{"user_id":"sha256:00","input_hash":"sha256:11"},"metadata":{"k":2.0},"chain":{"stream":"s","seq":0,"prev":"p","hash":"h"}}"#.to_owned());
         lines.push(
             r#" { "z" : [ "]}" , {"q":"\"}"} ] , "y":-1.5e-3 ,"x":"a\\b", "w":{} } "#.to_owned(),
         );
@@ -963,9 +1093,31 @@ mod tests {
         let entry: Value = serde_json::json!({"user_id": "alice", "error_message": null, "latency_ms": 5, "metadata": {"b": 1, "a": [true, "x"]}});
         let before = entry_digest(&entry).unwrap();
         let mut erased = entry.clone();
-        erased["user_id"] = serde_json::json!({"$erased": erasable_digest(&entry["user_id"])});
-        erased["metadata"] = serde_json::json!({"$erased": erasable_digest(&entry["metadata"])});
+        assert!(erase_member(&mut erased, "user_id", Some("anon-1".into())).unwrap());
+        assert!(erase_member(&mut erased, "metadata", None).unwrap());
+        assert!(
+            !erase_member(&mut erased, "error_message", None).unwrap(),
+            "null stays"
+        );
+        assert!(
+            !erase_member(&mut erased, "metadata", None).unwrap(),
+            "already erased"
+        );
+        assert_eq!(erased["user_id"], "anon-1");
+        assert!(erased.get("metadata").is_none());
         assert_eq!(entry_digest(&erased).unwrap(), before);
+        // The fast path agrees, and a pseudonym replaced again keeps the first digest.
+        let line = serde_json::to_vec(&erased).unwrap();
+        assert_eq!(line_digest(&line).unwrap().0, before);
+        assert!(erase_member(&mut erased, "user_id", Some("anon-2".into())).unwrap());
+        assert_eq!(entry_digest(&erased).unwrap(), before);
+        // Only erasable members; and a changed digest in `erased` shows.
+        assert!(matches!(
+            erase_member(&mut erased, "latency_ms", None),
+            Err(ChainError::NotErasable(_))
+        ));
+        erased["erased"]["user_id"] = "sha256:00".into();
+        assert_ne!(entry_digest(&erased).unwrap(), before);
         let mut changed = entry.clone();
         changed["latency_ms"] = 6.into();
         assert_ne!(entry_digest(&changed).unwrap(), before);

@@ -112,6 +112,11 @@ pub struct AuditEntry {
     pub parent_span_id: Option<String>,
     /// Other fields the span carried, by their span field names.
     pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Members that a retention or erasure step removed or replaced (a user id by its
+    /// pseudonym), each with the digest the tamper-evidence chain covers it by
+    /// (`sha256:<hex>`, see [`chain`](crate::chain)). Absent on entries nothing was erased from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub erased: Option<BTreeMap<String, String>>,
 }
 
 impl AuditEntry {
@@ -165,6 +170,7 @@ impl AuditEntry {
             span_id: None,
             parent_span_id: None,
             metadata: None,
+            erased: None,
         }
     }
 

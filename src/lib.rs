@@ -121,6 +121,7 @@ pub mod otel;
 pub mod otlp;
 mod pipeline;
 mod record;
+pub mod retention;
 #[cfg(any(feature = "otlp", feature = "postgres"))]
 mod runtime;
 pub mod sink;
@@ -138,6 +139,7 @@ pub use pipeline::{
     DROP_FLUSH_TIMEOUT,
 };
 pub use record::{LlmSpanExt, Usage};
+pub use retention::RetentionPolicy;
 #[cfg(feature = "testing")]
 pub use sink::MemorySink;
 pub use sink::StdoutSink;

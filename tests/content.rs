@@ -310,3 +310,44 @@ impl std::io::Write for SharedBuf {
         Ok(())
     }
 }
+
+#[test]
+fn hipaa_retention_refuses_a_content_policy_that_stores_content() {
+    use tracing_llm_audit::RetentionPolicy;
+    let build = |policies: ContentPolicies| {
+        AuditLayer::builder()
+            .with_sink(MemorySink::new())
+            .with_hash_key(key())
+            .with_keyring(Keyring::new("content-1", [3u8; 32]).unwrap())
+            .with_retention(RetentionPolicy::hipaa())
+            .with_content_policy(policies)
+            .build()
+    };
+    for stored in [
+        ContentPolicy::Encrypted,
+        ContentPolicy::PlaintextUnprotected,
+    ] {
+        let Err(err) = build(ContentPolicies {
+            output: stored,
+            ..ContentPolicies::default()
+        }) else {
+            panic!("{stored:?} under hipaa must be refused")
+        };
+        let text = err.to_string();
+        assert!(
+            text.contains("hipaa") && text.contains("output") && text.contains("never stores"),
+            "{text}"
+        );
+    }
+    // Hashes only, or nothing: fine under HIPAA; and the standard policy allows content.
+    assert!(build(ContentPolicies::all(ContentPolicy::Drop)).is_ok());
+    assert!(build(ContentPolicies::default()).is_ok());
+    assert!(AuditLayer::builder()
+        .with_sink(MemorySink::new())
+        .with_hash_key(key())
+        .with_keyring(Keyring::new("content-1", [3u8; 32]).unwrap())
+        .with_retention(RetentionPolicy::standard())
+        .with_content_policy(ContentPolicies::all(ContentPolicy::Encrypted))
+        .build()
+        .is_ok());
+}

@@ -13,11 +13,13 @@ use rust_decimal::Decimal;
 use time::OffsetDateTime;
 use tracing_llm_audit::Status;
 
+mod erase;
 mod html;
 mod output;
 mod progress;
 mod query;
 mod report;
+mod retention;
 mod row;
 mod scan;
 mod show;
@@ -66,6 +68,12 @@ enum Command {
     },
     /// One entry, whole, as JSON; --decrypt shows its kept content (needs the keyring).
     Show(Box<ShowArgs>),
+    /// Remove what a retention policy says has expired.
+    #[command(subcommand)]
+    Retention(RetentionCommand),
+    /// GDPR erasure: replace a user's id by a keyed pseudonym and remove their content,
+    /// leaving every chain verifiable.
+    Erase(Box<EraseArgs>),
     /// Apply the PostgreSQL migrations (versioned, idempotent) as a role that may create
     /// tables, for deployments whose application role may only insert.
     Migrate {
@@ -470,6 +478,10 @@ fn main() -> ExitCode {
         ),
         Some(Command::Keygen { out, .. }) => ("keygen", run_keygen(&out)),
         Some(Command::Show(args)) => ("show", run_show(&args)),
+        Some(Command::Retention(RetentionCommand::Apply(args))) => {
+            ("retention apply", run_retention(&args))
+        }
+        Some(Command::Erase(args)) => ("erase", run_erase(&args)),
         Some(Command::Verify(args)) => match run_verify(&args) {
             Ok(true) => return ExitCode::SUCCESS,
             Ok(false) => return ExitCode::from(2),
@@ -569,6 +581,202 @@ fn run_keygen(out: &std::path::Path) -> Result<(), String> {
         key.key_id(),
         secret.display(),
         public.display()
+    );
+    Ok(())
+}
+
+/// `llm-audit retention`.
+#[derive(Debug, Subcommand)]
+enum RetentionCommand {
+    /// Remove expired data: whole day files or partitions where possible, otherwise the expired
+    /// entries or members; signed tombstones make `verify` report the removed entries as
+    /// expired by policy.
+    Apply(Box<RetentionArgs>),
+}
+
+#[derive(Debug, Args)]
+struct RetentionArgs {
+    /// standard, hipaa, gdpr (give every period) or custom (give every period).
+    #[arg(long)]
+    policy: String,
+    /// How long entries are kept (90d, 2y, never, forever).
+    #[arg(long)]
+    metadata: Option<String>,
+    /// How long content hashes are kept.
+    #[arg(long)]
+    hashes: Option<String>,
+    /// How long kept content is kept.
+    #[arg(long)]
+    content: Option<String>,
+    /// How long error details are kept.
+    #[arg(long)]
+    errors: Option<String>,
+    /// Apply as at this time (RFC 3339) [default: now].
+    #[arg(long)]
+    as_of: Option<String>,
+    /// Print what would be removed; change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// The Ed25519 key that signs the checkpoints (from `llm-audit keygen`): signs the
+    /// tombstones. Needed when chained entries expire.
+    #[arg(long)]
+    signing_key: Option<PathBuf>,
+    /// Apply even if the log does not verify now (the tombstones then cover what was there).
+    #[arg(long)]
+    force: bool,
+    /// The JSONL audit directory [default: ./audit_logs].
+    #[arg(long, conflicts_with = "postgres")]
+    dir: Option<PathBuf>,
+    /// PostgreSQL connection string, as the owner role.
+    #[arg(long)]
+    postgres: Option<String>,
+}
+
+fn retention_policy(args: &RetentionArgs) -> Result<tracing_llm_audit::RetentionPolicy, String> {
+    use tracing_llm_audit::retention::{Keep, Periods, RetentionPolicy};
+    let given = [
+        ("--metadata", &args.metadata),
+        ("--hashes", &args.hashes),
+        ("--content", &args.content),
+        ("--errors", &args.errors),
+    ];
+    let periods = || -> Result<Periods, String> {
+        let mut keep = Vec::new();
+        for (flag, value) in given {
+            let value = value.as_deref().ok_or_else(|| {
+                format!(
+                    "the {} policy needs every period: {flag} is missing (90d, 2y, never or forever)",
+                    args.policy
+                )
+            })?;
+            keep.push(value.parse::<Keep>().map_err(|e| format!("{flag}: {e}"))?);
+        }
+        Ok(Periods {
+            metadata: keep[0],
+            content_hashes: keep[1],
+            content: keep[2],
+            error_details: keep[3],
+        })
+    };
+    match args.policy.as_str() {
+        "standard" | "hipaa" => {
+            if let Some((flag, _)) = given.iter().find(|(_, v)| v.is_some()) {
+                return Err(format!(
+                    "the {} policy has fixed periods; {flag} is for gdpr and custom",
+                    args.policy
+                ));
+            }
+            Ok(if args.policy == "standard" {
+                RetentionPolicy::standard()
+            } else {
+                RetentionPolicy::hipaa()
+            })
+        }
+        "gdpr" => RetentionPolicy::gdpr(periods()?).map_err(|e| e.to_string()),
+        "custom" => RetentionPolicy::custom("custom", periods()?).map_err(|e| e.to_string()),
+        other => Err(format!(
+            "unknown policy {other:?}: standard, hipaa, gdpr or custom"
+        )),
+    }
+}
+
+fn signing_key(
+    path: Option<&std::path::Path>,
+) -> Result<Option<tracing_llm_audit::chain::SigningKey>, String> {
+    path.map(|p| {
+        tracing_llm_audit::chain::SigningKey::from_file(p)
+            .map_err(|e| format!("--signing-key: {e}"))
+    })
+    .transpose()
+}
+
+fn run_retention(args: &RetentionArgs) -> Result<(), String> {
+    let policy = retention_policy(args)?;
+    let as_of = match &args.as_of {
+        Some(t) => {
+            time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+                .map_err(|e| format!("--as-of {t:?}: {e} (RFC 3339, e.g. 2026-11-24T00:00:00Z)"))?
+        }
+        None => time::OffsetDateTime::now_utc(),
+    };
+    let key = signing_key(args.signing_key.as_deref())?;
+    let source = SourceArgs {
+        dir: args.dir.clone(),
+        postgres: args.postgres.clone(),
+        strict: false,
+    }
+    .open()?;
+    let outcome = match source {
+        Source::Jsonl(jsonl) => {
+            if let (Some(key), false) = (&key, args.force) {
+                retention::check_intact(&verify::verify(&jsonl.dir, &key.verifying_key())?)?;
+            }
+            retention::apply_jsonl(&jsonl.dir, &policy, as_of, key.as_ref(), args.dry_run)?
+        }
+        Source::Postgres(mut pg) => {
+            if let (Some(key), false) = (&key, args.force) {
+                retention::check_intact(&verify::verify_postgres(&mut pg, &key.verifying_key())?)?;
+            }
+            retention::apply_postgres(&mut pg, &policy, as_of, key.as_ref(), args.dry_run)?
+        }
+    };
+    for line in outcome.lines(args.dry_run, &policy) {
+        println!("{line}");
+    }
+    Ok(())
+}
+
+/// `llm-audit erase`.
+#[derive(Debug, Args)]
+struct EraseArgs {
+    /// The user id to erase.
+    #[arg(long)]
+    user: String,
+    /// The Ed25519 key that signs the checkpoints: signs the erasure event's stream.
+    #[arg(long)]
+    signing_key: Option<PathBuf>,
+    /// The JSONL audit directory [default: ./audit_logs].
+    #[arg(long, conflicts_with = "postgres")]
+    dir: Option<PathBuf>,
+    /// PostgreSQL connection string, as the owner role.
+    #[arg(long)]
+    postgres: Option<String>,
+}
+
+fn run_erase(args: &EraseArgs) -> Result<(), String> {
+    let key = tracing_llm_audit::HashKey::from_env()
+        .map_err(|e| format!("{}: {e}", tracing_llm_audit::HASH_KEY_ENV))?
+        .ok_or_else(|| {
+            format!(
+                "erase needs the key of the pseudonyms in {} (<key id>:<secret as hex>), the \
+                 application's hash key",
+                tracing_llm_audit::HASH_KEY_ENV
+            )
+        })?;
+    if args.user.is_empty() {
+        return Err("--user is empty".to_owned());
+    }
+    let signing = signing_key(args.signing_key.as_deref())?;
+    let source = SourceArgs {
+        dir: args.dir.clone(),
+        postgres: args.postgres.clone(),
+        strict: false,
+    }
+    .open()?;
+    let (done, pseudonym) = match source {
+        Source::Jsonl(jsonl) => erase::erase_jsonl(&jsonl.dir, &args.user, &key, signing.as_ref())?,
+        Source::Postgres(mut pg) => {
+            let url = args
+                .postgres
+                .clone()
+                .or_else(|| std::env::var("LLM_AUDIT_DATABASE_URL").ok())
+                .unwrap_or_default();
+            erase::erase_postgres(&mut pg, &url, &args.user, &key, signing.as_ref())?
+        }
+    };
+    println!(
+        "erased user {:?} from {} entries; their id is now {pseudonym}; the erasure is recorded",
+        args.user, done.entries
     );
     Ok(())
 }

@@ -310,7 +310,7 @@ fn refs(params: &Params) -> Vec<&(dyn ToSql + Sync)> {
         .collect()
 }
 
-fn db_error(e: &tokio_postgres::Error) -> String {
+pub(crate) fn db_error(e: &tokio_postgres::Error) -> String {
     match e.as_db_error() {
         Some(db) if db.code() == &tokio_postgres::error::SqlState::UNDEFINED_TABLE => format!(
             "the database has no audit log ({}): run `llm-audit migrate` first",
@@ -457,6 +457,23 @@ impl Postgres {
                 .map_err(|e| format!("a row is not an audit entry: {e}"))?;
             Ok(each(entry))
         })
+    }
+
+    /// Whether the table `name` exists (in the search path).
+    pub(crate) fn has_table(&mut self, name: &str) -> Result<bool, String> {
+        let client = &self.client;
+        self.runtime.block_on(async {
+            let row = client
+                .query_one("SELECT to_regclass($1) IS NOT NULL", &[&name])
+                .await
+                .map_err(|e| db_error(&e))?;
+            Ok(row.get(0))
+        })
+    }
+
+    /// The client and the runtime to drive it, for work of several statements.
+    pub(crate) fn parts(&mut self) -> (&tokio::runtime::Runtime, &mut tokio_postgres::Client) {
+        (&self.runtime, &mut self.client)
     }
 
     /// Streams the rows of `sql`, until `each` returns `false` or an error.

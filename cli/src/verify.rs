@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use tracing_llm_audit::chain::{
-    line_digest, line_digest_ref, link_hash_bytes, Checkpoint, LinkRef, VerifyingKey, GENESIS,
+    line_digest, line_digest_ref, link_hash_bytes, Checkpoint, LinkRef, Tombstone, VerifyingKey,
+    GENESIS,
 };
 use tracing_llm_audit::sink::postgres::{entry_from_row, link_from_row};
 
@@ -32,6 +33,11 @@ pub(crate) enum Kind {
     Unchained,
     /// Not a problem: a crashed writer's stream, repaired by a later one.
     Repaired,
+    /// Not a problem: entries removed by a retention policy, with a signed tombstone.
+    Expired,
+    /// Not a problem by itself: a tombstone that covers nothing (entries it names are still
+    /// there, as after an interrupted retention run), or overlaps another.
+    Tombstone,
 }
 
 impl Kind {
@@ -47,6 +53,8 @@ impl Kind {
             Self::Fragment => "fragment",
             Self::Unchained => "unchained",
             Self::Repaired => "repaired",
+            Self::Expired => "expired by policy",
+            Self::Tombstone => "tombstone",
         }
     }
 }
@@ -60,12 +68,20 @@ pub(crate) struct Problem {
     pub(crate) detail: String,
 }
 
+impl Problem {
+    pub(crate) fn kind_name(&self) -> &'static str {
+        self.kind.name()
+    }
+}
+
 /// What verification found.
 #[derive(Debug, Default)]
 pub(crate) struct Report {
     pub(crate) entries: u64,
     pub(crate) streams: usize,
     pub(crate) checkpoints: usize,
+    /// Entries removed by a retention policy, each covered by a signed tombstone.
+    pub(crate) expired: u64,
     pub(crate) problems: Vec<Problem>,
     /// Findings that are not problems (repaired crashes).
     pub(crate) notes: Vec<Problem>,
@@ -90,8 +106,12 @@ impl Report {
             0 => "intact".to_owned(),
             n => format!("{n} problem(s)"),
         };
+        let expired = match self.expired {
+            0 => String::new(),
+            n => format!(" ({n} more expired by policy)"),
+        };
         format!(
-            "{} entries in {} stream(s), {} checkpoint(s): {verdict}",
+            "{} entries{expired} in {} stream(s), {} checkpoint(s): {verdict}",
             self.entries, self.streams, self.checkpoints
         )
     }
@@ -117,6 +137,17 @@ struct Item {
     content_ok: bool,
     file: usize,
     line: usize,
+}
+
+/// The `file` of a tombstone's stand-in, whose `line` is the first seq it covers.
+const STAND_IN: usize = usize::MAX;
+
+impl Item {
+    /// For a tombstone's stand-in: the first of the entries `covers()..=seq` that a retention
+    /// policy removed.
+    fn covers(&self) -> Option<u64> {
+        (self.file == STAND_IN).then_some(self.line as u64)
+    }
 }
 
 /// A stream a repair entry says crashed, with the last checkpoint it had then.
@@ -367,11 +398,16 @@ pub(crate) fn verify(dir: &Path, key: &VerifyingKey) -> Result<Report, String> {
     drop(progress);
     report.notes.extend(unreadable);
 
-    let place = |item: &Item| format!("{}:{}", files[item.file].display(), item.line);
+    let place = |item: &Item| match item.covers() {
+        Some(first) => format!("the tombstone of seq {first} to {}", item.seq),
+        None => format!("{}:{}", files[item.file].display(), item.line),
+    };
+    let tombstones = tombstones_of(dir, &mut report)?;
     Ok(conclude(
         report,
         streams,
         checkpoints,
+        tombstones,
         problems,
         key,
         &place,
@@ -383,6 +419,7 @@ fn conclude(
     mut report: Report,
     mut streams: BTreeMap<String, StreamData>,
     mut checkpoints: BTreeMap<String, Vec<Checkpoint>>,
+    mut tombstones: BTreeMap<String, Vec<Tombstone>>,
     mut problems: Vec<Problem>,
     key: &VerifyingKey,
     place: Place<'_>,
@@ -425,8 +462,12 @@ fn conclude(
         })
         .flatten()
         .collect();
-    let names: std::collections::BTreeSet<String> =
-        streams.keys().chain(checkpoints.keys()).cloned().collect();
+    let names: std::collections::BTreeSet<String> = streams
+        .keys()
+        .chain(checkpoints.keys())
+        .chain(tombstones.keys())
+        .cloned()
+        .collect();
     report.streams = names.len();
     for stream in names {
         let mut items = streams.remove(&stream).unwrap_or_default().items;
@@ -449,10 +490,24 @@ fn conclude(
                     }
                     _ => false,
                 });
+        let stand_ins = stand_ins(
+            &stream,
+            &items,
+            tombstones.remove(&stream).unwrap_or_default(),
+            key,
+            &mut problems,
+            &mut report,
+        );
+        if !stand_ins.is_empty() {
+            items.extend(stand_ins);
+            items.sort_by_key(|i| i.seq);
+        }
         let mut found = Vec::new();
         check_stream(&stream, &items, cps, key, place, excused, &mut found);
         for p in found {
-            if p.kind == Kind::Repaired {
+            if matches!(p.kind, Kind::Expired) {
+                report.notes.push(p);
+            } else if p.kind == Kind::Repaired {
                 report.notes.push(Problem {
                     detail: format!(
                         "the writer crashed; a later writer recorded the repair ({})",
@@ -469,6 +524,141 @@ fn conclude(
     problems.dedup();
     report.problems = problems;
     report
+}
+
+/// The signed tombstones of a stream as stand-ins for the entries they cover. A tombstone whose
+/// signature fails is a problem (the entries it names are then reported missing); one whose
+/// range still holds entries, or overlaps another, is a note and stands in for nothing.
+fn stand_ins(
+    stream: &str,
+    items: &[Item],
+    mut tombstones: Vec<Tombstone>,
+    key: &VerifyingKey,
+    problems: &mut Vec<Problem>,
+    report: &mut Report,
+) -> Vec<Item> {
+    tombstones.sort_by_key(|t| (t.first, t.last));
+    let mut out: Vec<Item> = Vec::new();
+    for t in tombstones {
+        let at = Some(t.first);
+        if !t.verify(key) {
+            let why = if t.key_id == key.key_id() {
+                "its signature does not verify".to_owned()
+            } else {
+                format!("signed by key {}, not by {}", t.key_id, key.key_id())
+            };
+            problems.push(Problem {
+                stream: stream.to_owned(),
+                seq: at,
+                kind: Kind::BadSignature,
+                detail: format!("the tombstone of seq {} to {}: {why}", t.first, t.last),
+            });
+            continue;
+        }
+        let note = |detail: String| Problem {
+            stream: stream.to_owned(),
+            seq: at,
+            kind: Kind::Tombstone,
+            detail,
+        };
+        let start = items.partition_point(|i| i.seq < t.first);
+        if items.get(start).is_some_and(|i| i.seq <= t.last) {
+            report.notes.push(note(format!(
+                "the tombstone of seq {} to {} ({}) covers entries that are still there: a \
+                 retention run was interrupted; run it again",
+                t.first, t.last, t.reason
+            )));
+            continue;
+        }
+        if out.last().is_some_and(|o| o.seq >= t.first) {
+            report.notes.push(note(format!(
+                "the tombstone of seq {} to {} overlaps another; ignored",
+                t.first, t.last
+            )));
+            continue;
+        }
+        report.expired += t.last - t.first + 1;
+        report.notes.push(Problem {
+            stream: stream.to_owned(),
+            seq: at,
+            kind: Kind::Expired,
+            detail: format!(
+                "seq {} to {} removed at {}: {}",
+                t.first, t.last, t.time, t.reason
+            ),
+        });
+        out.push(Item {
+            seq: t.last,
+            prev: parse_hash(&t.prev),
+            hash: parse_hash(&t.last_hash),
+            repaired: None,
+            content_ok: true,
+            file: STAND_IN,
+            line: usize::try_from(t.first).unwrap_or(usize::MAX),
+        });
+    }
+    out
+}
+
+/// The tombstones of a JSONL directory, by stream.
+fn tombstones_of(
+    dir: &Path,
+    report: &mut Report,
+) -> Result<BTreeMap<String, Vec<Tombstone>>, String> {
+    let mut by_stream: BTreeMap<String, Vec<Tombstone>> = BTreeMap::new();
+    for (line, read) in crate::retention::read_tombstones(dir)? {
+        match read {
+            Ok(t) => by_stream.entry(t.stream.clone()).or_default().push(t),
+            Err(e) => report.notes.push(Problem {
+                stream: String::new(),
+                seq: None,
+                kind: Kind::Fragment,
+                detail: format!(
+                    "{}:{line}: not a tombstone ({e}); the entries it covered would be reported missing",
+                    dir.join(crate::retention::TOMBSTONES).display()
+                ),
+            }),
+        }
+    }
+    Ok(by_stream)
+}
+
+/// The tombstones in PostgreSQL, by stream (none before migration 4).
+fn pg_tombstones(pg: &mut Postgres) -> Result<BTreeMap<String, Vec<Tombstone>>, String> {
+    let mut by_stream: BTreeMap<String, Vec<Tombstone>> = BTreeMap::new();
+    if !pg.has_table("llm_audit_tombstones")? {
+        return Ok(by_stream);
+    }
+    pg.each_row(
+        "SELECT stream, first, last, prev, last_hash, reason, signed_at, key_id, signature \
+         FROM llm_audit_tombstones ORDER BY stream, first",
+        &[],
+        |row| {
+            let number = |column: &str| {
+                row.try_get::<_, i64>(column)
+                    .map(|n| u64::try_from(n).unwrap_or(u64::MAX))
+                    .map_err(|e| format!("llm_audit_tombstones.{column}: {e}"))
+            };
+            let text = |column: &str| {
+                row.try_get::<_, String>(column)
+                    .map_err(|e| format!("llm_audit_tombstones.{column}: {e}"))
+            };
+            let t = Tombstone {
+                stream: text("stream")?,
+                first: number("first")?,
+                last: number("last")?,
+                prev: text("prev")?,
+                last_hash: text("last_hash")?,
+                reason: text("reason")?,
+                time: text("signed_at")?,
+                key_id: text("key_id")?,
+                signature: text("signature")?,
+            };
+            by_stream.entry(t.stream.clone()).or_default().push(t);
+            Ok(true)
+        },
+    )?;
+    Ok(by_stream)
 }
 
 fn check_stream(
@@ -536,11 +726,13 @@ fn check_stream(
     let mut expected = 0u64;
     let mut previous: Option<&Item> = None;
     for &(seq, item) in &by_seq {
-        if seq > expected {
-            let range = if seq - 1 == expected {
+        // A tombstone's stand-in takes the place of the entries it covers.
+        let first = item.covers().unwrap_or(seq);
+        if first > expected {
+            let range = if first - 1 == expected {
                 format!("seq {expected}")
             } else {
-                format!("seq {expected} to {}", seq - 1)
+                format!("seq {expected} to {}", first - 1)
             };
             problem(
                 Some(expected),
@@ -556,8 +748,8 @@ fn check_stream(
             );
         }
         let want_prev = match previous {
-            Some(p) if p.seq + 1 == seq => Some(p.hash),
-            None if seq == 0 => Some(parse_hash(GENESIS)),
+            Some(p) if p.seq + 1 == first => Some(p.hash),
+            None if first == 0 => Some(parse_hash(GENESIS)),
             _ => None,
         };
         if let Some(want) = want_prev {
@@ -742,11 +934,16 @@ pub(crate) fn verify_postgres(pg: &mut Postgres, key: &VerifyingKey) -> Result<R
         },
     )?;
     drop(progress);
-    let place = |item: &Item| format!("row {}", ids[item.line]);
+    let place = |item: &Item| match item.covers() {
+        Some(first) => format!("the tombstone of seq {first} to {}", item.seq),
+        None => format!("row {}", ids[item.line]),
+    };
+    let tombstones = pg_tombstones(pg)?;
     Ok(conclude(
         report,
         streams,
         checkpoints,
+        tombstones,
         problems,
         key,
         &place,

@@ -58,6 +58,7 @@ pub struct AuditLayerBuilder {
     sink_backlog: usize,
     content: ContentPolicies,
     keyring: Option<Keyring>,
+    retention: Option<crate::retention::RetentionPolicy>,
     #[cfg(feature = "otel")]
     otel: crate::otel::OtelSpans,
 }
@@ -79,6 +80,7 @@ impl Default for AuditLayerBuilder {
             linger: DEFAULT_LINGER,
             sink_backlog: DEFAULT_SINK_BACKLOG,
             content: ContentPolicies::default(),
+            retention: None,
             keyring: None,
             #[cfg(feature = "otel")]
             otel: crate::otel::OtelSpans::default(),
@@ -119,6 +121,19 @@ pub enum BuildError {
          .with_keyring(Keyring::from_file(..)?) (make one with `llm-audit keygen --keyring FILE`)"
     )]
     NoKeyring,
+    /// The retention policy says full content is never stored, and a content policy stores it.
+    #[error(
+        "the {policy} retention policy never stores full content, but the content policy of \
+         the {field} is {content:?}: use HashOnly or Drop for it"
+    )]
+    RetentionForbidsContent {
+        /// The retention policy's name.
+        policy: String,
+        /// The content field (`system_prompt`, `input`, `output`).
+        field: &'static str,
+        /// Its content policy.
+        content: ContentPolicy,
+    },
     /// The worker thread could not be started.
     #[error("could not start the audit worker thread")]
     SpawnWorker(#[source] std::io::Error),
@@ -263,6 +278,16 @@ impl AuditLayerBuilder {
         self
     }
 
+    /// The retention policy the entries are kept under (applied later by `llm-audit retention
+    /// apply`). Here it guards the content policy: a policy that never stores full content
+    /// ([`RetentionPolicy::hipaa`](crate::retention::RetentionPolicy::hipaa)) with a content
+    /// policy that stores it is a build error.
+    #[must_use]
+    pub fn with_retention(mut self, policy: crate::retention::RetentionPolicy) -> Self {
+        self.retention = Some(policy);
+        self
+    }
+
     /// Starts the worker thread and returns the layer and the guard that stops the worker.
     ///
     /// # Errors
@@ -270,6 +295,15 @@ impl AuditLayerBuilder {
     pub fn build(self) -> Result<(AuditLayer, WorkerGuard), BuildError> {
         self.validate()?;
         let policies = self.content.by_field();
+        if let Some(retention) = self.retention.as_ref().filter(|r| !r.allows_content()) {
+            if let Some((field, content)) = policies.iter().find(|(_, p)| p.stores_content()) {
+                return Err(BuildError::RetentionForbidsContent {
+                    policy: retention.name().to_owned(),
+                    field: field.name(),
+                    content: *content,
+                });
+            }
+        }
         if policies.iter().any(|(_, p)| *p == ContentPolicy::Encrypted) && self.keyring.is_none() {
             return Err(BuildError::NoKeyring);
         }

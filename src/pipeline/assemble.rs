@@ -146,6 +146,7 @@ impl Assembler {
             span_id: Some(to_hex(&span_id)),
             parent_span_id: data.parent_span_id.map(|id| to_hex(&id)),
             metadata: metadata_map(fields.metadata),
+            erased: None,
         };
         if !content_errors.is_empty() {
             // Not silently lost: the entry says what it could not keep.

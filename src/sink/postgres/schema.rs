@@ -30,6 +30,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         "content",
         include_str!("../../../sql/migrations/0003_content.sql"),
     ),
+    (
+        4,
+        "retention",
+        include_str!("../../../sql/migrations/0004_retention.sql"),
+    ),
 ];
 
 /// The SQL that creates the owner, writer and reader roles and their privileges.
@@ -145,6 +150,7 @@ pub(crate) const COLUMNS: &[(&str, Type)] = &[
     ("system_prompt_content", Type::JSONB),
     ("input_content", Type::JSONB),
     ("output_content", Type::JSONB),
+    ("erased", Type::JSONB),
 ];
 
 /// The staging table a COPY goes into, spelled out (not `LIKE llm_audit_log`, which would need
@@ -221,7 +227,11 @@ pub(crate) async fn write_row(
         content(&entry.input_content),
         content(&entry.output_content),
     );
-    let values: [&(dyn ToSql + Sync); 41] = [
+    let erased = entry
+        .erased
+        .as_ref()
+        .and_then(|e| serde_json::to_value(e).ok());
+    let values: [&(dyn ToSql + Sync); 42] = [
         &entry.request_id,
         &entry.timestamp,
         &entry.user_id,
@@ -263,6 +273,7 @@ pub(crate) async fn write_row(
         &system_prompt_content,
         &input_content,
         &output_content,
+        &erased,
     ];
     writer.write(&values).await
 }
@@ -313,6 +324,9 @@ pub fn entry_from_row(row: &Row) -> Result<AuditEntry, tokio_postgres::Error> {
         system_prompt_content: content(row, "system_prompt_content")?,
         input_content: content(row, "input_content")?,
         output_content: content(row, "output_content")?,
+        erased: row
+            .try_get::<_, Option<serde_json::Value>>("erased")?
+            .and_then(|v| serde_json::from_value(v).ok()),
         input_tokens: uint(row, "input_tokens"),
         output_tokens: uint(row, "output_tokens"),
         thinking_tokens: uint(row, "thinking_tokens"),

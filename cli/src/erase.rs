@@ -1,0 +1,200 @@
+//! `llm-audit erase --user ID`: GDPR erasure. Every entry of the user keeps its figures (tokens,
+//! cost, latency, status) for the reports, but its user id becomes a keyed pseudonym and its
+//! personal members (session id, error message, metadata, content hashes and kept content) are
+//! removed; each removed or replaced value's digest goes into the entry's `erased` member, so
+//! every chain still verifies. An erasure event (an entry of action `llm_audit.erasure`, in a
+//! stream of its own, signed) records what was done.
+
+use serde_json::Value;
+use tracing_llm_audit::chain::{erase_member, SigningKey, ERASABLE};
+use tracing_llm_audit::{AuditEntry, AuditSink, HashKey, JsonlSink};
+
+use crate::retention::{replace_file, sync_dir};
+use crate::scan;
+
+/// The members an erasure removes: every erasable member but `user_id`, which it replaces.
+pub(crate) fn personal() -> impl Iterator<Item = &'static str> {
+    ERASABLE.iter().copied().filter(|m| *m != "user_id")
+}
+
+/// The action of the entry that records an erasure.
+pub(crate) const ERASURE_ACTION: &str = "llm_audit.erasure";
+
+/// The keyed pseudonym that replaces `user`: `pseudonym:<HMAC-SHA-256 hex>`. The same user gets
+/// the same pseudonym under one key, so reports still count their calls together; without the
+/// key it cannot be traced back to the id.
+pub(crate) fn pseudonym(key: &HashKey, user: &str) -> String {
+    let hash = key.hash(format!("llm-audit-pseudonym-v1\n{user}").as_bytes());
+    let hex = hash.rsplit(':').next().unwrap_or_default();
+    format!("pseudonym:{hex}")
+}
+
+/// Erases `user` from one entry (as JSON). Whether it was the user's.
+pub(crate) fn erase_entry(entry: &mut Value, user: &str, pseudonym: &str) -> Result<bool, String> {
+    if entry.get("user_id").and_then(Value::as_str) != Some(user) {
+        return Ok(false);
+    }
+    erase_member(entry, "user_id", Some(Value::String(pseudonym.to_owned())))
+        .map_err(|e| e.to_string())?;
+    for member in personal() {
+        erase_member(entry, member, None).map_err(|e| e.to_string())?;
+    }
+    Ok(true)
+}
+
+/// What an erasure did.
+#[derive(Debug, Default)]
+pub(crate) struct Erased {
+    pub(crate) entries: u64,
+    pub(crate) files: usize,
+}
+
+/// Erases `user` from the JSONL directory `dir`, then records the event.
+pub(crate) fn erase_jsonl(
+    dir: &std::path::Path,
+    user: &str,
+    key: &HashKey,
+    signing: Option<&SigningKey>,
+) -> Result<(Erased, String), String> {
+    let pseudonym = pseudonym(key, user);
+    let mut done = Erased::default();
+    let needle = serde_json::to_string(user).map_err(|e| e.to_string())?;
+    for path in scan::files(dir, None, None)? {
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        // Most files never mention the user: skip them without parsing.
+        if !text.contains(&needle) {
+            continue;
+        }
+        let mut out = String::with_capacity(text.len());
+        let mut changed = 0;
+        for line in text.lines() {
+            if line.contains(&needle) {
+                if let Ok(mut entry) = serde_json::from_str::<Value>(line) {
+                    if erase_entry(&mut entry, user, &pseudonym)? {
+                        changed += 1;
+                        out.push_str(&serde_json::to_string(&entry).map_err(|e| e.to_string())?);
+                        out.push('\n');
+                        continue;
+                    }
+                }
+            }
+            if !line.trim().is_empty() {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+        if changed > 0 {
+            replace_file(&path, &out)?;
+            done.entries += changed;
+            done.files += 1;
+        }
+    }
+    sync_dir(dir);
+    record_event(JsonlSink::builder(dir), signing, &pseudonym, done.entries)?;
+    Ok((done, pseudonym))
+}
+
+/// The erasure event: one entry in a new stream, closed with a final signed checkpoint.
+fn record_event(
+    builder: tracing_llm_audit::sink::JsonlSinkBuilder,
+    signing: Option<&SigningKey>,
+    pseudonym: &str,
+    entries: u64,
+) -> Result<(), String> {
+    let builder = match signing {
+        Some(key) => builder.chain(key.clone()),
+        None => builder,
+    };
+    let mut sink = builder.build().map_err(|e| e.to_string())?;
+    sink.write_batch(&[event(pseudonym, entries)])
+        .map_err(|e| format!("cannot record the erasure event: {e}"))?;
+    sink.shutdown()
+        .map_err(|e| format!("cannot record the erasure event: {e}"))
+}
+
+/// The entry that records an erasure.
+pub(crate) fn event(pseudonym: &str, entries: u64) -> AuditEntry {
+    let mut event = AuditEntry::new(ERASURE_ACTION);
+    let mut metadata = serde_json::Map::new();
+    // Not as the event's user id: reports by user would count the event as one of their calls.
+    metadata.insert("llm_audit.erased_user".to_owned(), pseudonym.into());
+    metadata.insert("llm_audit.erased_entries".to_owned(), entries.into());
+    metadata.insert(
+        "llm_audit.erased_members".to_owned(),
+        personal()
+            .map(|m| Value::String(m.to_owned()))
+            .collect::<Vec<_>>()
+            .into(),
+    );
+    event.metadata = Some(metadata);
+    event
+}
+
+/// Erases `user` from PostgreSQL in one maintenance transaction (as the owner role), then
+/// records the event through a chained [`PostgresSink`](tracing_llm_audit::PostgresSink) on
+/// `connection`.
+pub(crate) fn erase_postgres(
+    pg: &mut crate::source::Postgres,
+    connection: &str,
+    user: &str,
+    key: &HashKey,
+    signing: Option<&SigningKey>,
+) -> Result<(Erased, String), String> {
+    let pseudonym = pseudonym(key, user);
+    let (runtime, client) = pg.parts();
+    let db = |e: tokio_postgres::Error| crate::source::db_error(&e);
+    let entries = runtime.block_on(async {
+        let tx = client.transaction().await.map_err(db)?;
+        tx.batch_execute("SET LOCAL llm_audit.maintenance = 'retention'")
+            .await
+            .map_err(db)?;
+        let rows = tx
+            .query("SELECT * FROM llm_audit_log WHERE user_id = $1", &[&user])
+            .await
+            .map_err(db)?;
+        let set = personal()
+            .map(|m| format!("{m} = NULL"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let update = tx
+            .prepare(&format!(
+                "UPDATE llm_audit_log SET user_id = $1, {set}, erased = $2 \
+                 WHERE request_id = $3 AND timestamp = $4"
+            ))
+            .await
+            .map_err(db)?;
+        let mut entries = 0u64;
+        for row in rows {
+            let entry = tracing_llm_audit::sink::postgres::entry_from_row(&row).map_err(db)?;
+            let mut value = serde_json::to_value(&entry).map_err(|e| e.to_string())?;
+            if erase_entry(&mut value, user, &pseudonym)? {
+                let erased = value.get(tracing_llm_audit::chain::ERASED).cloned();
+                tx.execute(
+                    &update,
+                    &[&pseudonym, &erased, &entry.request_id, &entry.timestamp],
+                )
+                .await
+                .map_err(db)?;
+                entries += 1;
+            }
+        }
+        tx.commit().await.map_err(db)?;
+        Ok::<_, String>(entries)
+    })?;
+    // The event goes through the sink, so that it is chained and checkpointed like any entry.
+    let spill = std::env::temp_dir().join(format!("llm-audit-erase-{}", uuid::Uuid::now_v7()));
+    let mut builder = tracing_llm_audit::PostgresSink::builder(connection).with_spill_dir(&spill);
+    if let Some(key) = signing {
+        builder = builder.chain(key.clone());
+    }
+    let mut sink = builder.build().map_err(|e| e.to_string())?;
+    let written = sink
+        .write_batch(&[event(&pseudonym, entries)])
+        .and_then(|()| sink.shutdown());
+    let _ = std::fs::remove_dir_all(&spill);
+    written.map_err(|e| {
+        format!("the entries were erased, but the erasure event was not recorded: {e}")
+    })?;
+    Ok((Erased { entries, files: 0 }, pseudonym))
+}

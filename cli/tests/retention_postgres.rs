@@ -1,0 +1,355 @@
+//! `llm-audit retention apply` and `llm-audit erase` on PostgreSQL (the real server at
+//! 127.0.0.1:5432, a schema per test): seven years of chained rows; the standard policy drops
+//! the expired monthly partitions whole, deletes the other expired rows and clears the expired
+//! columns, and `verify --postgres` passes afterwards; an erased user leaves no trace in any row,
+//! and the chains still verify. The maintenance the triggers allow changes erasable columns only.
+
+#[path = "support/pg.rs"]
+mod pg;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+use time::macros::datetime;
+use time::OffsetDateTime;
+use tracing_llm_audit::chain::SigningKey;
+use tracing_llm_audit::content::StoredContent;
+use tracing_llm_audit::{AuditEntry, AuditSink, PostgresSink, Status};
+
+const AS_OF: OffsetDateTime = datetime!(2026-11-24 12:00 UTC);
+const AS_OF_TEXT: &str = "2026-11-24T12:00:00Z";
+const HASH_KEY: &str =
+    "pseudonyms-1:000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+
+fn entry(i: i64, at: OffsetDateTime) -> AuditEntry {
+    let mut e = AuditEntry::new("chat");
+    e.timestamp = at;
+    e.user_id = Some(if i % 4 == 0 {
+        "alice@example.com".to_owned()
+    } else {
+        format!("user-{}", i % 3)
+    });
+    e.session_id = Some(format!("session-{}", i % 7));
+    e.model = Some("gpt-4o".to_owned());
+    e.input_tokens = Some(100 + i as u64);
+    e.cost_usd = Some(rust_decimal::Decimal::new(1_000 + i, 6));
+    e.input_hash = Some(format!("hmac-sha256:{i:064x}"));
+    e.output_hash = Some(format!("hmac-sha256:{}", "cc".repeat(32)));
+    e.input_content = Some(StoredContent::Plaintext {
+        text: format!("CANARY-INPUT-{i}"),
+    });
+    if i % 3 == 0 {
+        e.status = Status::Error;
+        e.error_type = Some("rate_limit_error".to_owned());
+        e.error_message = Some(format!("CANARY-ERROR-{i}"));
+    }
+    e
+}
+
+struct Db {
+    schema: pg::Schema,
+    keys: tempfile::TempDir,
+    entries: BTreeMap<String, AuditEntry>,
+}
+
+impl Db {
+    fn secret(&self) -> PathBuf {
+        self.keys.path().join("signing.key")
+    }
+
+    fn cli(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_llm-audit"));
+        command
+            .args(args)
+            .env("LLM_AUDIT_PROGRESS", "never")
+            .env_remove("LLM_AUDIT_HASH_KEY")
+            .env_remove("LLM_AUDIT_DATABASE_URL");
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        command.output().unwrap()
+    }
+
+    fn verify(&self) -> Output {
+        let public = self.keys.path().join("signing.pub");
+        self.cli(
+            &[
+                "verify",
+                "--format",
+                "jsonl",
+                "--postgres",
+                &self.schema.url(),
+                "--public-key",
+                public.to_str().unwrap(),
+            ],
+            &[],
+        )
+    }
+
+    fn rows(&self) -> BTreeMap<String, Value> {
+        let out = Command::new("psql")
+            .args(["-h", "127.0.0.1", "-U", "postgres", "-d", "test", "-qAtc"])
+            .arg(format!(
+                "SET search_path = {}; SELECT row_to_json(t)::text FROM llm_audit_log t",
+                self.schema.name
+            ))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout)
+            .lines()
+            .filter(|l| l.starts_with('{'))
+            .map(|l| {
+                let v: Value = serde_json::from_str(l).unwrap();
+                (v["request_id"].as_str().unwrap().to_owned(), v)
+            })
+            .collect()
+    }
+
+    fn sql(&self, sql: &str) -> bool {
+        pg::psql(&format!("SET search_path = {}; {sql}", self.schema.name))
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Seven years of rows, one every 5 days and 7 hours, and monthly partitions for two of the
+/// oldest months, which the standard policy then drops whole.
+fn seven_years() -> Option<Db> {
+    let schema = pg::Schema::create("llm_audit_retention")?;
+    let keys = tempfile::tempdir().unwrap();
+    let key = SigningKey::generate().unwrap();
+    std::fs::write(
+        keys.path().join("signing.key"),
+        key.to_secret_text().as_str(),
+    )
+    .unwrap();
+    std::fs::write(
+        keys.path().join("signing.pub"),
+        key.verifying_key().to_public_text(),
+    )
+    .unwrap();
+    let mut db = Db {
+        schema,
+        keys,
+        entries: BTreeMap::new(),
+    };
+    // The tables first (the sink would make them too, but in the background).
+    let out = db.cli(&["migrate", "--postgres", &db.schema.url()], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let spill = tempfile::tempdir().unwrap();
+    let mut sink = PostgresSink::builder(&db.schema.url())
+        .with_spill_dir(spill.path())
+        .chain(key)
+        .checkpoint_every(40)
+        .build()
+        .unwrap();
+    assert!(db.sql(
+        "CREATE TABLE llm_audit_log_p202001 PARTITION OF llm_audit_log \
+         FOR VALUES FROM ('2020-01-01 00:00Z') TO ('2020-02-01 00:00Z'); \
+         CREATE TABLE llm_audit_log_p202002 PARTITION OF llm_audit_log \
+         FOR VALUES FROM ('2020-02-01 00:00Z') TO ('2020-03-01 00:00Z');"
+    ));
+    let mut batch = Vec::new();
+    let mut at = AS_OF - time::Duration::days(7 * 365 + 2);
+    let mut i = 0;
+    while at < AS_OF {
+        let e = entry(i, at);
+        db.entries.insert(e.request_id.to_string(), e.clone());
+        batch.push(e);
+        if batch.len() == 50 {
+            sink.write_batch(&batch).unwrap();
+            batch.clear();
+        }
+        i += 1;
+        at += time::Duration::hours(5 * 24 + 7);
+    }
+    sink.write_batch(&batch).unwrap();
+    sink.shutdown().unwrap();
+    Some(db)
+}
+
+fn years_before(years: i32) -> OffsetDateTime {
+    AS_OF.replace_year(AS_OF.year() - years).unwrap()
+}
+
+#[test]
+fn the_standard_policy_drops_partitions_deletes_and_clears_exactly_what_expired() {
+    let Some(db) = seven_years() else { return };
+    assert_eq!(db.rows().len(), db.entries.len());
+    assert!(db.verify().status.success());
+    let url = db.schema.url();
+    let secret = db.secret();
+    let args = [
+        "retention",
+        "apply",
+        "--policy",
+        "standard",
+        "--as-of",
+        AS_OF_TEXT,
+        "--postgres",
+        &url,
+        "--signing-key",
+        secret.to_str().unwrap(),
+    ];
+    let (metadata, hashes, content, errors) = (
+        years_before(2),
+        years_before(1),
+        AS_OF - time::Duration::days(90),
+        years_before(1),
+    );
+    let removed = db
+        .entries
+        .values()
+        .filter(|e| e.timestamp < metadata)
+        .count();
+
+    // A dry run: the counts, and nothing changed.
+    let before = db.rows();
+    let mut dry = args.to_vec();
+    dry.insert(2, "--dry-run");
+    let out = db.cli(&dry, &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains(&format!("would remove {removed} entries")));
+    assert_eq!(db.rows(), before);
+
+    let out = db.cli(&args, &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let said = text(&out.stdout);
+    assert!(
+        said.contains(&format!("removed {removed} entries")),
+        "{said}"
+    );
+    assert!(said.contains("llm_audit_log_p202001") && said.contains("llm_audit_log_p202002"));
+    assert!(
+        !db.sql("SELECT 'llm_audit_log_p202001'::regclass"),
+        "dropped"
+    );
+
+    let rows = db.rows();
+    let expected: BTreeSet<&String> = db
+        .entries
+        .iter()
+        .filter(|(_, e)| e.timestamp >= metadata)
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(rows.keys().collect::<BTreeSet<_>>(), expected);
+    for (id, row) in &rows {
+        let e = &db.entries[id];
+        let has = |column: &str| !row[column].is_null();
+        assert_eq!(has("input_hash"), e.timestamp >= hashes, "{}", e.timestamp);
+        assert_eq!(has("output_hash"), e.timestamp >= hashes, "{}", e.timestamp);
+        assert_eq!(
+            has("input_content"),
+            e.timestamp >= content,
+            "{}",
+            e.timestamp
+        );
+        assert_eq!(
+            has("error_message"),
+            e.timestamp >= errors && e.error_message.is_some(),
+            "{}",
+            e.timestamp
+        );
+        assert_eq!(row["input_tokens"], e.input_tokens.unwrap());
+    }
+    let out = db.verify();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(text(&out.stdout).contains("expired by policy"));
+    assert!(text(&out.stderr).contains(&format!("({removed} more expired by policy)")));
+
+    // Idempotent: a second run removes nothing more.
+    let out = db.cli(&args, &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("removed 0 entries"));
+    assert!(db.verify().status.success());
+}
+
+#[test]
+fn erasure_leaves_no_trace_in_any_row_and_the_chains_verify() {
+    let Some(db) = seven_years() else { return };
+    let url = db.schema.url();
+    let secret = db.secret();
+    let theirs = db
+        .entries
+        .values()
+        .filter(|e| e.user_id.as_deref() == Some("alice@example.com"))
+        .count();
+    let out = db.cli(
+        &[
+            "erase",
+            "--user",
+            "alice@example.com",
+            "--postgres",
+            &url,
+            "--signing-key",
+            secret.to_str().unwrap(),
+        ],
+        &[("LLM_AUDIT_HASH_KEY", HASH_KEY)],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains(&format!("from {theirs} entries")));
+    let rows = db.rows();
+    let all: String = rows.values().map(Value::to_string).collect();
+    assert!(!all.contains("alice"), "the user id is gone");
+    for e in db.entries.values() {
+        let i = e.input_tokens.unwrap() - 100;
+        let row = &rows[&e.request_id.to_string()];
+        if e.user_id.as_deref() == Some("alice@example.com") {
+            assert!(row["user_id"].as_str().unwrap().starts_with("pseudonym:"));
+            assert!(row["input_content"].is_null() && row["input_hash"].is_null());
+            assert!(!all.contains(&format!("CANARY-INPUT-{i}\"")));
+        } else {
+            assert_eq!(row["user_id"], e.user_id.clone().unwrap().as_str());
+            assert!(!row["input_content"].is_null());
+        }
+    }
+    let events: Vec<&Value> = rows
+        .values()
+        .filter(|r| r["action"] == "llm_audit.erasure")
+        .collect();
+    assert_eq!(events.len(), 1, "the erasure is recorded");
+    let out = db.verify();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn maintenance_may_change_erasable_columns_only() {
+    let Some(db) = seven_years() else { return };
+    // Outside maintenance, the log is append-only for everyone.
+    assert!(!db.sql("UPDATE llm_audit_log SET user_id = 'x'"));
+    assert!(!db.sql("DELETE FROM llm_audit_log"));
+    // Inside, only erasable columns change; the figures never do.
+    let maintenance = "BEGIN; SET LOCAL llm_audit.maintenance = 'retention';";
+    assert!(!db.sql(&format!(
+        "{maintenance} UPDATE llm_audit_log SET input_tokens = 1; COMMIT;"
+    )));
+    assert!(!db.sql(&format!(
+        "{maintenance} UPDATE llm_audit_log SET user_id = NULL, cost_usd = 0; COMMIT;"
+    )));
+    assert!(db.sql(&format!(
+        "{maintenance} UPDATE llm_audit_log SET error_message = NULL WHERE FALSE; COMMIT;"
+    )));
+    assert!(!db.sql("TRUNCATE llm_audit_log"));
+    assert!(db.sql(
+        "INSERT INTO llm_audit_tombstones \
+         (stream, first, last, prev, last_hash, reason, signed_at, key_id, signature) \
+         VALUES ('s', 0, 0, 'p', 'h', 'r', 't', 'k', 'sig')"
+    ));
+    assert!(!db.sql("UPDATE llm_audit_tombstones SET reason = 'x'"));
+    assert!(!db.sql("DELETE FROM llm_audit_tombstones"));
+}
