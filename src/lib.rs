@@ -122,6 +122,7 @@ mod pipeline;
 mod record;
 #[cfg(any(feature = "otlp", feature = "postgres"))]
 mod runtime;
+pub mod sanitize;
 pub mod sink;
 
 pub use cost::{CostError, ModelPrice, PriceFileError, PriceTable, TokenUsage};
@@ -136,6 +137,7 @@ pub use pipeline::{
     DROP_FLUSH_TIMEOUT,
 };
 pub use record::{LlmSpanExt, Usage};
+pub use sanitize::{RedactionMode, Sanitized, Sanitizer, SanitizerBuilder, SanitizerError};
 #[cfg(feature = "testing")]
 pub use sink::MemorySink;
 pub use sink::StdoutSink;
