@@ -7,7 +7,7 @@
 //!       ├─ Aho–Corasick ────── secrets: sk-, AKIA, ghp_, github_pat_, eyJ, -----BEGIN
 //!       └─ regex (each) ────── user patterns
 //!                 ▼
-//!   sort by start, longer first; drop what overlaps an earlier match
+//!   sort by start, secrets then longer first; drop what overlaps an earlier match
 //! ```
 
 use super::{email, network, numbers, secrets, Entity, EntityId};
@@ -94,13 +94,16 @@ impl Detectors {
     }
 }
 
-/// Sorts by start (longer first at the same start) and drops every match that overlaps one
-/// kept before it.
+/// Sorts by start (at the same start a secret first, then the longer) and drops every match
+/// that overlaps one kept before it. A secret wins its start because it is the more precise
+/// finding: `ghp_…@github.com` is a token in a URL, not an email address.
 fn settle_overlaps(found: &mut Vec<Found>) {
     if found.len() < 2 {
         return;
     }
-    found.sort_unstable_by_key(|f| (f.start, std::cmp::Reverse(f.end)));
+    let secret =
+        |f: &Found| (Entity::AwsAccessKey.id()..=Entity::PrivateKey.id()).contains(&f.entity);
+    found.sort_unstable_by_key(|f| (f.start, !secret(f), std::cmp::Reverse(f.end)));
     let mut end = 0;
     found.retain(|f| {
         if f.start < end {

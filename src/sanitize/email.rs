@@ -29,8 +29,10 @@ pub(super) fn find(bytes: &[u8], out: &mut Vec<Found>) {
     }
 }
 
+/// Local-part characters; non-ASCII bytes too (RFC 6531), so `jürgen@` is taken whole rather
+/// than as `rgen@`. The scan stops at an ASCII byte, so the start is a character boundary.
 fn is_local(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'%' | b'+' | b'-' | b'\'')
+    c.is_ascii_alphanumeric() || c >= 0x80 || matches!(c, b'.' | b'_' | b'%' | b'+' | b'-' | b'\'')
 }
 
 fn is_domain(c: u8) -> bool {
@@ -61,7 +63,9 @@ fn address_at(b: &[u8], at: usize, floor: usize) -> Option<(usize, usize)> {
     while end > at + 1 && matches!(b[end - 1], b'.' | b'-') {
         end -= 1;
     }
-    valid_domain(&b[at + 1..end]).then_some((start, end))
+    // A domain that goes on in non-ASCII letters (an IDN) is not cut short.
+    let cut = b.get(end).is_some_and(|&c| c >= 0x80);
+    (!cut && valid_domain(&b[at + 1..end])).then_some((start, end))
 }
 
 /// At least two labels of 1 to 63 characters that neither start nor end with `-`; the last
