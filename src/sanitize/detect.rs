@@ -129,6 +129,20 @@ pub(super) fn word_boundary_at(bytes: &[u8], at: usize) -> bool {
     bytes.get(at).is_none_or(|&b| !is_word(b))
 }
 
+/// The (entity type, matched text) pairs of `found`, for the detectors' unit tests.
+#[cfg(test)]
+pub(super) fn labelled<'t>(text: &'t str, found: &[Found]) -> Vec<(&'static str, &'t str)> {
+    found
+        .iter()
+        .map(|f| {
+            (
+                Entity::ALL[usize::from(f.entity)].name(),
+                &text[f.start..f.end],
+            )
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

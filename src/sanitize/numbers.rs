@@ -542,12 +542,7 @@ mod tests {
     fn found(text: &str) -> Vec<(&'static str, &str)> {
         let mut out = Vec::new();
         find(text.as_bytes(), &ALL, &mut out);
-        out.iter()
-            .map(|f| {
-                let name = Entity::ALL[usize::from(f.entity)].name();
-                (name, &text[f.start..f.end])
-            })
-            .collect()
+        crate::sanitize::detect::labelled(text, &out)
     }
 
     #[test]

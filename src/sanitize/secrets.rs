@@ -249,12 +249,7 @@ mod tests {
         let secrets = Secrets::new(|_| true).unwrap();
         let mut out = Vec::new();
         secrets.find(text.as_bytes(), &mut out);
-        out.iter()
-            .map(|f| {
-                let name = Entity::ALL[usize::from(f.entity)].name();
-                (name, &text[f.start..f.end])
-            })
-            .collect()
+        crate::sanitize::detect::labelled(text, &out)
     }
 
     #[test]
