@@ -51,7 +51,9 @@
 //! pass over the digit runs, `memchr` for `@` and `:`, and one Aho–Corasick pass for the
 //! secrets' prefixes, each scanning every byte a bounded number of times whatever the input
 //! (`benches/sanitize.rs` shows the throughput on adversarial texts next to ordinary ones). User
-//! patterns use the `regex` crate, whose finite automata never backtrack.
+//! patterns use the `regex` crate, whose finite automata never backtrack: one search is linear,
+//! though its documentation warns that iterating over every match of a pathological pattern can
+//! take O(m·n²) in the worst case, so keep user patterns anchored on something literal.
 
 mod detect;
 mod email;
