@@ -124,6 +124,7 @@ mod record;
 pub mod retention;
 #[cfg(any(feature = "otlp", feature = "postgres"))]
 mod runtime;
+pub mod sanitize;
 pub mod sink;
 
 pub use content::{ContentPolicies, ContentPolicy, Keyring};
@@ -140,6 +141,7 @@ pub use pipeline::{
 };
 pub use record::{LlmSpanExt, Usage};
 pub use retention::RetentionPolicy;
+pub use sanitize::{RedactionMode, Sanitized, Sanitizer, SanitizerBuilder, SanitizerError};
 #[cfg(feature = "testing")]
 pub use sink::MemorySink;
 pub use sink::StdoutSink;
