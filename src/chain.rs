@@ -427,12 +427,47 @@ fn is_json_number(raw: &str) -> bool {
     i == b.len()
 }
 
+/// Whether `raw` is an array of strings without escapes, written compactly (`["stop"]`), which
+/// is its own canonical form.
+fn is_plain_string_array(raw: &str) -> bool {
+    let b = raw.as_bytes();
+    if b.len() < 2 || b[b.len() - 1] != b']' {
+        return false;
+    }
+    let mut i = 1;
+    let end = b.len() - 1;
+    if i == end {
+        return true;
+    }
+    loop {
+        if b[i] != b'"' {
+            return false;
+        }
+        let Some(close) = memchr::memchr2(b'"', b'\\', &b[i + 1..end]) else {
+            return false;
+        };
+        let close = i + 1 + close;
+        if b[close] != b'"' || b[i + 1..close].iter().any(|&c| c < 0x20) {
+            return false;
+        }
+        i = close + 1;
+        if i == end {
+            return true;
+        }
+        if b[i] != b',' {
+            return false;
+        }
+        i += 1;
+    }
+}
+
 /// Appends the canonical form of a value given as JSON text.
 fn canonical_raw(raw: &str, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
     let simple = match raw.as_bytes().first() {
         // A string without escapes is canonical as it stands.
         Some(b'"') => memchr::memchr(b'\\', raw.as_bytes()).is_none(),
-        Some(b'{' | b'[') => false,
+        Some(b'{') => raw == "{}",
+        Some(b'[') => is_plain_string_array(raw),
         // true, false, null and integers that serde_json reads as integers; other numbers
         // (fractions, exponents, -0, beyond 64 bits) are re-written the way it writes them.
         Some(b't' | b'f' | b'n') => true,
@@ -455,7 +490,29 @@ struct Scratch {
     keys: Vec<u8>,
     /// That line's members in sorted order (indexes), or `None` if a key repeats.
     order: Option<Vec<usize>>,
+    /// What each member in `order` is, in the same order.
+    roles: Vec<Role>,
     canonical: Vec<u8>,
+}
+
+/// What a member is to the canonical form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Plain,
+    Erasable,
+    Chain,
+    Erased,
+}
+
+impl Role {
+    fn of(key: &str) -> Self {
+        match key {
+            "chain" => Self::Chain,
+            ERASED => Self::Erased,
+            k if ERASABLE.contains(&k) => Self::Erasable,
+            _ => Self::Plain,
+        }
+    }
 }
 
 thread_local! {
@@ -501,6 +558,7 @@ fn line_digest_with<'a>(
         members,
         keys,
         order,
+        roles,
         canonical: out,
     } = scratch;
     let Some(text) = scan_members(line, members) else {
@@ -528,6 +586,8 @@ fn line_digest_with<'a>(
         sorted.sort_unstable_by(|&a, &b| {
             key(&members[a]).as_bytes().cmp(key(&members[b]).as_bytes())
         });
+        roles.clear();
+        roles.extend(sorted.iter().map(|&i| Role::of(key(&members[i]))));
         *order = (!sorted
             .windows(2)
             .any(|w| key(&members[w[0]]) == key(&members[w[1]])))
@@ -541,16 +601,17 @@ fn line_digest_with<'a>(
     out.clear();
     out.push(b'{');
     let mut first = true;
-    for &i in order {
+    for (&i, &role) in order.iter().zip(roles.iter()) {
         let m = members[i];
         let (key, raw) = (key(&m), &text[m.value.0..m.value.1]);
-        if key == "chain" {
-            link = Some(serde_json::from_str::<LinkRef<'a>>(raw)?);
-            continue;
-        }
-        if key == ERASED {
+        match role {
+            Role::Chain => {
+                link = Some(serde_json::from_str::<LinkRef<'a>>(raw)?);
+                continue;
+            }
             // Erased members (rare): the definition.
-            return line_digest_slow(line);
+            Role::Erased => return line_digest_slow(line),
+            Role::Plain | Role::Erasable => {}
         }
         if !first {
             out.push(b',');
@@ -560,7 +621,7 @@ fn line_digest_with<'a>(
         out.push(b'"');
         out.extend_from_slice(key.as_bytes());
         out.extend_from_slice(b"\":");
-        if ERASABLE.contains(&key) && raw != "null" {
+        if role == Role::Erasable && raw != "null" {
             if raw.starts_with('"') && memchr::memchr(b'\\', raw.as_bytes()).is_none() {
                 // A plain string is its own canonical form.
                 let mut hex = [0u8; 64];
@@ -1031,6 +1092,23 @@ mod tests {
         lines.push(
             r#" { "z" : [ "]}" , {"q":"\"}"} ] , "y":-1.5e-3 ,"x":"a\\b", "w":{} } "#.to_owned(),
         );
+        // Arrays and objects that are their own canonical form, and near misses.
+        lines.push(
+            r#"{"a":["stop"],"b":[],"c":{},"d":["x","y,z"],"e":["x", "y"],"f":["\u0041"],"g":[1,"a"],"h":["]"],"i":[""],"j":{"b":1,"a":2}}"#
+                .to_owned(),
+        );
+        for (raw, plain) in [
+            (r#"["stop"]"#, true),
+            ("[]", true),
+            (r#"["a","b,c"]"#, true),
+            (r#"["a", "b"]"#, false),
+            (r#"["\u0041"]"#, false),
+            (r#"[1,"a"]"#, false),
+            (r#"["a",]"#, false),
+            (r#"["a""#, false),
+        ] {
+            assert_eq!(is_plain_string_array(raw), plain, "{raw}");
+        }
         for line in &lines {
             let value: Value = serde_json::from_str(line).unwrap();
             let (digest, _) = line_digest(line.as_bytes()).unwrap();

@@ -117,15 +117,17 @@ fn scan(c: &mut Criterion) {
 fn verify(c: &mut Criterion) {
     let smoke = std::env::args().any(|a| a == "--test");
     let n = if smoke { 2_000 } else { 500_000 };
-    let dir = tempfile::tempdir().unwrap();
-    let keys = tempfile::tempdir().unwrap();
+    // For profiling: LLM_AUDIT_BENCH_KEEP=<dir> writes the dataset and its public key there,
+    // and leaves them.
+    let temp = tempfile::tempdir().unwrap();
+    let root = std::env::var_os("LLM_AUDIT_BENCH_KEEP")
+        .map_or_else(|| temp.path().to_owned(), std::path::PathBuf::from);
+    let dir = root.join("log");
+    std::fs::create_dir_all(&dir).unwrap();
     let key = tracing_llm_audit::chain::SigningKey::generate().unwrap();
-    let public = keys.path().join("k.pub");
+    let public = root.join("k.pub");
     std::fs::write(&public, key.verifying_key().to_public_text()).unwrap();
-    dataset_with(
-        JsonlSink::builder(dir.path()).chain(key).build().unwrap(),
-        n,
-    );
+    dataset_with(JsonlSink::builder(&dir).chain(key).build().unwrap(), n);
     let mut group = c.benchmark_group(format!("verify_{n}_entries"));
     group
         .sample_size(10)
@@ -134,7 +136,7 @@ fn verify(c: &mut Criterion) {
         b.iter(|| {
             let out = Command::new(env!("CARGO_BIN_EXE_llm-audit"))
                 .args(["verify", "--dir"])
-                .arg(dir.path())
+                .arg(&dir)
                 .arg("--public-key")
                 .arg(&public)
                 .output()
