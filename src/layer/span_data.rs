@@ -275,11 +275,35 @@ pub(crate) struct CallFields {
     pub(crate) status: Option<Status>,
     pub(crate) sanitization_count: Option<u64>,
     pub(crate) metadata: Vec<(&'static str, MetaValue)>,
+    /// Values that could not be taken as they were (a negative token count), described for
+    /// the entry's `llm_audit.problems`.
+    pub(crate) problems: Vec<String>,
 }
 
 impl CallFields {
     fn heap_bytes(&self) -> usize {
-        self.metadata.len() * std::mem::size_of::<(&str, MetaValue)>()
+        let text = |s: &Option<CompactString>| s.as_ref().map_or(0, CompactString::len);
+        [
+            &self.operation,
+            &self.provider,
+            &self.request_model,
+            &self.response_model,
+            &self.response_id,
+            &self.user_id,
+            &self.session_id,
+            &self.error_type,
+        ]
+        .into_iter()
+        .map(text)
+        .sum::<usize>()
+            + self
+                .finish_reasons
+                .iter()
+                .flatten()
+                .map(CompactString::len)
+                .sum::<usize>()
+            + self.problems.iter().map(String::len).sum::<usize>()
+            + self.metadata.len() * std::mem::size_of::<(&str, MetaValue)>()
             + self
                 .metadata
                 .iter()
@@ -418,8 +442,16 @@ impl Visit for LlmSpanData {
     fn record_i64(&mut self, field: &Field, value: i64) {
         match u64::try_from(value) {
             Ok(v) => self.fields.set_u64(field, v),
-            // A negative token count is nonsense; it stays absent rather than becoming a number.
-            Err(_) if self.fields.count_slot(field.name()).is_some() => {}
+            // A negative token count is nonsense: it stays absent rather than becoming a number,
+            // and the entry says so.
+            Err(_) if self.fields.count_slot(field.name()).is_some() => {
+                if self.fields.problems.len() < 16 {
+                    self.fields.problems.push(format!(
+                        "{}: {value} is not a count; left out",
+                        field.name()
+                    ));
+                }
+            }
             Err(_) => self.fields.set_meta(field, MetaValue::I64(value)),
         }
     }

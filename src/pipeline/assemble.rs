@@ -16,6 +16,19 @@ use crate::layer::span_data::{LlmSpanData, MetaValue};
 /// Costs carry at least this many decimal places, as DESIGN.md requires of the stored USD.
 const COST_MIN_SCALE: u32 = 6;
 
+/// The longest id or name an entry keeps (user, session, provider, model, response id, error
+/// type, action, a finish reason), in bytes; longer values are cut and their keyed hash kept.
+pub(crate) const MAX_NAME_LEN: usize = 1024;
+
+/// The longest text value of `metadata` an entry keeps, in bytes.
+pub(crate) const MAX_METADATA_VALUE_LEN: usize = 8 * 1024;
+
+/// The most finish reasons an entry keeps (one per choice; providers send a handful).
+const MAX_FINISH_REASONS: usize = 16;
+
+/// The longest finish reason an entry keeps (`stop`, `end_turn`, `tool_use`, ...).
+const MAX_FINISH_REASON_LEN: usize = 128;
+
 /// Operations whose responses have no output tokens to bill.
 const OUTPUT_FREE_OPERATIONS: &[&str] = &["embeddings"];
 
@@ -148,6 +161,7 @@ impl Assembler {
             metadata: metadata_map(fields.metadata),
             erased: None,
         };
+        self.bound(&mut entry, fields.problems);
         if !content_errors.is_empty() {
             // Not silently lost: the entry says what it could not keep.
             entry.metadata.get_or_insert_with(Default::default).insert(
@@ -200,6 +214,88 @@ impl Assembler {
 
 fn duration_ms(d: std::time::Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+impl Assembler {
+    /// Bounds what the application recorded, so that no value can make an entry unwieldy: text
+    /// longer than its bound is cut (ending in `…`) and listed in `llm_audit.truncated` with
+    /// its original length and keyed hash, so a suspected value can still be checked; other
+    /// problems (control characters in ids, values left out) go to `llm_audit.problems`.
+    fn bound(&self, entry: &mut AuditEntry, mut problems: Vec<String>) {
+        use crate::layer::span_data::truncate_with_ellipsis;
+        let mut truncated = serde_json::Map::new();
+        let mut cut = |name: String, text: &mut String, max: usize| {
+            if text.len() > max {
+                truncated.insert(
+                    name,
+                    serde_json::json!({
+                        "bytes": text.len(),
+                        "hash": self.hash_key.hash(text.as_bytes()),
+                    }),
+                );
+                truncate_with_ellipsis(text, max);
+            }
+        };
+        for (name, slot) in [
+            ("user_id", &mut entry.user_id),
+            ("session_id", &mut entry.session_id),
+            ("provider", &mut entry.provider),
+            ("model", &mut entry.model),
+            ("response_model", &mut entry.response_model),
+            ("response_id", &mut entry.response_id),
+            ("error_type", &mut entry.error_type),
+        ] {
+            if let Some(text) = slot {
+                if text.chars().any(char::is_control) {
+                    problems.push(format!("{name} contains control characters"));
+                }
+                cut(name.to_owned(), text, MAX_NAME_LEN);
+            }
+        }
+        cut("action".to_owned(), &mut entry.action, MAX_NAME_LEN);
+        if let Some(reasons) = &mut entry.finish_reasons {
+            if reasons.len() > MAX_FINISH_REASONS {
+                problems.push(format!(
+                    "{} finish reasons; the first {MAX_FINISH_REASONS} kept",
+                    reasons.len()
+                ));
+                reasons.truncate(MAX_FINISH_REASONS);
+            }
+            for (i, reason) in reasons.iter_mut().enumerate() {
+                cut(
+                    format!("finish_reasons[{i}]"),
+                    reason,
+                    MAX_FINISH_REASON_LEN,
+                );
+            }
+        }
+        if entry.sanitization.keys().any(|k| k.len() > MAX_NAME_LEN) {
+            entry.sanitization = std::mem::take(&mut entry.sanitization)
+                .into_iter()
+                .map(|(mut k, n)| {
+                    cut(format!("sanitization[{k:.32}]"), &mut k, MAX_NAME_LEN);
+                    (k, n)
+                })
+                .collect();
+        }
+        if let Some(metadata) = &mut entry.metadata {
+            for (key, value) in metadata.iter_mut() {
+                if let serde_json::Value::String(text) = value {
+                    cut(format!("metadata.{key}"), text, MAX_METADATA_VALUE_LEN);
+                }
+            }
+        }
+        if truncated.is_empty() && problems.is_empty() {
+            return;
+        }
+        let metadata = entry.metadata.get_or_insert_with(Default::default);
+        if !truncated.is_empty() {
+            metadata.insert("llm_audit.truncated".to_owned(), truncated.into());
+        }
+        if !problems.is_empty() {
+            metadata.insert("llm_audit.problems".to_owned(), problems.into());
+        }
+    }
 }
 
 fn metadata_map(
