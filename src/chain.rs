@@ -193,8 +193,16 @@ pub fn erasable_digest(value: &Value) -> String {
     format!("sha256:{}", sha256_hex(&bytes))
 }
 
-/// The member of an entry that records the digests of erased values (step 2).
+/// The member of an entry that records what a retention or erasure step removed or replaced:
+/// `{"digests": {member: "sha256:<hex>"}, "time", "key_id", "signature"}` (step 2). The digests
+/// stand in for the values in the entry digest; the signature ([`sign_erasure`]) proves that
+/// the holder of the signing key made the change, and what the members hold since.
 pub const ERASED: &str = "erased";
+
+/// The digests an entry's `erased` member records, by member.
+fn erased_digests(entry: &Value) -> Option<&serde_json::Map<String, Value>> {
+    entry.get(ERASED)?.get("digests")?.as_object()
+}
 
 /// The entry digest of step 4, of an entry object (its `chain` member is ignored).
 ///
@@ -202,7 +210,7 @@ pub const ERASED: &str = "erased";
 /// [`ChainError::NotAnObject`].
 pub fn entry_digest(entry: &Value) -> Result<[u8; 32], ChainError> {
     let object = entry.as_object().ok_or(ChainError::NotAnObject)?;
-    let erased = object.get(ERASED).and_then(Value::as_object);
+    let erased = erased_digests(entry);
     let mut covered = serde_json::Map::with_capacity(object.len());
     for (k, v) in object {
         if k == "chain" || k == ERASED {
@@ -240,11 +248,10 @@ pub fn erase_member(
     if !ERASABLE.contains(&member) {
         return Err(ChainError::NotErasable(member.to_owned()));
     }
-    let object = entry.as_object_mut().ok_or(ChainError::NotAnObject)?;
-    let already = object
-        .get(ERASED)
-        .and_then(|e| e.get(member))
+    let already = erased_digests(entry)
+        .and_then(|d| d.get(member))
         .is_some_and(Value::is_string);
+    let object = entry.as_object_mut().ok_or(ChainError::NotAnObject)?;
     if !already {
         let Some(value) = object.get(member).filter(|v| !v.is_null()) else {
             return Ok(false);
@@ -253,10 +260,10 @@ pub fn erase_member(
         let erased = object
             .entry(ERASED)
             .or_insert_with(|| Value::Object(serde_json::Map::new()));
-        if !erased.is_object() {
-            *erased = Value::Object(serde_json::Map::new());
+        if !erased.get("digests").is_some_and(Value::is_object) {
+            *erased = serde_json::json!({ "digests": {} });
         }
-        if let Some(map) = erased.as_object_mut() {
+        if let Some(map) = erased.get_mut("digests").and_then(Value::as_object_mut) {
             map.insert(member.to_owned(), Value::String(digest));
         }
     }
@@ -264,7 +271,112 @@ pub fn erase_member(
         Some(value) => object.insert(member.to_owned(), value.clone()) != Some(value),
         None => object.remove(member).is_some(),
     };
+    if changed || !already {
+        // What it signed is no longer what the entry holds.
+        if let Some(erased) = object.get_mut(ERASED).and_then(Value::as_object_mut) {
+            for stale in ["time", "key_id", "signature"] {
+                erased.remove(stale);
+            }
+        }
+    }
     Ok(changed || !already)
+}
+
+/// The text an erasure signature signs, for the entry at `seq` of `stream` with hash `hash`:
+/// `"llm-audit-erasure-v1\n" + stream + "\n" + seq + "\n" + hash + "\n"`, then for each member
+/// in `erased.digests`, in key order, `member + "\n" + digest + "\n" + now + "\n"`, where `now`
+/// is the digest of what the member holds now, or `-` when it holds nothing (absent or null);
+/// then `time + "\n" + key_id`. `None` when the entry has no `erased` member.
+#[must_use]
+pub fn erasure_signed_text(
+    entry: &Value,
+    stream: &str,
+    seq: u64,
+    hash: &str,
+    time: &str,
+    key_id: &str,
+) -> Option<String> {
+    let digests = erased_digests(entry)?;
+    let mut text = format!("llm-audit-erasure-v1\n{stream}\n{seq}\n{hash}\n");
+    let mut members: Vec<(&String, &Value)> = digests.iter().collect();
+    members.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    for (member, digest) in members {
+        let now = entry
+            .get(member)
+            .filter(|v| !v.is_null())
+            .map_or_else(|| "-".to_owned(), erasable_digest);
+        text.push_str(&format!(
+            "{member}\n{}\n{now}\n",
+            digest.as_str().unwrap_or_default()
+        ));
+    }
+    text.push_str(&format!("{time}\n{key_id}"));
+    Some(text)
+}
+
+/// Signs the `erased` member of a chained entry (after [`erase_member`]), with the time of the
+/// change. Does nothing to an entry without a chain link or without `erased`.
+///
+/// # Errors
+/// [`ChainError::NotAnObject`].
+pub fn sign_erasure(entry: &mut Value, key: &SigningKey, time: &str) -> Result<(), ChainError> {
+    use ed25519_dalek::Signer;
+    let Some(link) = entry
+        .get("chain")
+        .and_then(|c| serde_json::from_value::<ChainLink>(c.clone()).ok())
+    else {
+        return Ok(());
+    };
+    let Some(text) =
+        erasure_signed_text(entry, &link.stream, link.seq, &link.hash, time, &key.key_id)
+    else {
+        return Ok(());
+    };
+    let signature = hex::encode(key.key.sign(text.as_bytes()).to_bytes());
+    let erased = entry
+        .get_mut(ERASED)
+        .and_then(Value::as_object_mut)
+        .ok_or(ChainError::NotAnObject)?;
+    erased.insert("time".to_owned(), time.into());
+    erased.insert("key_id".to_owned(), key.key_id.clone().into());
+    erased.insert("signature".to_owned(), signature.into());
+    Ok(())
+}
+
+/// Checks the `erased` member of the entry at `seq` of `stream` (hash `hash`): its signature is
+/// `key`'s, over the digests it records and what the members hold now. `Ok` for an entry
+/// without `erased`.
+///
+/// # Errors
+/// Why it does not check out, for the report.
+pub fn verify_erasure(
+    entry: &Value,
+    stream: &str,
+    seq: u64,
+    hash: &str,
+    key: &VerifyingKey,
+) -> Result<(), String> {
+    let Some(erased) = entry.get(ERASED) else {
+        return Ok(());
+    };
+    let text_of = |name: &str| erased.get(name).and_then(Value::as_str).unwrap_or_default();
+    let (time, key_id, signature) = (text_of("time"), text_of("key_id"), text_of("signature"));
+    let Some(text) = erasure_signed_text(entry, stream, seq, hash, time, key_id) else {
+        return Err("its erased member records no digests".to_owned());
+    };
+    if signature.is_empty() {
+        return Err("values were erased without a signature".to_owned());
+    }
+    if key.verifies(key_id, signature, &text) {
+        Ok(())
+    } else if key_id != key.key_id() {
+        Err(format!(
+            "its erasure is signed by key {key_id}, not by {}",
+            key.key_id()
+        ))
+    } else {
+        Err("its erased members do not match the erasure's signature (changed after the erasure, or forged)".to_owned())
+    }
 }
 
 /// One member of a scanned line: byte ranges of its key (without quotes) and raw value.
@@ -1088,7 +1200,7 @@ mod tests {
             .map(|c| serde_json::to_string(&c["entry"]).unwrap())
             .collect();
         // Escapes the way the JSONL sink writes them, floats, nesting, erased members.
-        lines.push(r#"{"b":"\u2028 \u0085 \" \\ \n","a":1.50,"c":[1e3,{"y":null,"x":"\u00e9"}],"user_id":"anon","erased":{"user_id":"sha256:00","input_hash":"sha256:11"},"metadata":{"k":2.0},"chain":{"stream":"s","seq":0,"prev":"p","hash":"h"}}"#.to_owned());
+        lines.push(r#"{"b":"\u2028 \u0085 \" \\ \n","a":1.50,"c":[1e3,{"y":null,"x":"\u00e9"}],"user_id":"anon","erased":{"digests":{"user_id":"sha256:00","input_hash":"sha256:11"},"signature":"00"},"metadata":{"k":2.0},"chain":{"stream":"s","seq":0,"prev":"p","hash":"h"}}"#.to_owned());
         lines.push(
             r#" { "z" : [ "]}" , {"q":"\"}"} ] , "y":-1.5e-3 ,"x":"a\\b", "w":{} } "#.to_owned(),
         );
@@ -1182,6 +1294,7 @@ mod tests {
             "already erased"
         );
         assert_eq!(erased["user_id"], "anon-1");
+        assert!(erased["erased"]["digests"]["metadata"].is_string());
         assert!(erased.get("metadata").is_none());
         assert_eq!(entry_digest(&erased).unwrap(), before);
         // The fast path agrees, and a pseudonym replaced again keeps the first digest.
@@ -1194,11 +1307,70 @@ mod tests {
             erase_member(&mut erased, "latency_ms", None),
             Err(ChainError::NotErasable(_))
         ));
-        erased["erased"]["user_id"] = "sha256:00".into();
+        erased["erased"]["digests"]["user_id"] = "sha256:00".into();
         assert_ne!(entry_digest(&erased).unwrap(), before);
         let mut changed = entry.clone();
         changed["latency_ms"] = 6.into();
         assert_ne!(entry_digest(&changed).unwrap(), before);
+    }
+
+    #[test]
+    fn an_erasure_is_signed_and_a_forged_one_fails() {
+        let key = SigningKey::generate().unwrap();
+        let public = key.verifying_key();
+        let original: Value = serde_json::json!({
+            "user_id": "alice", "input_hash": "hmac-sha256:aa", "latency_ms": 5,
+            "chain": {"stream": "s", "seq": 3, "prev": "p", "hash": "h"}
+        });
+        let mut entry = original.clone();
+        erase_member(&mut entry, "user_id", Some("pseudonym:1".into())).unwrap();
+        erase_member(&mut entry, "input_hash", None).unwrap();
+        assert!(
+            verify_erasure(&entry, "s", 3, "h", &public).is_err(),
+            "unsigned"
+        );
+        sign_erasure(&mut entry, &key, "2026-11-24T00:00:00Z").unwrap();
+        verify_erasure(&entry, "s", 3, "h", &public).unwrap();
+        assert_eq!(
+            entry_digest(&entry).unwrap(),
+            entry_digest(&original).unwrap()
+        );
+        // Bound to its entry: another seq or hash fails.
+        assert!(verify_erasure(&entry, "s", 4, "h", &public).is_err());
+        assert!(verify_erasure(&entry, "s", 3, "g", &public).is_err());
+        // What the members hold since is signed: a changed pseudonym or a value put back fails.
+        let mut changed = entry.clone();
+        changed["user_id"] = "pseudonym:2".into();
+        assert!(verify_erasure(&changed, "s", 3, "h", &public).is_err());
+        let mut put_back = entry.clone();
+        put_back["input_hash"] = "hmac-sha256:bb".into();
+        assert!(verify_erasure(&put_back, "s", 3, "h", &public).is_err());
+        // Someone without the key hides a change behind a digest of the old value: fails.
+        let mut forged = original.clone();
+        forged["erased"] = serde_json::json!({
+            "digests": {"user_id": erasable_digest(&original["user_id"])},
+            "time": "t", "key_id": public.key_id(), "signature": "00".repeat(64),
+        });
+        forged["user_id"] = "mallory".into();
+        assert_eq!(
+            entry_digest(&forged).unwrap(),
+            entry_digest(&original).unwrap()
+        );
+        assert!(verify_erasure(&forged, "s", 3, "h", &public).is_err());
+        // Another key's signature names that key.
+        let other = SigningKey::generate().unwrap();
+        let mut theirs = original.clone();
+        erase_member(&mut theirs, "user_id", None).unwrap();
+        sign_erasure(&mut theirs, &other, "t").unwrap();
+        let err = verify_erasure(&theirs, "s", 3, "h", &public).unwrap_err();
+        assert!(err.contains(other.verifying_key().key_id()), "{err}");
+        // A member the chain covers by value still changes the digest, erased or not.
+        let mut changed = entry.clone();
+        changed["latency_ms"] = 6.into();
+        assert_ne!(
+            entry_digest(&changed).unwrap(),
+            entry_digest(&original).unwrap()
+        );
     }
 
     #[test]

@@ -345,7 +345,7 @@ impl Keyring {
                 .ok_or_else(|| bad("expected `<key id> <64 hex digits>`"))?;
             let mut key = Zeroizing::new([0u8; 32]);
             hex::decode_to_slice(hex_key.trim(), key.as_mut())
-                .map_err(|_| bad(&format!("key {id:?} is not 64 hex digits")))?;
+                .map_err(|_| bad("the key is not 64 hex digits (the id comes first)"))?;
             keyring.add(id, *key).map_err(|e| bad(&e.to_string()))?;
         }
         if keyring.keys.is_empty() {

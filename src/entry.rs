@@ -112,11 +112,12 @@ pub struct AuditEntry {
     pub parent_span_id: Option<String>,
     /// Other fields the span carried, by their span field names.
     pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
-    /// Members that a retention or erasure step removed or replaced (a user id by its
-    /// pseudonym), each with the digest the tamper-evidence chain covers it by
-    /// (`sha256:<hex>`, see [`chain`](crate::chain)). Absent on entries nothing was erased from.
+    /// What a retention or erasure step removed or replaced (a user id by its pseudonym): the
+    /// digests the tamper-evidence chain covers those members by, signed by whoever erased
+    /// them (see [`chain::ERASED`](crate::chain::ERASED)). Absent on entries nothing was
+    /// erased from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub erased: Option<BTreeMap<String, String>>,
+    pub erased: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 impl AuditEntry {

@@ -50,15 +50,17 @@ impl Keep {
         match self {
             Self::Never => Some(as_of),
             Self::Forever => None,
-            Self::Days(n) => Some(as_of - time::Duration::days(i64::from(n))),
+            // A period longer than the calendar reaches back keeps everything: no cut-off.
+            Self::Days(n) => as_of.checked_sub(time::Duration::days(i64::from(n))),
             Self::Years(n) => {
-                let year = as_of.year() - i32::try_from(n).unwrap_or(i32::MAX / 2);
+                let year = i32::try_from(n)
+                    .ok()
+                    .and_then(|n| as_of.year().checked_sub(n))?;
                 let date = as_of.date();
                 let day = date.day().min(date.month().length(year));
-                Some(
-                    time::Date::from_calendar_date(year, date.month(), day)
-                        .map_or(OffsetDateTime::UNIX_EPOCH, |d| as_of.replace_date(d)),
-                )
+                time::Date::from_calendar_date(year, date.month(), day)
+                    .ok()
+                    .map(|d| as_of.replace_date(d))
             }
         }
     }
@@ -87,12 +89,18 @@ impl FromStr for Keep {
             "never" => Ok(Self::Never),
             "forever" => Ok(Self::Forever),
             t => {
-                let (n, unit) = t.split_at(t.len().checked_sub(1).ok_or_else(bad)?);
-                let n: u32 = n.parse().map_err(|_| bad())?;
-                match unit {
-                    "d" => Ok(Self::Days(n)),
-                    "y" => Ok(Self::Years(n)),
-                    _ => Err(bad()),
+                let number = |digits: &str| -> Result<u32, RetentionError> {
+                    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                        return Err(bad());
+                    }
+                    digits.parse().map_err(|_| bad())
+                };
+                if let Some(days) = t.strip_suffix('d') {
+                    Ok(Self::Days(number(days)?))
+                } else if let Some(years) = t.strip_suffix('y') {
+                    Ok(Self::Years(number(years)?))
+                } else {
+                    Err(bad())
                 }
             }
         }
@@ -329,7 +337,17 @@ mod tests {
         assert_eq!("6y".parse::<Keep>().unwrap(), Keep::Years(6));
         assert_eq!("never".parse::<Keep>().unwrap(), Keep::Never);
         assert_eq!("forever".parse::<Keep>().unwrap(), Keep::Forever);
-        for bad in ["", "d", "12", "3w", "-1d", "1.5y"] {
+        for bad in [
+            "",
+            "d",
+            "12",
+            "3w",
+            "-1d",
+            "1.5y",
+            "9é",
+            "+3d",
+            "99999999999d",
+        ] {
             let err = bad.parse::<Keep>().unwrap_err().to_string();
             assert!(err.contains(&format!("{bad:?}")), "{err}");
         }
@@ -348,6 +366,9 @@ mod tests {
         );
         assert_eq!(Keep::Never.cutoff(leap), Some(leap));
         assert_eq!(Keep::Forever.cutoff(leap), None);
+        // Beyond what the calendar reaches: no cut-off (keep everything), not a panic.
+        assert_eq!(Keep::Days(u32::MAX).cutoff(leap), None);
+        assert_eq!(Keep::Years(u32::MAX).cutoff(leap), None);
     }
 
     #[test]

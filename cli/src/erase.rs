@@ -9,7 +9,7 @@ use serde_json::Value;
 use tracing_llm_audit::chain::{erase_member, SigningKey, ERASABLE};
 use tracing_llm_audit::{AuditEntry, AuditSink, HashKey, JsonlSink};
 
-use crate::retention::{replace_file, sync_dir};
+use crate::retention::{entry_line, now_text, replace_file, row_value, sign, sync_dir};
 use crate::scan;
 
 /// The members an erasure removes: every erasable member but `user_id`, which it replaces.
@@ -21,8 +21,9 @@ pub(crate) fn personal() -> impl Iterator<Item = &'static str> {
 pub(crate) const ERASURE_ACTION: &str = "llm_audit.erasure";
 
 /// The keyed pseudonym that replaces `user`: `pseudonym:<HMAC-SHA-256 hex>`. The same user gets
-/// the same pseudonym under one key, so reports still count their calls together; without the
-/// key it cannot be traced back to the id.
+/// the same pseudonym under one key, so reports still count their calls together; the pseudonym
+/// alone does not give the id back without the key (but see the README on the unkeyed digests
+/// that `erased` keeps).
 pub(crate) fn pseudonym(key: &HashKey, user: &str) -> String {
     let hash = key.hash(format!("llm-audit-pseudonym-v1\n{user}").as_bytes());
     let hex = hash.rsplit(':').next().unwrap_or_default();
@@ -47,6 +48,8 @@ pub(crate) fn erase_entry(entry: &mut Value, user: &str, pseudonym: &str) -> Res
 pub(crate) struct Erased {
     pub(crate) entries: u64,
     pub(crate) files: usize,
+    /// Torn fragments in the quarantine file that held the user id, emptied.
+    pub(crate) fragments: u64,
 }
 
 /// Erases `user` from the JSONL directory `dir`, then records the event.
@@ -56,32 +59,51 @@ pub(crate) fn erase_jsonl(
     key: &HashKey,
     signing: Option<&SigningKey>,
 ) -> Result<(Erased, String), String> {
+    let locks = crate::retention::lock_out_writers(dir)?;
+    let files = scan::files(dir, None, None)?;
+    if signing.is_none() {
+        for path in &files {
+            let text =
+                std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            if memchr::memmem::find(&text, b"\"chain\":").is_some() {
+                return Err(format!(
+                    "{} holds chained entries: erasing needs --signing-key (the key that signs \
+                     the checkpoints) to sign the change and the erasure event; nothing was changed",
+                    path.display()
+                ));
+            }
+        }
+    }
     let pseudonym = pseudonym(key, user);
+    let now = now_text()?;
     let mut done = Erased::default();
-    let needle = serde_json::to_string(user).map_err(|e| e.to_string())?;
-    for path in scan::files(dir, None, None)? {
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    // The user id as the sinks write it, escapes included.
+    let needle = entry_line(&Value::String(user.to_owned()))?;
+    for path in files {
+        let bytes =
+            std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         // Most files never mention the user: skip them without parsing.
-        if !text.contains(&needle) {
+        if memchr::memmem::find(&bytes, needle.as_bytes()).is_none() {
             continue;
         }
-        let mut out = String::with_capacity(text.len());
+        let mut out: Vec<u8> = Vec::with_capacity(bytes.len());
         let mut changed = 0;
-        for line in text.lines() {
-            if line.contains(&needle) {
-                if let Ok(mut entry) = serde_json::from_str::<Value>(line) {
+        for line in bytes.split(|&b| b == b'\n') {
+            if memchr::memmem::find(line, needle.as_bytes()).is_some() {
+                if let Ok(mut entry) = serde_json::from_slice::<Value>(line) {
                     if erase_entry(&mut entry, user, &pseudonym)? {
                         changed += 1;
-                        out.push_str(&serde_json::to_string(&entry).map_err(|e| e.to_string())?);
-                        out.push('\n');
+                        sign(&mut entry, signing, &now, false)?;
+                        out.extend_from_slice(entry_line(&entry)?.as_bytes());
+                        out.push(b'\n');
                         continue;
                     }
                 }
             }
-            if !line.trim().is_empty() {
-                out.push_str(line);
-                out.push('\n');
+            // Everything else byte for byte, fragments cut inside a character included.
+            if !line.iter().all(u8::is_ascii_whitespace) {
+                out.extend_from_slice(line);
+                out.push(b'\n');
             }
         }
         if changed > 0 {
@@ -90,7 +112,10 @@ pub(crate) fn erase_jsonl(
             done.files += 1;
         }
     }
+    done.fragments = erase_quarantine(dir, user)?;
     sync_dir(dir);
+    // The event's sink takes the directory's startup lock itself.
+    drop(locks);
     record_event(JsonlSink::builder(dir), signing, &pseudonym, done.entries)?;
     Ok((done, pseudonym))
 }
@@ -142,6 +167,7 @@ pub(crate) fn erase_postgres(
     signing: Option<&SigningKey>,
 ) -> Result<(Erased, String), String> {
     let pseudonym = pseudonym(key, user);
+    let now = now_text()?;
     let (runtime, client) = pg.parts();
     let db = |e: tokio_postgres::Error| crate::source::db_error(&e);
     let entries = runtime.block_on(async {
@@ -167,8 +193,9 @@ pub(crate) fn erase_postgres(
         let mut entries = 0u64;
         for row in rows {
             let entry = tracing_llm_audit::sink::postgres::entry_from_row(&row).map_err(db)?;
-            let mut value = serde_json::to_value(&entry).map_err(|e| e.to_string())?;
+            let mut value = row_value(&row, &entry)?;
             if erase_entry(&mut value, user, &pseudonym)? {
+                sign(&mut value, signing, &now, false)?;
                 let erased = value.get(tracing_llm_audit::chain::ERASED).cloned();
                 tx.execute(
                     &update,
@@ -196,5 +223,62 @@ pub(crate) fn erase_postgres(
     written.map_err(|e| {
         format!("the entries were erased, but the erasure event was not recorded: {e}")
     })?;
-    Ok((Erased { entries, files: 0 }, pseudonym))
+    Ok((
+        Erased {
+            entries,
+            ..Erased::default()
+        },
+        pseudonym,
+    ))
 }
+
+/// Empties the fragments of the quarantine file (torn lines a crash left, kept as hex) that hold
+/// the user id, keeping the record of the repair: its `fragment_hex` becomes null and
+/// `fragment_erased` says why. How many were emptied.
+fn erase_quarantine(dir: &std::path::Path, user: &str) -> Result<u64, String> {
+    let path = dir.join(QUARANTINE);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+    };
+    let needles = [
+        user.as_bytes().to_vec(),
+        entry_line(&Value::String(user.to_owned()))?.into_bytes(),
+    ];
+    let mut emptied = 0;
+    let mut out = String::with_capacity(text.len());
+    for line in text.lines() {
+        let mut record: Value = match serde_json::from_str(line) {
+            Ok(record) => record,
+            Err(_) => {
+                out.push_str(line);
+                out.push('\n');
+                continue;
+            }
+        };
+        let holds = record
+            .get("fragment_hex")
+            .and_then(Value::as_str)
+            .and_then(|h| hex::decode(h).ok())
+            .is_some_and(|bytes| {
+                needles
+                    .iter()
+                    .any(|n| memchr::memmem::find(&bytes, n).is_some())
+            });
+        if holds {
+            record["fragment_hex"] = Value::Null;
+            record["fragment_erased"] = "gdpr erasure".into();
+            emptied += 1;
+        }
+        out.push_str(&entry_line(&record)?);
+        out.push('\n');
+    }
+    if emptied > 0 {
+        replace_file(&path, &out)?;
+    }
+    Ok(emptied)
+}
+
+/// The file where the sinks keep the torn fragments they repaired.
+pub(crate) const QUARANTINE: &str = "audit_quarantine.jsonl";

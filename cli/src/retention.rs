@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 use time::OffsetDateTime;
-use tracing_llm_audit::chain::{erase_member, SigningKey, Tombstone};
+use tracing_llm_audit::chain::{erase_member, sign_erasure, SigningKey, Tombstone};
 use tracing_llm_audit::retention::{DataKind, RetentionPolicy};
 
 use crate::scan;
@@ -47,9 +47,7 @@ fn tombstones_for(
         ));
     }
     let reason = policy.reason(DataKind::Metadata, as_of);
-    let now = OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .map_err(|e| e.to_string())?;
+    let now = now_text()?;
     Ok(ranges
         .into_iter()
         .map(|(first, last)| {
@@ -75,6 +73,55 @@ fn tombstones_for(
 /// The tombstones of a file, each with its line number, or why the line is not one.
 pub(crate) type TombstoneLines = Vec<(usize, Result<Tombstone, String>)>;
 
+/// The current time, RFC 3339 in UTC.
+pub(crate) fn now_text() -> Result<String, String> {
+    OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .map_err(|e| e.to_string())
+}
+
+/// Signs the erasure of a chained entry; without a key, only a dry run may go on.
+pub(crate) fn sign(
+    entry: &mut Value,
+    key: Option<&SigningKey>,
+    now: &str,
+    dry_run: bool,
+) -> Result<(), String> {
+    match key {
+        Some(key) => sign_erasure(entry, key, now).map_err(|e| e.to_string()),
+        None if entry.get("chain").is_none() || dry_run => Ok(()),
+        None => Err(
+            "chained entries would change: erasing their values needs --signing-key \
+                     (the key that signs the checkpoints) to sign the change; nothing was changed"
+                .to_owned(),
+        ),
+    }
+}
+
+/// An entry as one line, escaped the way the sinks write it: besides JSON's own escapes, the
+/// characters some readers take for line breaks (U+0085, U+2028, U+2029) and the other C1
+/// controls as `\uXXXX`, so that the line stays one line for every reader.
+pub(crate) fn entry_line(entry: &Value) -> Result<String, String> {
+    let text = serde_json::to_string(entry).map_err(|e| e.to_string())?;
+    if !text
+        .chars()
+        .any(|c| matches!(c, '\u{80}'..='\u{9f}' | '\u{2028}' | '\u{2029}'))
+    {
+        return Ok(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        match c {
+            // Outside strings compact JSON has none of these, so escaping them is always valid.
+            '\u{80}'..='\u{9f}' | '\u{2028}' | '\u{2029}' => {
+                out.push_str(&format!("\\u{:04x}", c as u32));
+            }
+            c => out.push(c),
+        }
+    }
+    Ok(out)
+}
+
 /// The file of a directory's tombstones.
 pub(crate) const TOMBSTONES: &str = "audit_tombstones.jsonl";
 
@@ -88,6 +135,8 @@ pub(crate) struct Outcome {
     /// Entries whose members of a kind were erased, by kind.
     pub(crate) erased: BTreeMap<DataKind, u64>,
     pub(crate) tombstones: Vec<Tombstone>,
+    /// Quarantined fragments of expired day files, removed.
+    pub(crate) fragments_removed: u64,
 }
 
 impl Outcome {
@@ -207,6 +256,11 @@ pub(crate) fn apply_jsonl(
     key: Option<&SigningKey>,
     dry_run: bool,
 ) -> Result<Outcome, String> {
+    let _locks = if dry_run {
+        Vec::new()
+    } else {
+        lock_out_writers(dir)?
+    };
     let (metadata_cut, member_cuts) = cutoffs(policy, as_of);
     let earliest_cut = metadata_cut
         .into_iter()
@@ -214,8 +268,9 @@ pub(crate) fn apply_jsonl(
         .max();
 
     let mut outcome = Outcome::default();
+    let now = now_text()?;
     let mut removed: Vec<Removed> = Vec::new();
-    let mut writes: Vec<(PathBuf, String)> = Vec::new();
+    let mut writes: Vec<(PathBuf, Vec<u8>)> = Vec::new();
     for path in scan::files(dir, None, None)? {
         let Some(day) = file_day(&path) else { continue };
         let day_start = day.midnight().assume_utc();
@@ -224,19 +279,20 @@ pub(crate) fn apply_jsonl(
         if earliest_cut.is_none_or(|c| day_start >= c) {
             continue;
         }
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let text =
+            std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         let whole_file = metadata_cut.is_some_and(|c| day_end <= c);
-        let mut kept = String::with_capacity(text.len());
+        let mut kept: Vec<u8> = Vec::with_capacity(text.len());
         let mut changed = false;
-        for (n, line) in text.lines().enumerate() {
-            if line.trim().is_empty() {
+        for (n, line) in text.split(|&b| b == b'\n').enumerate() {
+            if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            let Ok(mut entry) = serde_json::from_str::<Value>(line) else {
-                // A fragment of a failed write: not ours to judge, kept as it is.
-                kept.push_str(line);
-                kept.push('\n');
+            let Ok(mut entry) = serde_json::from_slice::<Value>(line) else {
+                // A fragment of a failed write (perhaps cut inside a character): not ours to
+                // judge, kept byte for byte.
+                kept.extend_from_slice(line);
+                kept.push(b'\n');
                 continue;
             };
             let at = timestamp(&entry).ok_or_else(|| {
@@ -268,11 +324,12 @@ pub(crate) fn apply_jsonl(
             }
             if line_changed {
                 changed = true;
-                kept.push_str(&serde_json::to_string(&entry).map_err(|e| e.to_string())?);
+                sign(&mut entry, key, &now, dry_run)?;
+                kept.extend_from_slice(entry_line(&entry)?.as_bytes());
             } else {
-                kept.push_str(line);
+                kept.extend_from_slice(line);
             }
-            kept.push('\n');
+            kept.push(b'\n');
         }
         if whole_file || (changed && kept.is_empty()) {
             outcome.files_removed.push(path);
@@ -314,11 +371,45 @@ pub(crate) fn apply_jsonl(
     for (path, text) in &writes {
         replace_file(path, text)?;
     }
+    if let Some(cut) = metadata_cut {
+        outcome.fragments_removed = expire_quarantine(dir, cut)?;
+    }
     for path in &outcome.files_removed {
         std::fs::remove_file(path).map_err(|e| format!("cannot remove {}: {e}", path.display()))?;
     }
     sync_dir(dir);
     Ok(outcome)
+}
+
+/// Removes the quarantine records of fragments cut from day files that have expired whole.
+fn expire_quarantine(dir: &Path, cut: OffsetDateTime) -> Result<u64, String> {
+    let path = dir.join(crate::erase::QUARANTINE);
+    let text = match std::fs::read(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+    };
+    let mut removed = 0;
+    let mut kept = Vec::with_capacity(text.len());
+    for line in text.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        let expired = serde_json::from_slice::<Value>(line)
+            .ok()
+            .and_then(|r| r.get("file")?.as_str().and_then(|f| file_day(Path::new(f))))
+            .is_some_and(|day| {
+                day.next_day()
+                    .is_some_and(|d| d.midnight().assume_utc() <= cut)
+            });
+        if expired {
+            removed += 1;
+        } else {
+            kept.extend_from_slice(line);
+            kept.push(b'\n');
+        }
+    }
+    if removed > 0 {
+        replace_file(&path, &kept)?;
+    }
+    Ok(removed)
 }
 
 fn file_day(path: &Path) -> Option<time::Date> {
@@ -333,10 +424,16 @@ fn file_day(path: &Path) -> Option<time::Date> {
 
 /// Writes `text` beside `path`, syncs it and renames it over `path`: a crash leaves the old file
 /// or the new one, never half of one.
-pub(crate) fn replace_file(path: &Path, text: &str) -> Result<(), String> {
-    let tmp = path.with_extension("jsonl.rewrite");
-    let written = std::fs::File::create(&tmp).and_then(|mut f| {
-        f.write_all(text.as_bytes())?;
+pub(crate) fn replace_file(path: &Path, text: impl AsRef<[u8]>) -> Result<(), String> {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("audit");
+    let tmp = path.with_file_name(format!(".{name}.{}.rewrite", uuid::Uuid::now_v7().simple()));
+    let mut options = std::fs::OpenOptions::new();
+    // A new file of its own (never one planted there), as private as the sinks make theirs.
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let written = options.open(&tmp).and_then(|mut f| {
+        f.write_all(text.as_ref())?;
         f.sync_all()
     });
     written
@@ -351,6 +448,47 @@ pub(crate) fn sync_dir(dir: &Path) {
     if let Ok(d) = std::fs::File::open(dir) {
         let _ = d.sync_all();
     }
+}
+
+/// Locks the directory against writers for the length of a retention or erasure run: the
+/// startup lock keeps new sinks from starting, and every stream's checkpoint file must be free
+/// (a running chained sink holds its own). A file rewritten under a running writer would lose
+/// what it appends.
+pub(crate) fn lock_out_writers(dir: &Path) -> Result<Vec<std::fs::File>, String> {
+    let open = |path: &Path| {
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .map_err(|e| format!("cannot open {}: {e}", path.display()))
+    };
+    let startup = dir.join("audit_startup.lock");
+    let mut locks = Vec::new();
+    if startup.exists() {
+        let file = open(&startup)?;
+        file.try_lock()
+            .map_err(|_| "a writer is starting in this directory: stop the writers first; nothing was changed".to_owned())?;
+        locks.push(file);
+    }
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
+    for entry in entries.filter_map(Result::ok) {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with("audit_checkpoints_") && name.ends_with(".jsonl") {
+            let file = open(&entry.path())?;
+            if file.try_lock().is_err() {
+                return Err(format!(
+                    "a writer is running in this directory (stream {}): stop the writers \
+                     first; nothing was changed",
+                    name.trim_start_matches("audit_checkpoints_")
+                        .trim_end_matches(".jsonl")
+                ));
+            }
+            locks.push(file);
+        }
+    }
+    Ok(locks)
 }
 
 /// Refuses to sign tombstones over a log that does not verify now: a tombstone must not make
@@ -384,14 +522,20 @@ pub(crate) fn apply_postgres(
     dry_run: bool,
 ) -> Result<Outcome, String> {
     let (metadata_cut, member_cuts) = cutoffs(policy, as_of);
+    let now = now_text()?;
     let (runtime, client) = pg.parts();
     let db = |e: tokio_postgres::Error| crate::source::db_error(&e);
     runtime.block_on(async {
         let mut outcome = Outcome::default();
         let tx = client.transaction().await.map_err(db)?;
-        tx.batch_execute("SET LOCAL llm_audit.maintenance = 'retention'")
-            .await
-            .map_err(db)?;
+        // Writers wait (they are not refused) while the run decides and removes: no row can
+        // arrive between the tombstones and the removal.
+        tx.batch_execute(
+            "SET LOCAL llm_audit.maintenance = 'retention'; \
+             LOCK TABLE llm_audit_log IN SHARE ROW EXCLUSIVE MODE",
+        )
+        .await
+        .map_err(db)?;
         if let Some(cut) = metadata_cut {
             let rows = tx
                 .query(
@@ -434,8 +578,15 @@ pub(crate) fn apply_postgres(
                      (stream, first, last, prev, last_hash, reason, signed_at, key_id, signature) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                     &[
-                        &t.stream, &first, &last, &t.prev, &t.last_hash, &t.reason, &t.time,
-                        &t.key_id, &t.signature,
+                        &t.stream,
+                        &first,
+                        &last,
+                        &t.prev,
+                        &t.last_hash,
+                        &t.reason,
+                        &t.time,
+                        &t.key_id,
+                        &t.signature,
                     ],
                 )
                 .await
@@ -444,7 +595,8 @@ pub(crate) fn apply_postgres(
             // Monthly partitions (llm_audit_log_pYYYYMM) that end before the cut-off go whole.
             let partitions = tx
                 .query(
-                    "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid \
+                    "SELECT c.relname::text, c.oid::regclass::text FROM pg_inherits i \
+                     JOIN pg_class c ON c.oid = i.inhrelid \
                      WHERE i.inhparent = 'llm_audit_log'::regclass",
                     &[],
                 )
@@ -452,9 +604,12 @@ pub(crate) fn apply_postgres(
                 .map_err(db)?;
             for row in partitions {
                 let name: String = row.get(0);
-                let Some(end) = partition_end(&name) else { continue };
+                let qualified: String = row.get(1);
+                let Some(end) = partition_end(&name) else {
+                    continue;
+                };
                 if end <= cut {
-                    tx.batch_execute(&format!("DROP TABLE {name}"))
+                    tx.batch_execute(&format!("DROP TABLE {qualified}"))
                         .await
                         .map_err(db)?;
                     outcome.files_removed.push(PathBuf::from(name));
@@ -492,12 +647,13 @@ pub(crate) fn apply_postgres(
                 .map_err(db)?;
             for row in rows {
                 let entry = tracing_llm_audit::sink::postgres::entry_from_row(&row).map_err(db)?;
-                let mut value = serde_json::to_value(&entry).map_err(|e| e.to_string())?;
+                let mut value = row_value(&row, &entry)?;
                 let mut changed = false;
                 for member in members {
                     changed |= erase_member(&mut value, member, None).map_err(|e| e.to_string())?;
                 }
                 if changed {
+                    sign(&mut value, key, &now, dry_run)?;
                     let erased = value.get(tracing_llm_audit::chain::ERASED).cloned();
                     tx.execute(&update, &[&erased, &entry.request_id, &entry.timestamp])
                         .await
@@ -513,6 +669,24 @@ pub(crate) fn apply_postgres(
         }
         Ok(outcome)
     })
+}
+
+/// A row as the entry it holds, with its chain link as the JSONL sink writes it (what an
+/// erasure signature binds to).
+pub(crate) fn row_value(
+    row: &tokio_postgres::Row,
+    entry: &tracing_llm_audit::AuditEntry,
+) -> Result<Value, String> {
+    let mut value = serde_json::to_value(entry).map_err(|e| e.to_string())?;
+    let link = tracing_llm_audit::sink::postgres::link_from_row(row)
+        .map_err(|e| crate::source::db_error(&e))?;
+    if let (Some(link), Some(object)) = (link, value.as_object_mut()) {
+        object.insert(
+            "chain".to_owned(),
+            serde_json::to_value(&link).map_err(|e| e.to_string())?,
+        );
+    }
+    Ok(value)
 }
 
 /// The end of the month of a partition named `llm_audit_log_pYYYYMM`.

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use tracing_llm_audit::chain::{
-    line_digest, line_digest_ref, link_hash_bytes, Checkpoint, LinkRef, Tombstone, VerifyingKey,
-    GENESIS,
+    line_digest, line_digest_ref, link_hash_bytes, verify_erasure, Checkpoint, LinkRef, Tombstone,
+    VerifyingKey, GENESIS,
 };
 use tracing_llm_audit::sink::postgres::{entry_from_row, link_from_row};
 
@@ -166,8 +166,12 @@ struct StreamData {
     last_in_file: std::collections::HashMap<usize, u64>,
 }
 
+// One per line, moved once into its stream's list: boxing the large variant would cost an
+// allocation per entry for nothing.
+#[allow(clippy::large_enum_variant)]
 enum Read {
-    Chained(Arc<str>, Item),
+    /// A chained entry, and why its erasure does not check out, if it does not.
+    Chained(Arc<str>, Item, Option<Box<str>>),
     Unchained,
 }
 
@@ -345,7 +349,19 @@ pub(crate) fn verify(dir: &Path, key: &VerifyingKey) -> Result<Report, String> {
                 .and_then(|_| serde_json::from_slice::<serde_json::Value>(line).ok())
                 .and_then(|v| crashed_streams(&v));
             let item = item(&link, &digest, repaired);
-            Ok(Some(Read::Chained(shared_stream(&link.stream), item)))
+            // An entry a retention or erasure step changed carries the signature of that change.
+            let erasure = memchr::memmem::find(line, b"\"erased\"")
+                .and_then(|_| serde_json::from_slice::<serde_json::Value>(line).ok())
+                .and_then(|v| {
+                    verify_erasure(&v, &link.stream, link.seq, &link.hash, key)
+                        .err()
+                        .map(String::into_boxed_str)
+                });
+            Ok(Some(Read::Chained(
+                shared_stream(&link.stream),
+                item,
+                erasure,
+            )))
         },
         |file, line, read| {
             report.entries += 1;
@@ -356,9 +372,17 @@ pub(crate) fn verify(dir: &Path, key: &VerifyingKey) -> Result<Report, String> {
                     kind: Kind::Unchained,
                     detail: format!("{}:{line}: an entry without a chain link (written without tamper evidence, or forged)", files[file].display()),
                 }),
-                Read::Chained(stream, mut item) => {
+                Read::Chained(stream, mut item, erasure) => {
                     item.file = file;
                     item.line = line;
+                    if let Some(why) = erasure {
+                        problems.push(Problem {
+                            stream: stream.to_string(),
+                            seq: Some(item.seq),
+                            kind: Kind::Modified,
+                            detail: format!("{}:{line}: {why}", files[file].display()),
+                        });
+                    }
                     let data = match streams.get_mut(&*stream) {
                         Some(data) => data,
                         None => streams.entry(stream.to_string()).or_default(),
@@ -914,6 +938,17 @@ pub(crate) fn verify_postgres(pg: &mut Postgres, key: &VerifyingKey) -> Result<R
             };
             let line = serde_json::to_vec(&entry).map_err(|e| e.to_string())?;
             let (digest, _) = line_digest(&line).map_err(|e| e.to_string())?;
+            if entry.erased.is_some() {
+                let value = serde_json::to_value(&entry).map_err(|e| e.to_string())?;
+                if let Err(why) = verify_erasure(&value, &link.stream, link.seq, &link.hash, key) {
+                    problems.push(Problem {
+                        stream: link.stream.clone(),
+                        seq: Some(link.seq),
+                        kind: Kind::Modified,
+                        detail: format!("row {}: {why}", entry.request_id),
+                    });
+                }
+            }
             let repaired = (link.seq == 0 && entry.action == "llm_audit.repair")
                 .then(|| serde_json::to_value(&entry).ok())
                 .flatten()

@@ -460,6 +460,21 @@ fn tombstones_are_checked_and_a_tampered_log_is_not_laundered() {
     );
     assert_eq!(all_text(tampered.path()), untouched);
 
+    // Not while a writer is running: its appends would be lost to the rewrite.
+    let busy = copy(log.dir.path());
+    let writer = JsonlSink::builder(busy.path())
+        .chain(SigningKey::from_file(log.secret()).unwrap())
+        .build()
+        .unwrap();
+    let out = apply(busy.path().to_str().unwrap(), &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("a writer is running"),
+        "{}",
+        text(&out.stderr)
+    );
+    drop(writer);
+
     // Chained entries cannot expire without the key for their tombstones.
     let keyless = copy(log.dir.path());
     let out = cli(
@@ -643,6 +658,63 @@ fn erasing_a_user_leaves_no_trace_of_them_and_every_chain_verifies() {
         .find(|v| v["user_id"] == pseudonym)
         .expect("the pseudonym's row");
     assert_eq!(row["requests"], theirs.len());
+
+    // The erasure is signed: hiding a change behind the digests it records fails, without the
+    // key, whatever the attacker writes there.
+    let forged_dir = copy(dir.path());
+    let (file, line_no, mut forged) = std::fs::read_dir(forged_dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_str().unwrap().contains("audit_20"))
+        .find_map(|p| {
+            let text = std::fs::read_to_string(&p).unwrap();
+            text.lines().enumerate().find_map(|(i, l)| {
+                let v: Value = serde_json::from_str(l).unwrap();
+                v.get("erased").is_some().then(|| (p.clone(), i, v))
+            })
+        })
+        .unwrap();
+    forged["user_id"] = "mallory".into();
+    let mut lines: Vec<String> = std::fs::read_to_string(&file)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    lines[line_no] = serde_json::to_string(&forged).unwrap();
+    std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+    let out = verify(forged_dir.path(), &log);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("do not match the erasure's signature"),
+        "{}",
+        text(&out.stdout)
+    );
+    // An erased map added by someone without the key, to change a user id: found too.
+    let planted = copy(log.dir.path());
+    let path = std::fs::read_dir(planted.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_str().unwrap().contains("audit_20"))
+        .min()
+        .unwrap();
+    let original = std::fs::read_to_string(&path).unwrap();
+    let mut entry: Value = serde_json::from_str(original.lines().next().unwrap()).unwrap();
+    let digest = tracing_llm_audit::chain::erasable_digest(&entry["user_id"]);
+    entry["erased"] = serde_json::json!({"digests": {"user_id": digest}});
+    entry["user_id"] = "mallory".into();
+    let rest: String = original.lines().skip(1).map(|l| format!("{l}\n")).collect();
+    std::fs::write(
+        &path,
+        format!("{}\n{rest}", serde_json::to_string(&entry).unwrap()),
+    )
+    .unwrap();
+    let out = verify(planted.path(), &log);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("without a signature"),
+        "{}",
+        text(&out.stdout)
+    );
 
     // After retention too, everything verifies.
     let out = cli(

@@ -341,8 +341,16 @@ fn maintenance_may_change_erasable_columns_only() {
     assert!(!db.sql(&format!(
         "{maintenance} UPDATE llm_audit_log SET user_id = NULL, cost_usd = 0; COMMIT;"
     )));
+    // An erasable column of a real row may change: the trigger ran and let it.
     assert!(db.sql(&format!(
-        "{maintenance} UPDATE llm_audit_log SET error_message = NULL WHERE FALSE; COMMIT;"
+        "{maintenance} UPDATE llm_audit_log SET error_message = 'cleared' \
+         WHERE request_id = (SELECT request_id FROM llm_audit_log LIMIT 1); COMMIT;"
+    )));
+    assert!(db.rows().values().any(|r| r["error_message"] == "cleared"));
+    // The chain columns are not erasable.
+    assert!(!db.sql(&format!(
+        "{maintenance} UPDATE llm_audit_log SET chain_hash = 'x' \
+         WHERE request_id = (SELECT request_id FROM llm_audit_log LIMIT 1); COMMIT;"
     )));
     assert!(!db.sql("TRUNCATE llm_audit_log"));
     assert!(db.sql(
