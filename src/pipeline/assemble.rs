@@ -270,13 +270,14 @@ impl Assembler {
             }
         }
         if entry.sanitization.keys().any(|k| k.len() > MAX_NAME_LEN) {
-            entry.sanitization = std::mem::take(&mut entry.sanitization)
-                .into_iter()
-                .map(|(mut k, n)| {
-                    cut(format!("sanitization[{k:.32}]"), &mut k, MAX_NAME_LEN);
-                    (k, n)
-                })
-                .collect();
+            let mut bounded = std::collections::BTreeMap::new();
+            for (mut k, n) in std::mem::take(&mut entry.sanitization) {
+                cut(format!("sanitization[{k:.32}]"), &mut k, MAX_NAME_LEN);
+                // Two long names may be cut to the same: their counts add up, none is lost.
+                let total: &mut u64 = bounded.entry(k).or_default();
+                *total = total.saturating_add(n);
+            }
+            entry.sanitization = bounded;
         }
         if let Some(metadata) = &mut entry.metadata {
             for (key, value) in metadata.iter_mut() {
