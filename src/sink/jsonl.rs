@@ -808,7 +808,7 @@ fn open_day_file(date: Date, path: PathBuf) -> Result<DayFile, SinkError> {
 
 /// Whether the file is non-empty and its last byte is not `\n`. Reading moves only the read
 /// position: with `O_APPEND`, every write still goes to the end.
-fn ends_mid_line(mut file: &File) -> io::Result<bool> {
+pub(super) fn ends_mid_line(mut file: &File) -> io::Result<bool> {
     if file.metadata()?.len() == 0 {
         return Ok(false);
     }

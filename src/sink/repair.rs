@@ -242,11 +242,18 @@ fn quarantine_torn_tail(
         "fragment_hex": hex::encode(&fragment),
     });
     let mut options = OpenOptions::new();
-    options.create(true).append(true);
+    options.read(true).create(true).append(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     let mut quarantine = options.open(dir.join(format!("{prefix}quarantine.jsonl")))?;
-    let mut line = serde_json::to_vec(&record)?;
+    let mut line = Vec::new();
+    // A writer killed while it appended here left part of a record: start after it, or this
+    // record would be glued to it and unreadable. (That writer had not cut its fragment yet,
+    // so the fragment is quarantined again, here.)
+    if super::jsonl::ends_mid_line(&quarantine)? {
+        line.push(b'\n');
+    }
+    serde_json::to_writer(&mut line, &record)?;
     line.push(b'\n');
     quarantine.write_all(&line)?;
     quarantine.sync_data()?;
