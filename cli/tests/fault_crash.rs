@@ -24,7 +24,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc;
@@ -38,13 +38,16 @@ use tracing_llm_audit::{AuditEntry, AuditSink, FsyncPolicy, JsonlSink};
 const CYCLES: u64 = 200;
 /// Every so many cycles, a writer is started and shut down cleanly (it repairs the last crash),
 /// and `llm-audit verify` must pass.
-const VERIFY_EVERY: u64 = 50;
+const VERIFY_EVERY: u64 = 100;
 /// A child writes at most this many batches, then shuts down cleanly (a kill may come too late).
 const MAX_BATCHES: u64 = 4;
 /// Entries per batch, at most; each carries a padding of up to [`MAX_PADDING`] bytes, so that a
 /// batch is one large `write` that a kill can cut.
 const MAX_BATCH: u64 = 8;
-const MAX_PADDING: usize = 64 * 1024;
+const MAX_PADDING: usize = 16 * 1024;
+/// The batch that a kill is aimed at: this many entries of this much padding.
+const BIG_BATCH: u64 = 4;
+const BIG_PADDING: usize = 256 * 1024;
 /// Checkpoints every few entries, so that kills also land around checkpoint writes.
 const CHECKPOINT_EVERY: u64 = 5;
 
@@ -53,6 +56,8 @@ const CHILD_DIR: &str = "LLM_AUDIT_FAULT_CRASH_DIR";
 const CHILD_CYCLE: &str = "LLM_AUDIT_FAULT_CRASH_CYCLE";
 const CHILD_SEED: &str = "LLM_AUDIT_FAULT_CRASH_SEED";
 const CHILD_KEY: &str = "LLM_AUDIT_FAULT_CRASH_KEY";
+/// Set when the kill will be aimed at the first write: that batch is made large.
+const CHILD_BIG_FIRST: &str = "LLM_AUDIT_FAULT_CRASH_BIG_FIRST";
 /// This test's name, which the child is started with.
 const TEST_NAME: &str = "killed_writers_lose_no_acknowledged_entry";
 
@@ -117,20 +122,28 @@ fn killed_writers_lose_no_acknowledged_entry() {
         }
     }
     log.check_quarantine(dir.path());
+    let mut reread = LogState::default();
+    reread.check(dir.path(), 0, 0, false);
+    assert_eq!(
+        reread.found, log.found,
+        "read again from the start, the files hold other entries than they did cycle by cycle"
+    );
+    let crashed = unsealed_streams(dir.path());
     eprintln!(
         "fault_crash: {CYCLES} kills in {:.1?}; where they landed: {phases:?}; torn lines: {}; \
-         repair entries: {}; crashed streams named by them: {}; entries on disk: {}",
+         repair entries: {}; crashed streams: {}; entries on disk: {}",
         started.elapsed(),
         log.torn.len(),
         log.repairs,
-        log.crashed_named,
+        crashed.len(),
         log.entries
     );
-    assert!(
-        log.repairs >= CYCLES / 2,
-        "only {} repairs after {CYCLES} kills",
-        log.repairs
-    );
+    for stream in &crashed {
+        assert!(
+            log.named.contains(stream),
+            "the crashed stream {stream} is named by no repair entry"
+        );
+    }
     assert!(
         !log.torn.is_empty(),
         "no kill landed inside a write in {CYCLES} cycles (seed {seed}): the test did not test \
@@ -152,17 +165,25 @@ fn write_until_killed(dir: &Path) {
         .build()
         .unwrap();
     let mut out = std::io::stdout().lock();
-    writeln!(out, "ready").unwrap();
+    writeln!(out, "ready {}", sink.stream_id().unwrap()).unwrap();
     out.flush().unwrap();
     let mut written = 0;
+    let mut big = std::env::var_os(CHILD_BIG_FIRST).is_some();
     for _ in 0..MAX_BATCHES {
-        let n = rng.between(1, MAX_BATCH);
+        let n = match big {
+            true => BIG_BATCH,
+            false => rng.between(1, MAX_BATCH),
+        };
         let batch: Vec<AuditEntry> = (written..written + n)
             .map(|i| {
-                let padding = rng.between(1, MAX_PADDING as u64) as usize;
+                let padding = match big {
+                    true => BIG_PADDING,
+                    false => rng.between(1, MAX_PADDING as u64) as usize,
+                };
                 fault_entry(cycle, i, padding)
             })
             .collect();
+        big = false;
         sink.write_batch(&batch).unwrap();
         written += n;
         writeln!(out, "ack {cycle} {written}").unwrap();
@@ -191,17 +212,17 @@ fn fault_entry(cycle: u64, i: u64, padding: usize) -> AuditEntry {
 enum KillPlan {
     /// After this long from the start: from the very start, through the repair, to the writes.
     After(Duration),
-    /// As soon as today's day file grows after the child said it was ready (its first batch
-    /// is being written), plus this many microseconds.
-    OnWrite(u64),
+    /// As soon as today's day file grows after the child said it was ready: its first batch,
+    /// a large one, is being written.
+    OnWrite,
 }
 
 impl KillPlan {
     fn pick(rng: &mut Rng) -> Self {
         match rng.between(0, 9) {
             0..=1 => Self::After(Duration::from_micros(rng.between(0, 5_000))),
-            2..=4 => Self::After(Duration::from_micros(rng.between(0, 60_000))),
-            _ => Self::OnWrite(rng.between(0, 3) * rng.between(0, 300)),
+            2..=5 => Self::After(Duration::from_micros(rng.between(0, 150_000))),
+            _ => Self::OnWrite,
         }
     }
 }
@@ -214,7 +235,8 @@ struct Writer {
 
 /// What a child did before it died or finished.
 struct Run {
-    ready: bool,
+    /// The stream id it said it writes, once its sink was built.
+    stream: Option<String>,
     /// Entries it acknowledged.
     acked: u64,
     /// It shut down cleanly before the kill.
@@ -223,7 +245,7 @@ struct Run {
 
 impl Run {
     fn phase(&self) -> &'static str {
-        match (self.ready, self.acked, self.clean) {
+        match (self.stream.is_some(), self.acked, self.clean) {
             (_, _, true) => "after the writes",
             (false, _, _) => "at startup",
             (true, 0, _) => "before the first ack",
@@ -235,7 +257,11 @@ impl Run {
 impl Writer {
     /// Runs one child; kills it as `plan` says (never, with `None`).
     fn run(&self, cycle: u64, seed: u64, plan: Option<KillPlan>) -> Run {
-        let mut child = Command::new(std::env::current_exe().unwrap())
+        let mut command = Command::new(std::env::current_exe().unwrap());
+        if let Some(KillPlan::OnWrite) = plan {
+            command.env(CHILD_BIG_FIRST, "1");
+        }
+        let mut child = command
             .args([TEST_NAME, "--exact", "--nocapture", "--test-threads=1", "-q"])
             .env(CHILD_DIR, &self.dir)
             .env(CHILD_CYCLE, cycle.to_string())
@@ -254,9 +280,7 @@ impl Writer {
                 std::thread::sleep(delay);
                 let _ = child.kill();
             }
-            Some(KillPlan::OnWrite(extra)) => {
-                kill_on_write(&mut child, &self.dir, &lines, &mut seen, extra);
-            }
+            Some(KillPlan::OnWrite) => kill_on_write(&mut child, &self.dir, &lines, &mut seen),
         }
         let status = wait_at_most(&mut child, Duration::from_secs(60));
         seen.extend(lines.iter());
@@ -272,7 +296,10 @@ impl Writer {
             seen.join("\n")
         );
         Run {
-            ready: seen.iter().any(|l| l == "ready"),
+            stream: seen
+                .iter()
+                .find_map(|l| l.strip_prefix("ready "))
+                .map(str::to_owned),
             acked: seen
                 .iter()
                 .filter_map(|l| l.strip_prefix(&format!("ack {cycle} ")))
@@ -309,7 +336,6 @@ fn kill_on_write(
     dir: &Path,
     lines: &mpsc::Receiver<String>,
     seen: &mut Vec<String>,
-    extra_micros: u64,
 ) {
     let deadline = Instant::now() + Duration::from_secs(30);
     let day = today_file(dir);
@@ -317,7 +343,7 @@ fn kill_on_write(
     loop {
         match lines.recv_timeout(Duration::from_millis(10)) {
             Ok(line) => {
-                let ready = line == "ready";
+                let ready = line.starts_with("ready ");
                 seen.push(line);
                 if ready {
                     break;
@@ -332,10 +358,6 @@ fn kill_on_write(
         if child.try_wait().ok().flatten().is_some() {
             return;
         }
-        std::hint::spin_loop();
-    }
-    let spin_until = Instant::now() + Duration::from_micros(extra_micros);
-    while Instant::now() < spin_until {
         std::hint::spin_loop();
     }
     let _ = child.kill();
@@ -376,7 +398,8 @@ struct LogState {
     /// Torn tails seen after a kill: (file name, offset, bytes).
     torn: BTreeSet<(String, u64, Vec<u8>)>,
     repairs: u64,
-    crashed_named: u64,
+    /// The crashed streams that repair entries name.
+    named: BTreeSet<String>,
     entries: u64,
 }
 
@@ -386,24 +409,28 @@ impl LogState {
     /// everything it acknowledged is among them.
     fn check(&mut self, dir: &Path, cycle: u64, acked: u64, clean: bool) {
         for path in day_files(dir) {
-            let bytes = fs::read(&path).unwrap();
-            let from = self.read_up_to.get(&path).copied().unwrap_or(0) as usize;
+            let from = self.read_up_to.get(&path).copied().unwrap_or(0);
+            let mut file = fs::File::open(&path).unwrap();
             assert!(
-                bytes.len() >= from,
+                file.metadata().unwrap().len() >= from,
                 "{} shrank below its complete lines",
                 path.display()
             );
-            let end = bytes[from..]
+            file.seek(SeekFrom::Start(from)).unwrap();
+            let mut bytes = Vec::new();
+            file.read_to_end(&mut bytes).unwrap();
+            let end = bytes
                 .iter()
                 .rposition(|&b| b == b'\n')
-                .map_or(from, |i| from + i + 1);
-            for line in bytes[from..end].split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+                .map_or(0, |i| i + 1);
+            for line in bytes[..end].split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
                 self.entry(&path, line);
             }
-            self.read_up_to.insert(path.clone(), end as u64);
+            self.read_up_to.insert(path.clone(), from + end as u64);
             if end < bytes.len() {
                 let name = path.file_name().unwrap().to_string_lossy().into_owned();
-                self.torn.insert((name, end as u64, bytes[end..].to_vec()));
+                self.torn
+                    .insert((name, from + end as u64, bytes[end..].to_vec()));
             }
         }
         let found = self.found.get(&cycle).cloned().unwrap_or_default();
@@ -432,9 +459,10 @@ impl LogState {
         });
         if entry["action"] == "llm_audit.repair" {
             self.repairs += 1;
-            self.crashed_named += entry["metadata"]["crashed_streams"]
-                .as_array()
-                .map_or(0, |a| a.len() as u64);
+            for crashed in entry["metadata"]["crashed_streams"].as_array().unwrap() {
+                self.named
+                    .insert(crashed["stream"].as_str().unwrap().to_owned());
+            }
             return;
         }
         let cycle = entry["metadata"]["fault_cycle"].as_u64().unwrap();
@@ -446,13 +474,15 @@ impl LogState {
         );
     }
 
-    /// Every torn tail seen after a kill went to the quarantine file, byte for byte.
+    /// Every torn tail seen after a kill went to the quarantine file, byte for byte. (A record
+    /// cut short by a kill is skipped: that writer had not cut the fragment from its file yet,
+    /// so a later one quarantined it again.)
     fn check_quarantine(&self, dir: &Path) {
         let text = fs::read_to_string(dir.join("audit_quarantine.jsonl")).unwrap_or_default();
         let quarantined: BTreeSet<(String, u64, String)> = text
             .lines()
-            .map(|l| {
-                let record: Value = serde_json::from_str(l).unwrap();
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .map(|record| {
                 (
                     record["file"].as_str().unwrap().to_owned(),
                     record["offset"].as_u64().unwrap(),
@@ -485,6 +515,29 @@ fn day_files(dir: &Path) -> Vec<PathBuf> {
         .collect();
     files.sort();
     files
+}
+
+/// The streams whose checkpoint file does not end with a final checkpoint: their writer was
+/// killed.
+fn unsealed_streams(dir: &Path) -> Vec<String> {
+    fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter_map(|path| {
+            let name = path.file_name()?.to_str()?;
+            let stream = name
+                .strip_prefix("audit_checkpoints_")?
+                .strip_suffix(".jsonl")?
+                .to_owned();
+            let text = fs::read_to_string(&path).unwrap();
+            let last = text
+                .lines()
+                .rev()
+                .find_map(|l| serde_json::from_str::<Value>(l).ok());
+            let sealed = last.is_some_and(|c| c["final"] == true);
+            (!sealed).then_some(stream)
+        })
+        .collect()
 }
 
 fn assert_verifies(dir: &Path, public: &Path, cycle: u64) {
