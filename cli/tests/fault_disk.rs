@@ -37,6 +37,8 @@ const DIRECT_ENTRIES: u64 = 100;
 /// LLM calls through the pipeline while the disk is full, and after.
 const CALLS_FULL: u64 = 400;
 const CALLS_AFTER: u64 = 100;
+/// Entries written around a shutdown while the disk is full.
+const RESTART_ENTRIES: u64 = 15;
 
 const CHILD_DIR: &str = "LLM_AUDIT_FAULT_DISK_DIR";
 const CHILD_KEY: &str = "LLM_AUDIT_FAULT_DISK_KEY";
@@ -98,24 +100,36 @@ fn a_full_disk_is_reported_counted_and_survived() {
         "at most one line was cut (none if the limit fell between two lines)"
     );
 
-    for (sub, fragments) in [("direct", direct.fragments), ("pipeline", piped.fragments)] {
+    // Stopped while full and started again: every entry once, and the stream repaired.
+    let restart = read_day_files(&dir.path().join("restart"));
+    assert_eq!(restart.entries, (0..RESTART_ENTRIES).collect::<Vec<_>>());
+    assert_eq!(restart.repairs, 1);
+    assert_eq!(direct.repairs + piped.repairs, 0);
+
+    for (sub, notes) in [
+        ("direct", vec!["fragment"; direct.fragments]),
+        ("pipeline", vec!["fragment"; piped.fragments]),
+        ("restart", vec!["fragment", "repaired"]),
+    ] {
         let (code, output) = verify(&dir.path().join(sub), &public);
         assert_eq!(code, Some(0), "verify {sub}:\n{output}");
-        let kinds: Vec<String> = output
+        let mut kinds: Vec<String> = output
             .lines()
             .filter_map(|l| serde_json::from_str::<Value>(l).ok())
             .filter_map(|v| v["kind"].as_str().map(str::to_owned))
             .collect();
-        assert_eq!(kinds, vec!["fragment"; fragments], "verify {sub}: {output}");
+        kinds.sort();
+        assert_eq!(kinds, notes, "verify {sub}: {output}");
     }
     eprintln!("fault_disk: {:.1?}", started.elapsed());
 }
 
-/// What the day files of a directory hold: the `fault_i` of every entry in order, and how many
-/// lines are not entries.
+/// What the day files of a directory hold: the `fault_i` of every entry in order, how many
+/// lines are not entries, and how many are repair entries.
 struct DayFiles {
     entries: Vec<u64>,
     fragments: usize,
+    repairs: usize,
 }
 
 fn read_day_files(dir: &Path) -> DayFiles {
@@ -131,12 +145,14 @@ fn read_day_files(dir: &Path) -> DayFiles {
     let mut found = DayFiles {
         entries: Vec::new(),
         fragments: 0,
+        repairs: 0,
     };
     for file in files {
         let bytes = fs::read(&file).unwrap();
         assert!(bytes.ends_with(b"\n"), "{} ends mid-line", file.display());
         for line in bytes.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
             match serde_json::from_slice::<Value>(line) {
+                Ok(entry) if entry["action"] == "llm_audit.repair" => found.repairs += 1,
                 Ok(entry) => found.entries.push(fault_index(&entry)),
                 Err(_) => found.fragments += 1,
             }
@@ -186,20 +202,22 @@ fn write_into_a_full_disk(dir: &Path) {
     };
     write_directly(sink("direct"));
     let written_while_full = write_through_the_pipeline(sink("pipeline"));
+    shut_down_while_full(&dir.join("restart"), &key);
     println!("report {}", json!({ "written_while_full": written_while_full }));
 }
 
+/// An entry of about 2 KiB that the test can tell by `i`.
+fn padded_entry(i: u64) -> AuditEntry {
+    let mut entry = AuditEntry::new("chat");
+    let mut metadata = serde_json::Map::new();
+    metadata.insert("fault_i".to_owned(), i.into());
+    metadata.insert("padding".to_owned(), "x".repeat(2048).into());
+    entry.metadata = Some(metadata);
+    entry
+}
+
 fn write_directly(mut sink: JsonlSink) {
-    let entries: Vec<AuditEntry> = (0..DIRECT_ENTRIES)
-        .map(|i| {
-            let mut entry = AuditEntry::new("chat");
-            let mut metadata = serde_json::Map::new();
-            metadata.insert("fault_i".to_owned(), i.into());
-            metadata.insert("padding".to_owned(), "x".repeat(2048).into());
-            entry.metadata = Some(metadata);
-            entry
-        })
-        .collect();
+    let entries: Vec<AuditEntry> = (0..DIRECT_ENTRIES).map(padded_entry).collect();
     let file = sink.file_for(entries[0].timestamp.date());
     // The first entry tells the length of a line: the limit falls in the middle of the 20th
     // line after it.
@@ -224,6 +242,39 @@ fn write_directly(mut sink: JsonlSink) {
     set_file_size_limit(None);
     sink.write_batch(&entries[accepted..]).unwrap();
     sink.shutdown().unwrap();
+}
+
+/// A writer that stops while the disk is full: its final checkpoint is cut short. The next
+/// writer, once there is space again, repairs the stream.
+fn shut_down_while_full(dir: &Path, key: &SigningKey) {
+    let sink = || {
+        JsonlSink::builder(dir)
+            .chain(key.clone())
+            .checkpoint_every(5)
+            .build()
+            .unwrap()
+    };
+    let entries: Vec<AuditEntry> = (0..RESTART_ENTRIES).map(padded_entry).collect();
+    let mut first = sink();
+    first.write_batch(&entries[..10]).unwrap();
+    let checkpoints = dir.join(format!(
+        "audit_checkpoints_{}.jsonl",
+        first.stream_id().unwrap()
+    ));
+    set_file_size_limit(Some(fs::metadata(&checkpoints).unwrap().len() + 100));
+    let error = first.write_batch(&entries[10..]).unwrap_err();
+    assert_eq!(error.accepted(), 0, "{}", error_chain(&error));
+    let error = first.shutdown().unwrap_err();
+    assert!(
+        error_chain(&error).contains(&checkpoints.display().to_string()),
+        "the error names the checkpoint file: {}",
+        error_chain(&error)
+    );
+    drop(first);
+    set_file_size_limit(None);
+    let mut next = sink();
+    next.write_batch(&entries[10..]).unwrap();
+    next.shutdown().unwrap();
 }
 
 /// Returns how many calls were written while the disk was full.
