@@ -79,14 +79,15 @@ fn daily_files(dir: &Path, prefix: &str) -> io::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-/// The last checkpoint of a checkpoint file, if it has one that parses.
+/// The last checkpoint of a checkpoint file that parses. Lines after it are parts of
+/// checkpoints whose write was cut short (a full disk, a kill): never signed as far as `verify`
+/// is concerned, so the repair must name the one before them.
 fn last_checkpoint(path: &Path) -> io::Result<Option<crate::chain::Checkpoint>> {
     let text = std::fs::read_to_string(path)?;
     Ok(text
         .lines()
         .rev()
-        .find(|l| !l.trim().is_empty())
-        .and_then(|l| serde_json::from_str::<crate::chain::Checkpoint>(l).ok()))
+        .find_map(|l| serde_json::from_str::<crate::chain::Checkpoint>(l).ok()))
 }
 
 /// Serializes the start-up of chained writers in one directory: a writer repairing holds it
