@@ -73,7 +73,7 @@ impl Rng {
         z ^ (z >> 31)
     }
 
-    /// A number in `range` (inclusive).
+    /// A number from `low` to `high`, both included.
     fn between(&mut self, low: u64, high: u64) -> u64 {
         low + self.next() % (high - low + 1)
     }
@@ -112,18 +112,23 @@ fn killed_writers_lose_no_acknowledged_entry() {
         let plan = KillPlan::pick(&mut rng);
         let run = writer.run(cycle, rng.next(), Some(plan));
         *phases.entry(run.phase()).or_default() += 1;
-        log.check(dir.path(), cycle, run.acked, run.clean);
+        log.read_new_lines(dir.path());
+        log.check_cycle(cycle, run.acked, run.clean);
         if (cycle + 1) % VERIFY_EVERY == 0 {
             let restart = cycle + 1_000_000;
             let run = writer.run(restart, rng.next(), None);
-            assert!(run.clean, "the clean restart after cycle {cycle} was not clean");
-            log.check(dir.path(), restart, run.acked, true);
+            assert!(
+                run.clean,
+                "the clean restart after cycle {cycle} was not clean"
+            );
+            log.read_new_lines(dir.path());
+            log.check_cycle(restart, run.acked, true);
             assert_verifies(dir.path(), &public, cycle);
         }
     }
     log.check_quarantine(dir.path());
     let mut reread = LogState::default();
-    reread.check(dir.path(), 0, 0, false);
+    reread.read_new_lines(dir.path());
     assert_eq!(
         reread.found, log.found,
         "read again from the start, the files hold other entries than they did cycle by cycle"
@@ -262,7 +267,13 @@ impl Writer {
             command.env(CHILD_BIG_FIRST, "1");
         }
         let mut child = command
-            .args([TEST_NAME, "--exact", "--nocapture", "--test-threads=1", "-q"])
+            .args([
+                TEST_NAME,
+                "--exact",
+                "--nocapture",
+                "--test-threads=1",
+                "-q",
+            ])
             .env(CHILD_DIR, &self.dir)
             .env(CHILD_CYCLE, cycle.to_string())
             .env(CHILD_SEED, seed.to_string())
@@ -404,10 +415,9 @@ struct LogState {
 }
 
 impl LogState {
-    /// After a child is gone: every complete line is an entry (no torn fragment was left inside
-    /// a file), each entry is there once, a cycle's entries are a prefix of what it wrote, and
-    /// everything it acknowledged is among them.
-    fn check(&mut self, dir: &Path, cycle: u64, acked: u64, clean: bool) {
+    /// Reads the lines completed since the last call: each must be an entry (no torn fragment
+    /// was left inside a file), and each entry must be new. Remembers a torn tail.
+    fn read_new_lines(&mut self, dir: &Path) {
         for path in day_files(dir) {
             let from = self.read_up_to.get(&path).copied().unwrap_or(0);
             let mut file = fs::File::open(&path).unwrap();
@@ -419,11 +429,11 @@ impl LogState {
             file.seek(SeekFrom::Start(from)).unwrap();
             let mut bytes = Vec::new();
             file.read_to_end(&mut bytes).unwrap();
-            let end = bytes
-                .iter()
-                .rposition(|&b| b == b'\n')
-                .map_or(0, |i| i + 1);
-            for line in bytes[..end].split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            let end = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+            for line in bytes[..end]
+                .split(|&b| b == b'\n')
+                .filter(|l| !l.is_empty())
+            {
                 self.entry(&path, line);
             }
             self.read_up_to.insert(path.clone(), from + end as u64);
@@ -433,6 +443,11 @@ impl LogState {
                     .insert((name, from + end as u64, bytes[end..].to_vec()));
             }
         }
+    }
+
+    /// After a child is gone: its entries on disk are a prefix of what it wrote, and everything
+    /// it acknowledged is among them.
+    fn check_cycle(&self, cycle: u64, acked: u64, clean: bool) {
         let found = self.found.get(&cycle).cloned().unwrap_or_default();
         let count = found.len() as u64;
         assert!(

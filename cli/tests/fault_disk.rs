@@ -25,8 +25,7 @@ use serde_json::{json, Value};
 use tracing::Dispatch;
 use tracing_llm_audit::chain::SigningKey;
 use tracing_llm_audit::{
-    AuditEntry, AuditLayer, AuditSink, FsyncPolicy, HashKey, JsonlSink, LlmSpanExt, Overflow,
-    Usage,
+    AuditEntry, AuditLayer, AuditSink, FsyncPolicy, HashKey, JsonlSink, LlmSpanExt, Overflow, Usage,
 };
 use tracing_subscriber::layer::SubscriberExt;
 
@@ -57,7 +56,13 @@ fn a_full_disk_is_reported_counted_and_survived() {
     fs::write(&public, key.verifying_key().to_public_text()).unwrap();
     let started = std::time::Instant::now();
     let out = Command::new(std::env::current_exe().unwrap())
-        .args([TEST_NAME, "--exact", "--nocapture", "--test-threads=1", "-q"])
+        .args([
+            TEST_NAME,
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+            "-q",
+        ])
         .env(CHILD_DIR, dir.path())
         .env(CHILD_KEY, key.to_secret_text().as_str())
         .output()
@@ -203,7 +208,10 @@ fn write_into_a_full_disk(dir: &Path) {
     write_directly(sink("direct"));
     let written_while_full = write_through_the_pipeline(sink("pipeline"));
     shut_down_while_full(&dir.join("restart"), &key);
-    println!("report {}", json!({ "written_while_full": written_while_full }));
+    println!(
+        "report {}",
+        json!({ "written_while_full": written_while_full })
+    );
 }
 
 /// An entry of about 2 KiB that the test can tell by `i`.
@@ -236,7 +244,10 @@ fn write_directly(mut sink: JsonlSink) {
     assert_eq!(on_disk.len() as u64, limit, "written up to the limit");
     assert!(!on_disk.ends_with(b"\n"), "the limit cut a line");
     let complete = on_disk.iter().filter(|&&b| b == b'\n').count();
-    assert_eq!(accepted, complete, "accepted: the entries on complete lines");
+    assert_eq!(
+        accepted, complete,
+        "accepted: the entries on complete lines"
+    );
     let error = sink.write_batch(&entries[accepted..]).unwrap_err();
     assert_eq!(error.accepted(), 0, "still full: {}", error_chain(&error));
     set_file_size_limit(None);
@@ -318,8 +329,15 @@ fn write_through_the_pipeline(sink: JsonlSink) -> u64 {
         stats.dropped + stats.internal_errors + sink.written + sink.failed + sink.dropped,
         "{stats:?}"
     );
-    assert_eq!(sink.failed, full.sinks[0].failed, "nothing failed after: {stats:?}");
-    assert_eq!(sink.written, full.sinks[0].written + CALLS_AFTER, "{stats:?}");
+    assert_eq!(
+        sink.failed, full.sinks[0].failed,
+        "nothing failed after: {stats:?}"
+    );
+    assert_eq!(
+        sink.written,
+        full.sinks[0].written + CALLS_AFTER,
+        "{stats:?}"
+    );
     full.sinks[0].written
 }
 
