@@ -26,13 +26,16 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::process::{Child, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use tracing_llm_audit::chain::SigningKey;
 use tracing_llm_audit::{AuditEntry, AuditSink, FsyncPolicy, JsonlSink};
+
+#[path = "support/fault.rs"]
+mod fault;
 
 /// How many times a writer is killed.
 const CYCLES: u64 = 200;
@@ -262,18 +265,11 @@ impl Run {
 impl Writer {
     /// Runs one child; kills it as `plan` says (never, with `None`).
     fn run(&self, cycle: u64, seed: u64, plan: Option<KillPlan>) -> Run {
-        let mut command = Command::new(std::env::current_exe().unwrap());
+        let mut command = fault::child(TEST_NAME);
         if let Some(KillPlan::OnWrite) = plan {
             command.env(CHILD_BIG_FIRST, "1");
         }
         let mut child = command
-            .args([
-                TEST_NAME,
-                "--exact",
-                "--nocapture",
-                "--test-threads=1",
-                "-q",
-            ])
             .env(CHILD_DIR, &self.dir)
             .env(CHILD_CYCLE, cycle.to_string())
             .env(CHILD_SEED, seed.to_string())
@@ -556,29 +552,10 @@ fn unsealed_streams(dir: &Path) -> Vec<String> {
 }
 
 fn assert_verifies(dir: &Path, public: &Path, cycle: u64) {
-    let out: Output = Command::new(env!("CARGO_BIN_EXE_llm-audit"))
-        .args(["verify", "--format", "jsonl", "--dir"])
-        .arg(dir)
-        .arg("--public-key")
-        .arg(public)
-        .env("LLM_AUDIT_PROGRESS", "never")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "verify after cycle {cycle}:\n{}{}",
-        stdout,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let kinds: BTreeSet<String> = stdout
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter_map(|v| v["kind"].as_str().map(str::to_owned))
-        .collect();
+    let (code, kinds, output) = fault::verify(dir, public);
+    assert_eq!(code, Some(0), "verify after cycle {cycle}:\n{output}");
     assert!(
         kinds.iter().all(|k| k == "repaired" || k == "fragment"),
-        "verify after cycle {cycle} passed with other findings: {kinds:?}"
+        "verify after cycle {cycle} passed with other findings: {output}"
     );
 }

@@ -18,7 +18,6 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -28,6 +27,9 @@ use tracing_llm_audit::{
     AuditEntry, AuditLayer, AuditSink, FsyncPolicy, HashKey, JsonlSink, LlmSpanExt, Overflow, Usage,
 };
 use tracing_subscriber::layer::SubscriberExt;
+
+#[path = "support/fault.rs"]
+mod fault;
 
 /// The file size limit while the "disk" is full, for the pipeline.
 const LIMIT: u64 = 96 * 1024;
@@ -55,14 +57,7 @@ fn a_full_disk_is_reported_counted_and_survived() {
     let public = keys.path().join("signing.pub");
     fs::write(&public, key.verifying_key().to_public_text()).unwrap();
     let started = std::time::Instant::now();
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args([
-            TEST_NAME,
-            "--exact",
-            "--nocapture",
-            "--test-threads=1",
-            "-q",
-        ])
+    let out = fault::child(TEST_NAME)
         .env(CHILD_DIR, dir.path())
         .env(CHILD_KEY, key.to_secret_text().as_str())
         .output()
@@ -116,13 +111,8 @@ fn a_full_disk_is_reported_counted_and_survived() {
         ("pipeline", vec!["fragment"; piped.fragments]),
         ("restart", vec!["fragment", "repaired"]),
     ] {
-        let (code, output) = verify(&dir.path().join(sub), &public);
+        let (code, mut kinds, output) = fault::verify(&dir.path().join(sub), &public);
         assert_eq!(code, Some(0), "verify {sub}:\n{output}");
-        let mut kinds: Vec<String> = output
-            .lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .filter_map(|v| v["kind"].as_str().map(str::to_owned))
-            .collect();
         kinds.sort();
         assert_eq!(kinds, notes, "verify {sub}: {output}");
     }
@@ -172,25 +162,6 @@ fn fault_index(entry: &Value) -> u64 {
         .as_u64()
         .or_else(|| entry["input_tokens"].as_u64())
         .unwrap_or_else(|| panic!("an entry the test did not write: {entry}"))
-}
-
-fn verify(dir: &Path, public: &Path) -> (Option<i32>, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_llm-audit"))
-        .args(["verify", "--format", "jsonl", "--dir"])
-        .arg(dir)
-        .arg("--public-key")
-        .arg(public)
-        .env("LLM_AUDIT_PROGRESS", "never")
-        .output()
-        .unwrap();
-    (
-        out.status.code(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
 }
 
 /// The child: runs out of "disk" twice, and reports what the pipeline counted.
