@@ -5,8 +5,8 @@
 //! **Acknowledged** means: the child's `JsonlSink::write_batch` (chained, `FsyncPolicy::EveryBatch`)
 //! returned `Ok` for a batch, and the child then printed `ack <cycle> <n>` on its stdout, `n`
 //! being the number of its entries written so far. Under `EveryBatch`, `Ok` means the batch was
-//! synced to disk, so an acknowledged entry survives a crash of the process (and of the
-//! machine). An entry written but killed before its `ack` line may or may not be on disk; either
+//! synced to disk, so an acknowledged entry survives a crash of the process (and, by that
+//! policy's contract, of the machine: not tested here). An entry written but killed before its `ack` line may or may not be on disk; either
 //! way it must be there at most once, and a cycle's entries on disk are always a prefix of what
 //! it wrote (no holes).
 //!
@@ -44,8 +44,7 @@ const CYCLES: u64 = 200;
 const VERIFY_EVERY: u64 = 100;
 /// A child writes at most this many batches, then shuts down cleanly (a kill may come too late).
 const MAX_BATCHES: u64 = 4;
-/// Entries per batch, at most; each carries a padding of up to [`MAX_PADDING`] bytes, so that a
-/// batch is one large `write` that a kill can cut.
+/// Entries per batch, at most, each with up to this many bytes of padding.
 const MAX_BATCH: u64 = 8;
 const MAX_PADDING: usize = 16 * 1024;
 /// The batch that a kill is aimed at: this many entries of this much padding.
@@ -178,15 +177,17 @@ fn write_until_killed(dir: &Path) {
     let mut written = 0;
     let mut big = std::env::var_os(CHILD_BIG_FIRST).is_some();
     for _ in 0..MAX_BATCHES {
-        let n = match big {
-            true => BIG_BATCH,
-            false => rng.between(1, MAX_BATCH),
+        let n = if big {
+            BIG_BATCH
+        } else {
+            rng.between(1, MAX_BATCH)
         };
         let batch: Vec<AuditEntry> = (written..written + n)
             .map(|i| {
-                let padding = match big {
-                    true => BIG_PADDING,
-                    false => rng.between(1, MAX_PADDING as u64) as usize,
+                let padding = if big {
+                    BIG_PADDING
+                } else {
+                    rng.between(1, MAX_PADDING as u64) as usize
                 };
                 fault_entry(cycle, i, padding)
             })
