@@ -225,7 +225,7 @@ impl JsonlSinkBuilder {
             path: self.dir.clone(),
             message,
         };
-        let mut repair_entry = None;
+        let mut repaired = None;
         let mut startup = None;
         let chain = match self.chain {
             None => None,
@@ -240,7 +240,7 @@ impl JsonlSinkBuilder {
                 );
                 let lock = super::repair::lock_checkpoint_file(&path)
                     .map_err(|e| chain_error(format!("cannot lock {}: {e}", path.display())))?;
-                repair_entry = super::repair::repair(&self.dir, &self.file_prefix, &path, &stream)
+                repaired = super::repair::repair(&self.dir, &self.file_prefix, &path, &stream)
                     .map_err(|e| chain_error(format!("cannot repair: {e}")))?;
                 Some(Chained {
                     path,
@@ -266,10 +266,14 @@ impl JsonlSinkBuilder {
             unsynced_entries: 0,
             last_sync: Instant::now(),
         };
-        if let Some(entry) = repair_entry {
-            sink.write_batch(std::slice::from_ref(&entry))
+        if let Some(repair) = repaired {
+            sink.write_batch(std::slice::from_ref(&repair.entry))
                 .and_then(|()| sink.sync())
+                .and_then(|()| sink.chain.as_mut().map_or(Ok(()), |c| c.checkpoint(false)))
                 .map_err(|e| chain_error(format!("cannot write the repair entry: {e}")))?;
+            repair.mark_named().map_err(|e| {
+                chain_error(format!("cannot mark the crashed streams as repaired: {e}"))
+            })?;
         }
         drop(startup);
         Ok(sink)
@@ -804,7 +808,7 @@ fn open_day_file(date: Date, path: PathBuf) -> Result<DayFile, SinkError> {
 
 /// Whether the file is non-empty and its last byte is not `\n`. Reading moves only the read
 /// position: with `O_APPEND`, every write still goes to the end.
-fn ends_mid_line(mut file: &File) -> io::Result<bool> {
+pub(super) fn ends_mid_line(mut file: &File) -> io::Result<bool> {
     if file.metadata()?.len() == 0 {
         return Ok(false);
     }

@@ -9,9 +9,13 @@
 //!    killed mid-line) to `<prefix>quarantine.jsonl`, with its file, offset, length and SHA-256,
 //!    and cuts it from the daily file;
 //! 2. lists the streams that ended without a final checkpoint (their writer crashed);
-//! 3. writes an `llm_audit.repair` entry, the first of its own chain, that names both.
+//! 3. writes an `llm_audit.repair` entry, the first of its own chain, that names both, and signs
+//!    a checkpoint over it at once;
+//! 4. only then marks the crashed streams as named (`<checkpoint file>.repaired`), so that a
+//!    writer killed before its checkpoint leaves them for the next start to name again.
 //!
-//! `llm-audit verify` then reports those streams as repaired, not as tampered with. While
+//! `llm-audit verify` then reports those streams as repaired, not as tampered with (it excuses a
+//! crash only by a repair entry that a checkpoint covers). While
 //! another writer is alive, nothing is touched: its last line may simply be half written.
 //! Every writer of a directory must be chained for this to hold (an unchained writer holds no
 //! lock).
@@ -75,14 +79,15 @@ fn daily_files(dir: &Path, prefix: &str) -> io::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-/// The last checkpoint of a checkpoint file, if it has one that parses.
+/// The last checkpoint of a checkpoint file that parses. Lines after it are parts of
+/// checkpoints whose write was cut short (a full disk, a kill): never signed as far as `verify`
+/// is concerned, so the repair must name the one before them.
 fn last_checkpoint(path: &Path) -> io::Result<Option<crate::chain::Checkpoint>> {
     let text = std::fs::read_to_string(path)?;
     Ok(text
         .lines()
         .rev()
-        .find(|l| !l.trim().is_empty())
-        .and_then(|l| serde_json::from_str::<crate::chain::Checkpoint>(l).ok()))
+        .find_map(|l| serde_json::from_str::<crate::chain::Checkpoint>(l).ok()))
 }
 
 /// Serializes the start-up of chained writers in one directory: a writer repairing holds it
@@ -98,6 +103,27 @@ pub(crate) fn lock_startup(dir: &Path, prefix: &str) -> io::Result<File> {
     Ok(file)
 }
 
+/// What a start repaired: the entry to write first, and the crashed streams it names.
+#[derive(Debug)]
+pub(crate) struct Repair {
+    pub(crate) entry: AuditEntry,
+    /// The markers that stop a later start from naming the crashed streams again.
+    markers: Vec<PathBuf>,
+    /// The repairing stream.
+    stream: String,
+}
+
+impl Repair {
+    /// Marks the crashed streams as named. Only once a signed checkpoint covers the repair
+    /// entry: `verify` ignores a repair entry that none covers.
+    pub(crate) fn mark_named(&self) -> io::Result<()> {
+        for marker in &self.markers {
+            std::fs::write(marker, format!("repaired by stream {}\n", self.stream))?;
+        }
+        Ok(())
+    }
+}
+
 /// Repairs `dir` if every other writer is gone; returns the repair entry to write first, if
 /// anything was repaired. `own` is this sink's checkpoint file (already locked).
 pub(crate) fn repair(
@@ -105,7 +131,7 @@ pub(crate) fn repair(
     prefix: &str,
     own: &Path,
     stream: &str,
-) -> io::Result<Option<AuditEntry>> {
+) -> io::Result<Option<Repair>> {
     let mut crashed = Vec::new();
     let mut markers = Vec::new();
     let mut locks = Vec::new();
@@ -153,16 +179,16 @@ pub(crate) fn repair(
     if crashed.is_empty() && quarantined.is_empty() {
         return Ok(None);
     }
-    // Named once: a later start does not name these streams again.
-    for marker in &markers {
-        std::fs::write(marker, format!("repaired by stream {stream}\n"))?;
-    }
     let mut entry = AuditEntry::new(ACTION_REPAIR);
     let mut metadata = serde_json::Map::new();
     metadata.insert("crashed_streams".to_owned(), crashed.into());
     metadata.insert("quarantined".to_owned(), quarantined.into());
     entry.metadata = Some(metadata);
-    Ok(Some(entry))
+    Ok(Some(Repair {
+        entry,
+        markers,
+        stream: stream.to_owned(),
+    }))
 }
 
 /// Moves the bytes after the last `\n` of `path` to the quarantine file and cuts them off.
@@ -217,11 +243,18 @@ fn quarantine_torn_tail(
         "fragment_hex": hex::encode(&fragment),
     });
     let mut options = OpenOptions::new();
-    options.create(true).append(true);
+    options.read(true).create(true).append(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     let mut quarantine = options.open(dir.join(format!("{prefix}quarantine.jsonl")))?;
-    let mut line = serde_json::to_vec(&record)?;
+    let mut line = Vec::new();
+    // A writer killed while it appended here left part of a record: start after it, or this
+    // record would be glued to it and unreadable. (That writer had not cut its fragment yet,
+    // so the fragment is quarantined again, here.)
+    if super::jsonl::ends_mid_line(&quarantine)? {
+        line.push(b'\n');
+    }
+    serde_json::to_writer(&mut line, &record)?;
     line.push(b'\n');
     quarantine.write_all(&line)?;
     quarantine.sync_data()?;
