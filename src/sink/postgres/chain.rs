@@ -172,11 +172,20 @@ impl PgChain {
     }
 
     /// The linked batch is in the table or the spill: the repair entry, if it was in it, is
-    /// written.
+    /// written. The crashed streams it names are named for good only once a signed checkpoint
+    /// covers it (`verify` trusts no repair entry before that), so one is signed now; if this
+    /// writer dies before then, their files stay for the next start to name them again.
     pub(super) fn stored(&mut self) {
-        if self.repair.is_none() {
-            for path in self.repaired_files.drain(..) {
-                let _ = fs::remove_file(path);
+        if self.repair.is_none() && !self.repaired_files.is_empty() {
+            let covered = self
+                .state
+                .next_seq
+                .checked_sub(1)
+                .is_some_and(|head| self.covered.is_some_and(|c| c >= head));
+            if covered || self.sign(false).is_ok() {
+                for path in self.repaired_files.drain(..) {
+                    let _ = fs::remove_file(path);
+                }
             }
         }
     }
@@ -204,6 +213,18 @@ impl PgChain {
                     || self.last_at.elapsed() >= self.settings.interval)
         };
         if due {
+            self.sign(last)?;
+        }
+        Ok(!self.pending.is_empty())
+    }
+
+    /// Signs a checkpoint of the head now and keeps it as pending (durably, in the spill
+    /// directory).
+    fn sign(&mut self, last: bool) -> io::Result<()> {
+        let Some(head) = self.state.next_seq.checked_sub(1) else {
+            return Ok(());
+        };
+        {
             let mut checkpoint = Checkpoint {
                 stream: self.state.stream.clone(),
                 index: self.index,
@@ -233,7 +254,7 @@ impl PgChain {
             self.index += 1;
             self.last_at = Instant::now();
         }
-        Ok(!self.pending.is_empty())
+        Ok(())
     }
 
     /// The pending checkpoints are in the table.
