@@ -348,7 +348,14 @@ fn scan_members<'a>(line: &'a [u8], members: &mut Vec<Member>) -> Option<&'a str
                                 i = string_end(i)?;
                                 continue;
                             }
-                            b'{' | b'[' => depth += 1,
+                            b'{' | b'[' => {
+                                depth += 1;
+                                // `serde_json` refuses a line nested 128 deep; the definition
+                                // decides for deep values rather than the value alone.
+                                if depth > MAX_SCANNED_DEPTH {
+                                    return None;
+                                }
+                            }
                             b'}' | b']' => {
                                 depth -= 1;
                                 if depth == 0 {
@@ -390,6 +397,10 @@ fn scan_members<'a>(line: &'a [u8], members: &mut Vec<Member>) -> Option<&'a str
     ws(&mut i);
     (i == b.len()).then_some(text)
 }
+
+/// The deepest nesting of a member's value that [`scan_members`] takes; deeper lines take the
+/// `serde_json` path, whose recursion limit then decides.
+const MAX_SCANNED_DEPTH: usize = 64;
 
 /// Whether `raw` follows JSON's number grammar: `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`.
 fn is_json_number(raw: &str) -> bool {
@@ -1156,6 +1167,20 @@ mod tests {
         assert_eq!(link.unwrap().seq, 1);
         let not_a_link = r#"{"a":1,"chain":{"stream":"s","seq":"0","prev":"p","hash":"h"}}"#;
         assert!(line_digest(not_a_link.as_bytes()).is_err());
+    }
+
+    /// Found by the `jsonl_line` fuzz target: a value nested 127 deep read alone fitted
+    /// `serde_json`'s recursion limit, though the line around it did not.
+    #[test]
+    fn deep_lines_are_read_as_the_definition_reads_them() {
+        for depth in [63, 64, 65, 126, 127, 128, 200] {
+            let line = format!(r#"{{"a":{}{}}}"#, "[".repeat(depth), "]".repeat(depth));
+            let definition = serde_json::from_str::<Value>(&line)
+                .ok()
+                .map(|v| entry_digest(&v).unwrap());
+            let fast = line_digest(line.as_bytes()).ok().map(|(d, _)| d);
+            assert_eq!(fast, definition, "nested {depth} deep");
+        }
     }
 
     #[test]
