@@ -63,7 +63,10 @@ fn checkpoint(mut cp: Checkpoint) {
 
     KEY.sign(&mut cp);
     assert!(cp.verify(&key), "a signed checkpoint does not verify");
-    assert!(!cp.verify(&OTHER), "a checkpoint verifies under another key");
+    assert!(
+        !cp.verify(&OTHER),
+        "a checkpoint verifies under another key"
+    );
     let changes: [fn(&mut Checkpoint); 7] = [
         |c| c.stream.push('x'),
         |c| c.index = c.index.wrapping_add(1),
@@ -71,12 +74,24 @@ fn checkpoint(mut cp: Checkpoint) {
         |c| c.head.push('0'),
         |c| c.time.push('Z'),
         |c| c.last = !c.last,
-        |c| c.signature.replace_range(..2, if c.signature.starts_with("00") { "01" } else { "00" }),
+        |c| {
+            c.signature.replace_range(
+                ..2,
+                if c.signature.starts_with("00") {
+                    "01"
+                } else {
+                    "00"
+                },
+            )
+        },
     ];
     for change in changes {
         let mut changed = cp.clone();
         change(&mut changed);
-        assert!(!changed.verify(&key), "a changed checkpoint verifies: {changed:?}");
+        assert!(
+            !changed.verify(&key),
+            "a changed checkpoint verifies: {changed:?}"
+        );
     }
 }
 
@@ -88,7 +103,14 @@ fn tombstone(mut ts: Tombstone) {
     assert_eq!(back.verify(&key), ts.verify(&key));
 
     let text = ts.signed_text();
-    let strings = [&*ts.stream, &*ts.prev, &*ts.last_hash, &*ts.reason, &*ts.time, &*ts.key_id];
+    let strings = [
+        &*ts.stream,
+        &*ts.prev,
+        &*ts.last_hash,
+        &*ts.reason,
+        &*ts.time,
+        &*ts.key_id,
+    ];
     if let Some(lines) = signed_lines(&text, "llm-audit-tombstone-v1", &strings) {
         let expected = [
             ts.stream.clone(),
@@ -104,19 +126,35 @@ fn tombstone(mut ts: Tombstone) {
     }
 
     KEY.sign_tombstone(&mut ts);
-    assert_eq!(ts.verify(&key), ts.first <= ts.last, "a signed tombstone: {ts:?}");
+    assert_eq!(
+        ts.verify(&key),
+        ts.first <= ts.last,
+        "a signed tombstone: {ts:?}"
+    );
     assert!(!ts.verify(&OTHER), "a tombstone verifies under another key");
     let changes: [fn(&mut Tombstone); 5] = [
         |t| t.stream.push('x'),
         |t| t.last = t.last.wrapping_add(1),
         |t| t.prev.push('0'),
         |t| t.reason.push('.'),
-        |t| t.signature.replace_range(..2, if t.signature.starts_with("00") { "01" } else { "00" }),
+        |t| {
+            t.signature.replace_range(
+                ..2,
+                if t.signature.starts_with("00") {
+                    "01"
+                } else {
+                    "00"
+                },
+            )
+        },
     ];
     for change in changes {
         let mut changed = ts.clone();
         change(&mut changed);
-        assert!(!changed.verify(&key), "a changed tombstone verifies: {changed:?}");
+        assert!(
+            !changed.verify(&key),
+            "a changed tombstone verifies: {changed:?}"
+        );
     }
 }
 
@@ -135,7 +173,8 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(again.verifying_key(), secret.verifying_key());
     }
     if let Ok(public) = VerifyingKey::parse(text) {
-        let again = VerifyingKey::parse(&public.to_public_text()).expect("a written key reads back");
+        let again =
+            VerifyingKey::parse(&public.to_public_text()).expect("a written key reads back");
         assert_eq!(again, public);
         assert_eq!(again.key_id().len(), 16);
     }

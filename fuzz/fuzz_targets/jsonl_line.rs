@@ -44,7 +44,11 @@ fuzz_target!(|line: &[u8]| {
         "line_digest disagrees with the definition on {:?}",
         String::from_utf8_lossy(line)
     );
-    assert_eq!(fast(line), first, "line_digest's cached key order changed its answer");
+    assert_eq!(
+        fast(line),
+        first,
+        "line_digest's cached key order changed its answer"
+    );
 
     if let Ok(entry) = serde_json::from_slice::<AuditEntry>(line) {
         let written = serde_json::to_vec(&entry).expect("an entry serializes");

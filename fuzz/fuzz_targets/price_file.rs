@@ -93,7 +93,12 @@ fuzz_target!(|data: &[u8]| {
     for model in listed.iter().filter(|m| !report.skipped.contains(m)) {
         let (name, price) = table.resolve(model).expect("a loaded model resolves");
         assert_eq!(name, model.as_str(), "a model resolves to another");
-        for value in [price.input(), price.output(), price.cache_read(), price.cache_write()] {
+        for value in [
+            price.input(),
+            price.output(),
+            price.cache_read(),
+            price.cache_write(),
+        ] {
             assert!(value >= zero, "{model}: negative price {value}");
         }
         if written.len() > 1 {
@@ -110,7 +115,11 @@ fuzz_target!(|data: &[u8]| {
         .unwrap_or_else(|e| panic!("written prices do not load: {e}\n{written}"));
     for model in listed.iter().filter(|m| !report.skipped.contains(m)) {
         let price = table.resolve(model).map(|(_, p)| p);
-        assert_eq!(again.resolve(model).map(|(_, p)| p), price, "{model}\n{written}");
+        assert_eq!(
+            again.resolve(model).map(|(_, p)| p),
+            price,
+            "{model}\n{written}"
+        );
         for usage in usages(data) {
             let cost = table.cost(model, &usage).map_err(|e| e.to_string());
             assert_eq!(again.cost(model, &usage).map_err(|e| e.to_string()), cost);

@@ -24,9 +24,7 @@ fn reference(stream: &[u8]) -> (Vec<(String, String)>, bool) {
     let mut rest = &*text;
     while let Some(end) = rest.find(['\r', '\n']) {
         let line = &rest[..end];
-        rest = rest[end..]
-            .strip_prefix("\r\n")
-            .unwrap_or(&rest[end + 1..]);
+        rest = rest[end..].strip_prefix("\r\n").unwrap_or(&rest[end + 1..]);
         if line.is_empty() {
             if let Some(data) = data.take() {
                 events.push((event.take().unwrap_or_else(|| "message".into()), data));
