@@ -28,142 +28,163 @@ static OTHER: LazyLock<VerifyingKey> = LazyLock::new(|| {
         .verifying_key()
 });
 
-/// The signed text's lines after the version line, when no field breaks a line.
-fn signed_lines(text: &str, version: &str, fields: &[&str]) -> Option<Vec<String>> {
-    if fields.iter().any(|f| f.contains(['\n', '\r'])) {
-        return None;
-    }
-    let mut lines = text.split('\n');
-    assert_eq!(lines.next(), Some(version));
-    Some(lines.map(str::to_owned).collect())
+/// What checkpoints and tombstones have in common: a signed text of one line per field.
+trait Signed:
+    Clone + std::fmt::Debug + PartialEq + serde::Serialize + serde::de::DeserializeOwned
+{
+    /// The signed text's first line.
+    const VERSION: &'static str;
+    /// The fields in the signed text's order, as written there.
+    fn fields(&self) -> Vec<String>;
+    /// Whether a field that is text breaks a line (and so the one-line-per-field reading).
+    fn breaks_lines(&self) -> bool;
+    fn signed_text(&self) -> String;
+    fn sign(&mut self);
+    fn verify(&self, key: &VerifyingKey) -> bool;
+    /// Whether a correctly signed one verifies.
+    fn valid(&self) -> bool;
+    /// Changes to signed fields, each of which must break the signature.
+    fn changes() -> Vec<fn(&mut Self)>;
 }
 
-fn checkpoint(mut cp: Checkpoint) {
-    let key = KEY.verifying_key();
-    let json = serde_json::to_string(&cp).expect("a checkpoint serializes");
-    let back: Checkpoint = serde_json::from_str(&json).expect("a written checkpoint reads back");
-    assert_eq!(back, cp);
-    assert_eq!(back.verify(&key), cp.verify(&key));
+fn breaks(fields: &[&str]) -> bool {
+    fields.iter().any(|f| f.contains(['\n', '\r']))
+}
 
-    let text = cp.signed_text();
-    let strings = [&*cp.stream, &*cp.head, &*cp.time, &*cp.key_id];
-    if let Some(lines) = signed_lines(&text, "llm-audit-checkpoint-v1", &strings) {
-        let last = if cp.last { "final" } else { "open" };
-        let expected = [
-            cp.stream.clone(),
-            cp.index.to_string(),
-            cp.seq.to_string(),
-            cp.head.clone(),
-            cp.time.clone(),
-            cp.key_id.clone(),
+fn flip_signature(signature: &mut String) {
+    let other = if signature.starts_with("00") {
+        "01"
+    } else {
+        "00"
+    };
+    signature.replace_range(..2, other);
+}
+
+impl Signed for Checkpoint {
+    const VERSION: &'static str = "llm-audit-checkpoint-v1";
+    fn fields(&self) -> Vec<String> {
+        let last = if self.last { "final" } else { "open" };
+        vec![
+            self.stream.clone(),
+            self.index.to_string(),
+            self.seq.to_string(),
+            self.head.clone(),
+            self.time.clone(),
+            self.key_id.clone(),
             last.to_owned(),
-        ];
-        assert_eq!(lines, expected);
+        ]
     }
-
-    KEY.sign(&mut cp);
-    assert!(cp.verify(&key), "a signed checkpoint does not verify");
-    assert!(
-        !cp.verify(&OTHER),
-        "a checkpoint verifies under another key"
-    );
-    let changes: [fn(&mut Checkpoint); 7] = [
-        |c| c.stream.push('x'),
-        |c| c.index = c.index.wrapping_add(1),
-        |c| c.seq = c.seq.wrapping_add(1),
-        |c| c.head.push('0'),
-        |c| c.time.push('Z'),
-        |c| c.last = !c.last,
-        |c| {
-            c.signature.replace_range(
-                ..2,
-                if c.signature.starts_with("00") {
-                    "01"
-                } else {
-                    "00"
-                },
-            )
-        },
-    ];
-    for change in changes {
-        let mut changed = cp.clone();
-        change(&mut changed);
-        assert!(
-            !changed.verify(&key),
-            "a changed checkpoint verifies: {changed:?}"
-        );
+    fn breaks_lines(&self) -> bool {
+        breaks(&[&self.stream, &self.head, &self.time, &self.key_id])
+    }
+    fn signed_text(&self) -> String {
+        Checkpoint::signed_text(self)
+    }
+    fn sign(&mut self) {
+        KEY.sign(self);
+    }
+    fn verify(&self, key: &VerifyingKey) -> bool {
+        Checkpoint::verify(self, key)
+    }
+    fn valid(&self) -> bool {
+        true
+    }
+    fn changes() -> Vec<fn(&mut Self)> {
+        vec![
+            |c| c.stream.push('x'),
+            |c| c.index = c.index.wrapping_add(1),
+            |c| c.seq = c.seq.wrapping_add(1),
+            |c| c.head.push('0'),
+            |c| c.time.push('Z'),
+            |c| c.last = !c.last,
+            |c| flip_signature(&mut c.signature),
+        ]
     }
 }
 
-fn tombstone(mut ts: Tombstone) {
-    let key = KEY.verifying_key();
-    let json = serde_json::to_string(&ts).expect("a tombstone serializes");
-    let back: Tombstone = serde_json::from_str(&json).expect("a written tombstone reads back");
-    assert_eq!(back, ts);
-    assert_eq!(back.verify(&key), ts.verify(&key));
+impl Signed for Tombstone {
+    const VERSION: &'static str = "llm-audit-tombstone-v1";
+    fn fields(&self) -> Vec<String> {
+        vec![
+            self.stream.clone(),
+            self.first.to_string(),
+            self.last.to_string(),
+            self.prev.clone(),
+            self.last_hash.clone(),
+            self.reason.clone(),
+            self.time.clone(),
+            self.key_id.clone(),
+        ]
+    }
+    fn breaks_lines(&self) -> bool {
+        breaks(&[
+            &self.stream,
+            &self.prev,
+            &self.last_hash,
+            &self.reason,
+            &self.time,
+            &self.key_id,
+        ])
+    }
+    fn signed_text(&self) -> String {
+        Tombstone::signed_text(self)
+    }
+    fn sign(&mut self) {
+        KEY.sign_tombstone(self);
+    }
+    fn verify(&self, key: &VerifyingKey) -> bool {
+        Tombstone::verify(self, key)
+    }
+    fn valid(&self) -> bool {
+        self.first <= self.last
+    }
+    fn changes() -> Vec<fn(&mut Self)> {
+        vec![
+            |t| t.stream.push('x'),
+            |t| t.last = t.last.wrapping_add(1),
+            |t| t.prev.push('0'),
+            |t| t.reason.push('.'),
+            |t| flip_signature(&mut t.signature),
+        ]
+    }
+}
 
-    let text = ts.signed_text();
-    let strings = [
-        &*ts.stream,
-        &*ts.prev,
-        &*ts.last_hash,
-        &*ts.reason,
-        &*ts.time,
-        &*ts.key_id,
-    ];
-    if let Some(lines) = signed_lines(&text, "llm-audit-tombstone-v1", &strings) {
-        let expected = [
-            ts.stream.clone(),
-            ts.first.to_string(),
-            ts.last.to_string(),
-            ts.prev.clone(),
-            ts.last_hash.clone(),
-            ts.reason.clone(),
-            ts.time.clone(),
-            ts.key_id.clone(),
-        ];
-        assert_eq!(lines, expected);
+fn check<T: Signed>(mut value: T) {
+    let key = KEY.verifying_key();
+    let json = serde_json::to_string(&value).expect("it serializes");
+    let back: T = serde_json::from_str(&json).expect("what was written reads back");
+    assert_eq!(back, value);
+    assert_eq!(back.verify(&key), value.verify(&key));
+
+    if !value.breaks_lines() {
+        let text = value.signed_text();
+        let mut lines = text.split('\n');
+        assert_eq!(lines.next(), Some(T::VERSION));
+        assert_eq!(lines.map(str::to_owned).collect::<Vec<_>>(), value.fields());
     }
 
-    KEY.sign_tombstone(&mut ts);
-    assert_eq!(
-        ts.verify(&key),
-        ts.first <= ts.last,
-        "a signed tombstone: {ts:?}"
+    value.sign();
+    assert_eq!(value.verify(&key), value.valid(), "signed: {value:?}");
+    assert!(
+        !value.verify(&OTHER),
+        "verifies under another key: {value:?}"
     );
-    assert!(!ts.verify(&OTHER), "a tombstone verifies under another key");
-    let changes: [fn(&mut Tombstone); 5] = [
-        |t| t.stream.push('x'),
-        |t| t.last = t.last.wrapping_add(1),
-        |t| t.prev.push('0'),
-        |t| t.reason.push('.'),
-        |t| {
-            t.signature.replace_range(
-                ..2,
-                if t.signature.starts_with("00") {
-                    "01"
-                } else {
-                    "00"
-                },
-            )
-        },
-    ];
-    for change in changes {
-        let mut changed = ts.clone();
+    for change in T::changes() {
+        let mut changed = value.clone();
         change(&mut changed);
         assert!(
             !changed.verify(&key),
-            "a changed tombstone verifies: {changed:?}"
+            "changed, still verifies: {changed:?}"
         );
     }
 }
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(cp) = serde_json::from_slice::<Checkpoint>(data) {
-        checkpoint(cp);
+    if let Ok(checkpoint) = serde_json::from_slice::<Checkpoint>(data) {
+        check(checkpoint);
     }
-    if let Ok(ts) = serde_json::from_slice::<Tombstone>(data) {
-        tombstone(ts);
+    if let Ok(tombstone) = serde_json::from_slice::<Tombstone>(data) {
+        check(tombstone);
     }
     let Ok(text) = std::str::from_utf8(data) else {
         return;
