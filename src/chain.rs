@@ -460,7 +460,14 @@ fn scan_members<'a>(line: &'a [u8], members: &mut Vec<Member>) -> Option<&'a str
                                 i = string_end(i)?;
                                 continue;
                             }
-                            b'{' | b'[' => depth += 1,
+                            b'{' | b'[' => {
+                                depth += 1;
+                                // `serde_json` refuses a line nested 128 deep; the definition
+                                // decides for deep values rather than the value alone.
+                                if depth > MAX_SCANNED_DEPTH {
+                                    return None;
+                                }
+                            }
                             b'}' | b']' => {
                                 depth -= 1;
                                 if depth == 0 {
@@ -502,6 +509,10 @@ fn scan_members<'a>(line: &'a [u8], members: &mut Vec<Member>) -> Option<&'a str
     ws(&mut i);
     (i == b.len()).then_some(text)
 }
+
+/// The deepest nesting of a member's value that [`scan_members`] takes; deeper lines take the
+/// `serde_json` path, whose recursion limit then decides.
+const MAX_SCANNED_DEPTH: usize = 64;
 
 /// Whether `raw` follows JSON's number grammar: `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`.
 fn is_json_number(raw: &str) -> bool {
@@ -718,7 +729,12 @@ fn line_digest_with<'a>(
         let (key, raw) = (key(&m), &text[m.value.0..m.value.1]);
         match role {
             Role::Chain => {
-                link = Some(serde_json::from_str::<LinkRef<'a>>(raw)?);
+                // A link the borrowing read refuses (a field twice, say) may still be one to
+                // the definition, which reads it from a map: the last of each field wins.
+                match serde_json::from_str::<LinkRef<'a>>(raw) {
+                    Ok(read) => link = Some(read),
+                    Err(_) => return line_digest_slow(line),
+                }
                 continue;
             }
             // Erased members (rare): the definition.
@@ -1250,6 +1266,32 @@ mod tests {
             let value: Value = serde_json::from_str(line).unwrap();
             let (digest, _) = line_digest(line.as_bytes()).unwrap();
             assert_eq!(digest, entry_digest(&value).unwrap(), "{line}");
+        }
+    }
+
+    /// Found by the `jsonl_line` fuzz target: the fast path refused a link with a field twice.
+    #[test]
+    fn a_link_with_a_field_twice_reads_as_the_definition_reads_it() {
+        let line = r#"{"a":1,"chain":{"stream":"s","seq":0,"seq":1,"prev":"p","hash":"h"}}"#;
+        let (digest, link) = line_digest(line.as_bytes()).unwrap();
+        let value: Value = serde_json::from_str(line).unwrap();
+        assert_eq!(digest, entry_digest(&value).unwrap());
+        assert_eq!(link.unwrap().seq, 1);
+        let not_a_link = r#"{"a":1,"chain":{"stream":"s","seq":"0","prev":"p","hash":"h"}}"#;
+        assert!(line_digest(not_a_link.as_bytes()).is_err());
+    }
+
+    /// Found by the `jsonl_line` fuzz target: a value nested 127 deep read alone fitted
+    /// `serde_json`'s recursion limit, though the line around it did not.
+    #[test]
+    fn deep_lines_are_read_as_the_definition_reads_them() {
+        for depth in [63, 64, 65, 126, 127, 128, 200] {
+            let line = format!(r#"{{"a":{}{}}}"#, "[".repeat(depth), "]".repeat(depth));
+            let definition = serde_json::from_str::<Value>(&line)
+                .ok()
+                .map(|v| entry_digest(&v).unwrap());
+            let fast = line_digest(line.as_bytes()).ok().map(|(d, _)| d);
+            assert_eq!(fast, definition, "nested {depth} deep");
         }
     }
 
