@@ -42,14 +42,14 @@ if [[ $mode != report ]]; then
     dirty=clean
     [[ -z $(git status --porcelain --untracked-files=no) ]] || dirty=dirty
     echo "$mode $(($(date -u +%s) - started)) $(cut -d' ' -f1 /proc/loadavg)" \
-        "$(date -u +%Y-%m-%dT%H:%MZ) $(git rev-parse --short HEAD) $dirty" >"$run"
+        "$(date -u +%Y-%m-%dT%H:%MZ) $(git rev-parse --short HEAD) $dirty $(nice)" >"$run"
 fi
-read -r mode took load date commit dirty <"$run"
+read -r mode took load date commit dirty niceness <"$run"
 
-python3 - "$criterion_dir" "$log" "$mode" "$took" "$load" "$date" "$commit" "$dirty" >BENCHMARKS.md <<'PYTHON'
+python3 - "$criterion_dir" "$log" "$mode" "$took" "$load" "$date" "$commit" "$dirty" "$niceness" >BENCHMARKS.md <<'PYTHON'
 import json, os, re, subprocess, sys
 
-criterion_dir, log_path, mode, took, load, date, commit, dirty = sys.argv[1:9]
+criterion_dir, log_path, mode, took, load, date, commit, dirty, niceness = sys.argv[1:10]
 took = int(took)
 
 # Criterion's estimates: full id -> (median ns, throughput elements or bytes per iteration).
@@ -104,7 +104,9 @@ def fmt_rate(value, unit="entries/s"):
         return "–"
     if value >= 1e6:
         return f"{value / 1e6:.2f} M {unit}"
-    return f"{value / 1e3:.0f} k {unit}"
+    if value >= 1e4:
+        return f"{value / 1e3:.0f} k {unit}"
+    return f"{value:,.0f} {unit}"
 
 
 def met(condition):
@@ -145,8 +147,9 @@ w("Times are criterion's median; rates are entries per second from it.")
 w("")
 w(f"- date: {date}")
 w(f"- commit: `{commit}`" + (" with uncommitted changes" if dirty == "dirty" else ""))
-w(f"- machine: {sh('nproc')} cores ({cpu_model()}), {memory()} of memory, "
-  f"{sh('uname -sr')}; load average (1 min) at the end of the run: {load}")
+cores = int(sh("nproc") or 1)
+w(f"- machine: {cores} cores ({cpu_model()}), {memory()} of memory, {sh('uname -sr')}")
+w(f"- load average (1 min) at the end of the run: {load} on {cores} cores; the run's niceness: {niceness}")
 w(f"- toolchain: {sh('rustc --version')}")
 w(f"- run: {mode} ("
   + ("1 s warm-up, 2 s measurement per benchmark" if mode == "quick"
@@ -154,8 +157,10 @@ w(f"- run: {mode} ("
   + f"), {took // 60} min {took % 60} s including the release build")
 w("")
 w("The machine is a shared 2-core virtual machine: other builds ran beside this run, so figures"
-  " move by 10–40 % between runs, the two-thread figures most. Compare a figure with its peer"
-  " from the same run rather than across runs.")
+  " move by 10–40 % between runs, the two-thread figures most, and more when the load exceeds"
+  " the cores. Compare a figure with its peer from the same run rather than across runs, and read"
+  " differences of a few tens of nanoseconds as noise (a negative \"added\" is one). Allocation"
+  " counts do not depend on the load.")
 for line in skipped:
     w(f"\n{line}")
 
@@ -280,12 +285,16 @@ w("65,536 entries and 64 MiB of queue, 65,536 entries of backlog per sink) into 
 w("tenth of the caller's measured speed. Peak memory: the high-water mark of memory allocated")
 w("and not yet freed on every thread, over what was live before the burst (counting allocator),")
 w("through the burst and the drain. Drained: every emitted entry was written or counted as")
-w("dropped once the guard's `flush` returned.")
+w("dropped once the guard's `flush` returned. The byte bound covers the queue, where entries")
+w("wait for the worker with their content; the peak also holds what is outside it: each sink's")
+w("backlog of assembled entries (hashes, no content), the batch the worker is assembling, the")
+w("caller's open span. The run with a backlog of 1,024 entries shows what the default backlog adds.")
 w("")
 w("| prompt | spans | caller / sink speed | peak memory | bound | dropped at queue / at sink backlog | written | drain | drained? | peak under bound? |")
 w("|---|---|---|---|---|---|---|---|---|---|")
-for size, name in [(1024, "1 KiB"), (65536, "64 KiB")]:
-    b = figures.get(f"burst/{size}")
+for ident, name in [("1024", "1 KiB"), ("1024/backlog_1024", "1 KiB, sink backlog 1,024"),
+                    ("65536", "64 KiB")]:
+    b = figures.get(f"burst/{ident}")
     if not b:
         w(f"| {name} | not measured | | | | | | | | |")
         continue
