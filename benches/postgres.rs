@@ -1,6 +1,7 @@
 //! The reference design's PostgreSQL path (one INSERT and one commit per entry) against
-//! `PostgresSink` (binary COPY in batches) on the same entries, in one run, against the real
-//! database at 127.0.0.1:5432.
+//! `PostgresSink` (binary COPY) with batches of 100, 1,000 and 10,000 entries, on the same
+//! entries, in one run, against the real database at 127.0.0.1:5432 (skipped with the reason
+//! printed when it is not there, except under `CI=true`).
 //!
 //! `cargo bench --features postgres --bench postgres`
 
@@ -9,34 +10,16 @@
 
 use std::hint::black_box;
 
-use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use rust_decimal::Decimal;
+mod support;
+
+use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
 use tokio_postgres::NoTls;
-use tracing_llm_audit::{AuditEntry, AuditSink, PostgresSink, Status};
+use tracing_llm_audit::{AuditSink, PostgresSink};
+
+use support::entries;
 
 const BASE: &str = "host=127.0.0.1 port=5432 user=postgres dbname=test";
 const SCHEMA: &str = "llm_audit_bench";
-
-fn entries(n: usize) -> Vec<AuditEntry> {
-    (0..n)
-        .map(|i| {
-            let mut e = AuditEntry::new("chat");
-            e.user_id = Some(format!("user-{}", i % 50));
-            e.model = Some("gpt-4o-mini".to_owned());
-            e.provider = Some("openai".to_owned());
-            e.system_prompt_hash = Some(format!("hmac-sha256:{}", "ab".repeat(32)));
-            e.input_hash = Some(format!("hmac-sha256:{}", "cd".repeat(32)));
-            e.output_hash = Some(format!("hmac-sha256:{}", "ef".repeat(32)));
-            e.input_tokens = Some(1_000 + i as u64 % 300);
-            e.output_tokens = Some(200);
-            e.thinking_tokens = Some(0);
-            e.latency_ms = 800;
-            e.cost_usd = Some(Decimal::new(345_000, 9));
-            e.status = Status::Success;
-            e
-        })
-        .collect()
-}
 
 fn bench_postgres(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -74,14 +57,20 @@ fn bench_postgres(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("postgres_rows");
     group.sample_size(10);
-    group.throughput(Throughput::Elements(10_000));
-    group.bench_function("sink_copy_batches_of_10000", |b| {
-        b.iter_batched(
-            || entries(10_000),
-            |batch| sink.write_batch(black_box(&batch)).expect("write"),
-            BatchSize::PerIteration,
+    for rows in [100, 1_000, 10_000] {
+        group.throughput(Throughput::Elements(rows as u64));
+        group.bench_with_input(
+            BenchmarkId::new("sink_copy_batch", rows),
+            &rows,
+            |b, &rows| {
+                b.iter_batched(
+                    || entries(rows),
+                    |batch| sink.write_batch(black_box(&batch)).expect("write"),
+                    BatchSize::PerIteration,
+                );
+            },
         );
-    });
+    }
     // The reference design: one INSERT and one commit per entry (autocommit).
     let (reference, connection) = runtime
         .block_on(tokio_postgres::connect(&url, NoTls))

@@ -1,0 +1,141 @@
+//! How many entries a second each sink takes, next to its peer, in one run. Batches of 1,024
+//! entries (the pipeline's default largest batch), each sink called directly as its lane does.
+//!
+//! - `jsonl`: `JsonlSink` at each fsync policy (`never`, `every_n_1000`, `interval_100ms`,
+//!   `every_batch` with batches of 1,024 and of 64), plus `every_n_1000_chained` (tamper
+//!   evidence on), into a fresh directory beside the build (a real disk, not tmpfs) for every
+//!   sample. Peer: `serde_json_only`, serializing the same entries into a reused buffer, the
+//!   limit to approach. Target: at least 1,000,000 entries/s syncing every 1,000 entries.
+//! - `otlp` (feature `otlp`): `OtlpLogSink` over gRPC and over HTTP/protobuf to the in-process
+//!   receivers of the tests on 127.0.0.1. Target: at least 200,000 entries/s.
+//!
+//! PostgreSQL batch sizes are in `benches/postgres.rs`.
+
+// criterion_group! generates an undocumented public function.
+#![allow(missing_docs)]
+
+mod support;
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use tracing_llm_audit::chain::SigningKey;
+use tracing_llm_audit::{AuditEntry, AuditSink, FsyncPolicy, JsonlSink};
+
+use support::entries;
+
+const BATCH: usize = 1024;
+
+/// Writes `iters` batches to a new sink in a new directory; the time of the writes alone (the
+/// final sync at shutdown is not part of a policy's cost).
+fn time_jsonl(policy: FsyncPolicy, chained: bool, batch: &[AuditEntry], iters: u64) -> Duration {
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("bench dir");
+    let mut builder = JsonlSink::builder(dir.path()).fsync(policy);
+    if chained {
+        builder = builder.chain(SigningKey::generate().expect("key"));
+    }
+    let mut sink = builder.build().expect("sink");
+    let began = Instant::now();
+    for _ in 0..iters {
+        sink.write_batch(black_box(batch)).expect("write");
+    }
+    let elapsed = began.elapsed();
+    sink.shutdown().expect("shutdown");
+    elapsed
+}
+
+fn bench_jsonl(c: &mut Criterion) {
+    let batch = entries(BATCH);
+    let mut group = c.benchmark_group("jsonl");
+    group.throughput(Throughput::Elements(BATCH as u64));
+    group.bench_function("serde_json_only", |b| {
+        let mut buf = Vec::with_capacity(BATCH * 1024);
+        b.iter(|| {
+            buf.clear();
+            for entry in &batch {
+                serde_json::to_writer(&mut buf, entry).expect("serialize");
+                buf.push(b'\n');
+            }
+            black_box(&buf);
+        });
+    });
+    for (name, policy, chained) in [
+        ("never", FsyncPolicy::Never, false),
+        ("every_n_1000", FsyncPolicy::EveryN(1000), false),
+        ("every_n_1000_chained", FsyncPolicy::EveryN(1000), true),
+        (
+            "interval_100ms",
+            FsyncPolicy::Interval(Duration::from_millis(100)),
+            false,
+        ),
+        ("every_batch", FsyncPolicy::EveryBatch, false),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| time_jsonl(policy, chained, &batch, iters));
+        });
+    }
+    let small = entries(64);
+    group.throughput(Throughput::Elements(small.len() as u64));
+    group.bench_function("every_batch_of_64", |b| {
+        b.iter_custom(|iters| time_jsonl(FsyncPolicy::EveryBatch, false, &small, iters));
+    });
+    group.finish();
+}
+
+#[cfg(feature = "otlp")]
+#[allow(dead_code, unreachable_pub, clippy::all)]
+#[path = "../tests/support/otlp_receiver.rs"]
+mod otlp_receiver;
+
+#[cfg(feature = "otlp")]
+fn bench_otlp(c: &mut Criterion) {
+    use tracing_llm_audit::otlp::{OtlpLogSink, Protocol};
+
+    let batch = entries(BATCH);
+    let grpc = otlp_receiver::GrpcReceiver::start();
+    let http = otlp_receiver::HttpReceiver::start();
+    let mut group = c.benchmark_group("otlp");
+    group.throughput(Throughput::Elements(BATCH as u64));
+    for (name, protocol, endpoint, received) in [
+        ("grpc", Protocol::Grpc, grpc.endpoint(), &grpc.received),
+        (
+            "http_protobuf",
+            Protocol::HttpProtobuf,
+            http.endpoint(),
+            &http.received,
+        ),
+    ] {
+        let mut sink = OtlpLogSink::builder()
+            .with_endpoint(endpoint)
+            .with_protocol(protocol)
+            .build()
+            .expect("sink");
+        // Connects.
+        sink.write_batch(&batch).expect("first export");
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let began = Instant::now();
+                for _ in 0..iters {
+                    sink.write_batch(black_box(&batch)).expect("export");
+                }
+                let elapsed = began.elapsed();
+                // The receivers keep what they get; a long run would fill the memory.
+                let mut received = received.lock().expect("receiver");
+                received.requests.clear();
+                received.headers.clear();
+                elapsed
+            });
+        });
+        sink.shutdown().expect("shutdown");
+    }
+    group.finish();
+}
+
+#[cfg(not(feature = "otlp"))]
+fn bench_otlp(_: &mut Criterion) {
+    eprintln!("skipped: the OTLP sink needs the feature `otlp`");
+}
+
+criterion_group!(benches, bench_jsonl, bench_otlp);
+criterion_main!(benches);
