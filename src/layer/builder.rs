@@ -241,8 +241,10 @@ impl AuditLayerBuilder {
     /// it and are counted in its [`SinkStats::dropped`](crate::SinkStats::dropped) (and
     /// reported as an `llm_audit.entries_dropped` entry to the other sinks) under
     /// [`Overflow::DropNewest`], or the worker waits for it under [`Overflow::Block`]. Assembled
-    /// entries hold hashes, not content: a few hundred bytes each. Default:
-    /// [`DEFAULT_SINK_BACKLOG`].
+    /// entries hold hashes, not content, but about 1.1 KB each in memory (measured by
+    /// `benches/burst.rs`), and the backlog is not part of the queue's byte bound
+    /// ([`with_queue_max_bytes`](Self::with_queue_max_bytes)): a full default backlog is about
+    /// 70 MB per sink. Default: [`DEFAULT_SINK_BACKLOG`].
     #[must_use]
     pub fn with_sink_backlog(mut self, entries: usize) -> Self {
         self.sink_backlog = entries;
