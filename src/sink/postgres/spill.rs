@@ -275,13 +275,24 @@ fn read_spill_line(line: &str) -> Option<(AuditEntry, Option<ChainLink>)> {
 /// batches.
 pub(super) fn lock_dir(dir: &Path) -> io::Result<File> {
     let lock = private_file(&dir.join("spill.lock"), true)?;
-    match lock.try_lock() {
-        Ok(()) => Ok(lock),
-        Err(fs::TryLockError::WouldBlock) => Err(io::Error::new(
-            io::ErrorKind::WouldBlock,
-            "another PostgresSink uses this spill directory; give each sink its own",
-        )),
-        Err(fs::TryLockError::Error(e)) => Err(e),
+    // A process forked by another thread of this program holds a copy of a lock it had open
+    // until it execs, a moment after the sink that held it let go: wait out that moment
+    // before taking the lock for another sink's.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(500);
+    loop {
+        match lock.try_lock() {
+            Ok(()) => return Ok(lock),
+            Err(fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(fs::TryLockError::WouldBlock) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::WouldBlock,
+                    "another PostgresSink uses this spill directory; give each sink its own",
+                ))
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(e),
+        }
     }
 }
 
