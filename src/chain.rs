@@ -1131,6 +1131,28 @@ impl ChainState {
         }
     }
 
+    /// A checkpoint of the entries linked so far, signed with `key` (`None` before the first
+    /// entry).
+    pub(crate) fn checkpoint(
+        &self,
+        index: u64,
+        last: bool,
+        key: &SigningKey,
+    ) -> Option<Checkpoint> {
+        let mut checkpoint = Checkpoint {
+            stream: self.stream.clone(),
+            index,
+            seq: self.next_seq.checked_sub(1)?,
+            head: self.head.clone(),
+            time: now_rfc3339(),
+            key_id: String::new(),
+            last,
+            signature: String::new(),
+        };
+        key.sign(&mut checkpoint);
+        Some(checkpoint)
+    }
+
     /// Links the entry whose digest is `digest` as the next entry.
     pub(crate) fn link_digest(&mut self, digest: &[u8; 32]) -> ChainLink {
         let hash = link_hash(&self.stream, self.next_seq, &self.head, digest);

@@ -647,6 +647,28 @@ fn tombstones_of(
     Ok(by_stream)
 }
 
+/// Typed reads of a row's columns, with errors that name `table.column`.
+struct Columns<'a> {
+    row: &'a tokio_postgres::Row,
+    table: &'static str,
+}
+
+impl Columns<'_> {
+    /// A BIGINT that is never negative (a negative one reads as out of every range).
+    fn number(&self, column: &str) -> Result<u64, String> {
+        self.row
+            .try_get::<_, i64>(column)
+            .map(|n| u64::try_from(n).unwrap_or(u64::MAX))
+            .map_err(|e| format!("{}.{column}: {e}", self.table))
+    }
+
+    fn text(&self, column: &str) -> Result<String, String> {
+        self.row
+            .try_get::<_, String>(column)
+            .map_err(|e| format!("{}.{column}: {e}", self.table))
+    }
+}
+
 /// The tombstones in PostgreSQL, by stream (none before migration 4).
 fn pg_tombstones(pg: &mut Postgres) -> Result<BTreeMap<String, Vec<Tombstone>>, String> {
     let mut by_stream: BTreeMap<String, Vec<Tombstone>> = BTreeMap::new();
@@ -658,15 +680,11 @@ fn pg_tombstones(pg: &mut Postgres) -> Result<BTreeMap<String, Vec<Tombstone>>, 
          FROM llm_audit_tombstones ORDER BY stream, first",
         &[],
         |row| {
-            let number = |column: &str| {
-                row.try_get::<_, i64>(column)
-                    .map(|n| u64::try_from(n).unwrap_or(u64::MAX))
-                    .map_err(|e| format!("llm_audit_tombstones.{column}: {e}"))
+            let columns = Columns {
+                row,
+                table: "llm_audit_tombstones",
             };
-            let text = |column: &str| {
-                row.try_get::<_, String>(column)
-                    .map_err(|e| format!("llm_audit_tombstones.{column}: {e}"))
-            };
+            let (number, text) = (|c| columns.number(c), |c| columns.text(c));
             let t = Tombstone {
                 stream: text("stream")?,
                 first: number("first")?,
@@ -887,15 +905,11 @@ pub(crate) fn verify_postgres(pg: &mut Postgres, key: &VerifyingKey) -> Result<R
          FROM llm_audit_checkpoints ORDER BY stream, idx",
         &[],
         |row| {
-            let number = |column: &str| {
-                row.try_get::<_, i64>(column)
-                    .map(|n| u64::try_from(n).unwrap_or(u64::MAX))
-                    .map_err(|e| format!("llm_audit_checkpoints.{column}: {e}"))
+            let columns = Columns {
+                row,
+                table: "llm_audit_checkpoints",
             };
-            let text = |column: &str| {
-                row.try_get::<_, String>(column)
-                    .map_err(|e| format!("llm_audit_checkpoints.{column}: {e}"))
-            };
+            let (number, text) = (|c| columns.number(c), |c| columns.text(c));
             let cp = Checkpoint {
                 stream: text("stream")?,
                 index: number("idx")?,

@@ -24,7 +24,7 @@ use super::line::{
     Unserializable,
 };
 use super::{AuditSink, SinkError};
-use crate::chain::{ChainState, Checkpoint, SigningKey};
+use crate::chain::{ChainState, SigningKey};
 use crate::entry::AuditEntry;
 
 /// The file name prefix when [`JsonlSinkBuilder::file_prefix`] is not called.
@@ -359,20 +359,10 @@ impl Chained {
 
     /// Signs and durably appends a checkpoint of the entries written so far.
     fn checkpoint(&mut self, last: bool) -> Result<(), SinkError> {
-        let Some(head) = self.head() else {
+        let Some(checkpoint) = self.state.checkpoint(self.index, last, &self.settings.key) else {
             return Ok(());
         };
-        let mut checkpoint = Checkpoint {
-            stream: self.state.stream.clone(),
-            index: self.index,
-            seq: head,
-            head: self.state.head.clone(),
-            time: crate::chain::now_rfc3339(),
-            key_id: String::new(),
-            last,
-            signature: String::new(),
-        };
-        self.settings.key.sign(&mut checkpoint);
+        let head = checkpoint.seq;
         let mut line = Vec::with_capacity(512);
         if self.torn {
             line.push(b'\n');

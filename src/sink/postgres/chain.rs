@@ -221,39 +221,26 @@ impl PgChain {
     /// Signs a checkpoint of the head now and keeps it as pending (durably, in the spill
     /// directory).
     fn sign(&mut self, last: bool) -> io::Result<()> {
-        let Some(head) = self.state.next_seq.checked_sub(1) else {
+        let Some(checkpoint) = self.state.checkpoint(self.index, last, &self.settings.key) else {
             return Ok(());
         };
-        {
-            let mut checkpoint = Checkpoint {
-                stream: self.state.stream.clone(),
-                index: self.index,
-                seq: head,
-                head: self.state.head.clone(),
-                time: crate::chain::now_rfc3339(),
-                key_id: String::new(),
-                last,
-                signature: String::new(),
-            };
-            self.settings.key.sign(&mut checkpoint);
-            append_pending(&self.dir.join(PENDING), &checkpoint)?;
-            if last {
-                // Sealed: no longer a stream a later writer must repair.
-                let _ = fs::remove_file(self.stream_path());
-                self.sealed = true;
-            } else {
-                self.record(&Signed {
-                    stream: checkpoint.stream.clone(),
-                    index: Some(checkpoint.index),
-                    seq: Some(checkpoint.seq),
-                    head: Some(checkpoint.head.clone()),
-                })?;
-            }
-            self.pending.push(checkpoint);
-            self.covered = Some(head);
-            self.index += 1;
-            self.last_at = Instant::now();
+        append_pending(&self.dir.join(PENDING), &checkpoint)?;
+        if last {
+            // Sealed: no longer a stream a later writer must repair.
+            let _ = fs::remove_file(self.stream_path());
+            self.sealed = true;
+        } else {
+            self.record(&Signed {
+                stream: checkpoint.stream.clone(),
+                index: Some(checkpoint.index),
+                seq: Some(checkpoint.seq),
+                head: Some(checkpoint.head.clone()),
+            })?;
         }
+        self.covered = Some(checkpoint.seq);
+        self.pending.push(checkpoint);
+        self.index += 1;
+        self.last_at = Instant::now();
         Ok(())
     }
 
