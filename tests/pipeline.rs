@@ -447,3 +447,58 @@ fn a_hanging_sink_delays_only_itself_and_its_drops_are_counted() {
         "every drop of the hanging sink is reported"
     );
 }
+
+#[test]
+fn a_hanging_sink_cannot_take_the_whole_byte_bound_from_the_others() {
+    // The byte bound is shared by the queue and every sink's backlog. A sink that hangs may
+    // hold only its share of it: past that its batches are dropped for it alone, and the queue
+    // keeps room for the calls the healthy sink writes. The backlog in entries (65,536 by
+    // default) is far larger than the bound, so the bytes are what stops the hanging sink.
+    let hanging = HangingSink::new();
+    let memory = MemorySink::new();
+    let (layer, guard) = AuditLayer::builder()
+        .with_sink(hanging.clone())
+        .with_sink(memory.clone())
+        .with_hash_key(key())
+        .with_queue_max_bytes(512 * 1024)
+        .build()
+        .unwrap();
+    let dispatch = Dispatch::new(tracing_subscriber::registry().with(layer));
+    let calls = || {
+        memory
+            .entries()
+            .iter()
+            .filter(|e| e.action != ACTION_ENTRIES_DROPPED)
+            .count()
+    };
+    tracing::dispatcher::with_default(&dispatch, || {
+        for burst in 0..60 {
+            for i in 0..50 {
+                llm_call(burst * 50 + i);
+            }
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+            while calls() < (burst as usize + 1) * 50
+                && guard.stats().dropped == 0
+                && std::time::Instant::now() < deadline
+            {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+    });
+    let during = guard.stats();
+    assert_eq!(during.dropped, 0, "the queue dropped calls: {during:?}");
+    assert_eq!(calls(), 3_000, "the healthy sink got every call");
+    assert!(
+        during.peak_held_bytes <= 512 * 1024,
+        "the pipeline held more than its bound: {during:?}"
+    );
+    hanging.release();
+    let stats = guard.shutdown(Duration::from_secs(30)).unwrap();
+    let hung = &stats.sinks[0];
+    assert!(
+        hung.dropped > 2_000,
+        "the hanging sink's overflow is counted: {stats:?}"
+    );
+    assert_eq!(hung.written + hung.failed + hung.dropped, 3_000);
+    assert_eq!(stats.sinks[1].written, 3_000);
+}

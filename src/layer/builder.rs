@@ -8,7 +8,7 @@ use crate::content::{ContentPolicies, ContentPolicy, Keyring};
 use crate::cost::PriceTable;
 use crate::hash::{HashKey, HashKeyError, HASH_KEY_ENV};
 use crate::pipeline::{
-    Assembler, Counters, Lane, Overflow, Queue, RetryPolicy, Shared, Worker, WorkerGuard,
+    Assembler, Backlog, Counters, Lane, Overflow, Queue, RetryPolicy, Shared, Worker, WorkerGuard,
 };
 use crate::sink::AuditSink;
 
@@ -337,7 +337,12 @@ impl AuditLayerBuilder {
             },
         };
         let counters = Counters::new(self.sinks.iter().map(|s| s.name().to_owned()));
-        let shared = Shared::new(counters, self.queue_max_bytes);
+        let stores_content = self
+            .content
+            .by_field()
+            .iter()
+            .any(|(_, policy)| policy.stores_content());
+        let shared = Shared::new(counters, self.queue_max_bytes, stores_content);
         let mut lanes = Vec::with_capacity(self.sinks.len());
         for (index, (sink, counters)) in self
             .sinks
@@ -351,7 +356,10 @@ impl AuditLayerBuilder {
                 counters.clone(),
                 self.retry,
                 self.idle_flush,
-                self.sink_backlog,
+                Backlog {
+                    entries: self.sink_backlog,
+                    bytes: self.queue_max_bytes / 2,
+                },
             )
             .map_err(BuildError::SpawnWorker)?;
             lanes.push(lane);

@@ -213,7 +213,6 @@ impl AuditLayer {
             .and_then(|parent| parent.scope().find(|s| is_llm_span(s.metadata())))
             .map(|ancestor| ancestor.id());
         let (trace_id, span_id) = otel::ids(&cx);
-        let bytes = data.approx_bytes();
         let mut entry = self.assembler.assemble(&mut data);
         self.queue.recycle(data);
         entry.trace_id = Some(to_hex(&trace_id));
@@ -226,7 +225,7 @@ impl AuditLayer {
         }
         let default_name = span.metadata().name() == otel::DEFAULT_SPAN_NAME;
         otel::annotate(&cx.span(), &entry, self.otel.openinference, default_name);
-        self.queue.offer_entry(Box::new(entry), bytes);
+        self.queue.offer_entry(Box::new(entry));
         None
     }
 }

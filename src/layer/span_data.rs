@@ -122,10 +122,17 @@ impl LlmSpanData {
 
     /// A rough size of what this record holds, for the queue's byte bound.
     pub(crate) fn approx_bytes(&self) -> usize {
-        std::mem::size_of::<Self>()
-            + self.content.len()
+        self.retained_bytes()
             + self.error_message.as_ref().map_or(0, String::capacity)
             + self.fields.heap_bytes()
+    }
+
+    /// The bytes a [forgotten](Self::forget) record still holds: itself and the buffers it
+    /// keeps for reuse. Also part of [`approx_bytes`](Self::approx_bytes).
+    pub(crate) fn retained_bytes(&self) -> usize {
+        std::mem::size_of::<Self>()
+            + self.content.capacity()
+            + self.sanitization.capacity() * std::mem::size_of::<(CompactString, u64)>()
     }
 }
 
@@ -211,11 +218,15 @@ pub(crate) enum ContentKind {
 const MAX_KEPT_BUFFER: usize = 16 * 1024;
 
 impl Content {
-    fn len(&self) -> usize {
+    /// The bytes of every buffer, those kept for reuse included.
+    fn capacity(&self) -> usize {
         [&self.system_prompt, &self.input, &self.output]
-            .iter()
-            .map(|c| c.as_ref().map_or(0, Vec::len))
-            .sum()
+            .into_iter()
+            .flatten()
+            .chain(&self.spare)
+            .map(Vec::capacity)
+            .sum::<usize>()
+            + self.spare.capacity() * std::mem::size_of::<Vec<u8>>()
     }
 
     /// Appends to the content of `kind`: a stream's chunks arrive one by one.
@@ -281,8 +292,15 @@ pub(crate) struct CallFields {
 }
 
 impl CallFields {
+    /// The heap bytes the fields own (what the allocator was asked for).
     fn heap_bytes(&self) -> usize {
-        let text = |s: &Option<CompactString>| s.as_ref().map_or(0, CompactString::len);
+        fn text(s: &CompactString) -> usize {
+            if s.is_heap_allocated() {
+                s.capacity()
+            } else {
+                0
+            }
+        }
         [
             &self.operation,
             &self.provider,
@@ -294,21 +312,21 @@ impl CallFields {
             &self.error_type,
         ]
         .into_iter()
+        .flatten()
         .map(text)
         .sum::<usize>()
-            + self
-                .finish_reasons
-                .iter()
-                .flatten()
-                .map(CompactString::len)
-                .sum::<usize>()
-            + self.problems.iter().map(String::len).sum::<usize>()
-            + self.metadata.len() * std::mem::size_of::<(&str, MetaValue)>()
+            + self.finish_reasons.as_ref().map_or(0, |reasons| {
+                reasons.capacity() * std::mem::size_of::<CompactString>()
+                    + reasons.iter().map(text).sum::<usize>()
+            })
+            + self.problems.capacity() * std::mem::size_of::<String>()
+            + self.problems.iter().map(String::capacity).sum::<usize>()
+            + self.metadata.capacity() * std::mem::size_of::<(&str, MetaValue)>()
             + self
                 .metadata
                 .iter()
                 .map(|(_, v)| match v {
-                    MetaValue::Str(s) => s.len(),
+                    MetaValue::Str(s) => s.capacity(),
                     _ => 0,
                 })
                 .sum::<usize>()

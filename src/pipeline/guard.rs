@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
 
-use super::{Counters, Message, Shared, Stats};
+use super::{Message, Shared, Stats};
 
 /// How long dropping a [`WorkerGuard`] without [`shutdown`](WorkerGuard::shutdown) waits for the
 /// worker to write what it holds.
@@ -76,13 +76,13 @@ impl WorkerGuard {
 
     /// The counters so far: emitted, dropped, and per sink written and failed.
     pub fn stats(&self) -> Stats {
-        self.shared.counters.snapshot()
+        self.shared.snapshot()
     }
 
     /// A handle that reads the counters at any time, also after the guard is gone (entries
     /// offered after shutdown are still counted as dropped).
     pub fn stats_handle(&self) -> StatsHandle {
-        StatsHandle(self.shared.counters.clone())
+        StatsHandle(self.shared.clone())
     }
 
     /// Waits until every entry accepted before this call is written and flushed by every sink.
@@ -163,7 +163,7 @@ impl Drop for WorkerGuard {
 
 /// Reads the pipeline's counters; made by [`WorkerGuard::stats_handle`].
 #[derive(Debug, Clone)]
-pub struct StatsHandle(Arc<Counters>);
+pub struct StatsHandle(Arc<Shared>);
 
 impl StatsHandle {
     /// The counters now.

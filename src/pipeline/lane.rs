@@ -16,13 +16,55 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use tracing::Dispatch;
 
 use super::stats::SinkCounters;
-use super::{FlushError, RetryPolicy};
+use super::{FlushError, RetryPolicy, Shared};
 use crate::entry::AuditEntry;
 use crate::sink::{error_chain, AuditSink, SinkError};
 
+/// Assembled entries on their way to the sinks. The batch keeps its charge against the
+/// pipeline's byte bound until the last lane that took it is done with it.
+pub(crate) struct Batch {
+    entries: Vec<AuditEntry>,
+    charge: Option<(Arc<Shared>, usize)>,
+}
+
+impl Batch {
+    /// Entries charged `bytes` against `shared`'s bound, released when the batch is dropped.
+    pub(crate) fn charged(entries: Vec<AuditEntry>, shared: Arc<Shared>, bytes: usize) -> Self {
+        Self {
+            entries,
+            charge: Some((shared, bytes)),
+        }
+    }
+}
+
+impl Batch {
+    /// The bytes the batch is charged against the bound.
+    pub(crate) fn bytes(&self) -> usize {
+        self.charge.as_ref().map_or(0, |(_, bytes)| *bytes)
+    }
+}
+
+impl std::ops::Deref for Batch {
+    type Target = [AuditEntry];
+
+    fn deref(&self) -> &[AuditEntry] {
+        &self.entries
+    }
+}
+
+impl Drop for Batch {
+    fn drop(&mut self) {
+        if let Some((shared, bytes)) = self.charge.take() {
+            // The entries go first, then their charge: the bound never reads low.
+            drop(std::mem::take(&mut self.entries));
+            shared.budget.release(bytes);
+        }
+    }
+}
+
 pub(crate) enum LaneMessage {
     Batch {
-        entries: Arc<Vec<AuditEntry>>,
+        entries: Arc<Batch>,
         /// Pipeline events, counted apart from the entries of calls.
         events: bool,
     },
@@ -63,12 +105,40 @@ impl FlushJoin {
     }
 }
 
+/// How far one sink may fall behind: in entries (`with_sink_backlog`) and in bytes (a share
+/// of the pipeline's byte bound, so that a sink that hangs cannot take the whole bound and make
+/// the queue drop entries the other sinks would have written).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Backlog {
+    pub(crate) entries: usize,
+    pub(crate) bytes: usize,
+}
+
+/// What a lane holds and has not written yet.
+#[derive(Debug, Default)]
+pub(crate) struct Pending {
+    entries: AtomicUsize,
+    bytes: AtomicUsize,
+}
+
+impl Pending {
+    fn add(&self, batch: &Batch) {
+        self.bytes.fetch_add(batch.bytes(), SeqCst);
+        self.entries.fetch_add(batch.len(), SeqCst);
+    }
+
+    fn sub(&self, batch: &Batch) {
+        self.entries.fetch_sub(batch.len(), SeqCst);
+        self.bytes.fetch_sub(batch.bytes(), SeqCst);
+    }
+}
+
 /// The worker's handle on one lane.
 pub(crate) struct Lane {
     tx: Sender<LaneMessage>,
-    /// Entries handed to the lane and not yet written (or given up on).
-    pending: Arc<AtomicUsize>,
-    backlog: usize,
+    /// Entries handed to the lane and not yet written (or given up on), and their bytes.
+    pending: Arc<Pending>,
+    backlog: Backlog,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -79,10 +149,10 @@ impl Lane {
         counters: Arc<SinkCounters>,
         retry: RetryPolicy,
         idle_flush: Duration,
-        backlog: usize,
+        backlog: Backlog,
     ) -> std::io::Result<Self> {
         let (tx, rx) = crossbeam_channel::unbounded();
-        let pending = Arc::new(AtomicUsize::new(0));
+        let pending = Arc::new(Pending::default());
         let runner = LaneRunner {
             rx,
             sink,
@@ -102,11 +172,13 @@ impl Lane {
         })
     }
 
-    /// Whether `n` more entries fit. A batch larger than the whole backlog still goes into an
-    /// empty lane, so that the backlog cannot wedge a sink.
-    pub(crate) fn has_room(&self, n: usize) -> bool {
-        let pending = self.pending.load(SeqCst);
-        pending == 0 || pending + n <= self.backlog
+    /// Whether `batch` fits. A batch larger than the whole backlog still goes into an empty
+    /// lane, so that the backlog cannot wedge a sink.
+    pub(crate) fn has_room(&self, batch: &Batch) -> bool {
+        let entries = self.pending.entries.load(SeqCst);
+        entries == 0
+            || (entries + batch.len() <= self.backlog.entries
+                && self.pending.bytes.load(SeqCst) + batch.bytes() <= self.backlog.bytes)
     }
 
     /// Whether the lane's thread is gone (it never should be; a sink's panic is caught).
@@ -116,15 +188,12 @@ impl Lane {
 
     /// Hands a batch to the lane. Returns `false` when the lane's thread is gone (it never
     /// should be); the caller counts the batch as dropped for this sink.
-    pub(crate) fn send_batch(&self, entries: Arc<Vec<AuditEntry>>, events: bool) -> bool {
-        let n = entries.len();
-        self.pending.fetch_add(n, SeqCst);
-        if self
-            .tx
-            .send(LaneMessage::Batch { entries, events })
-            .is_err()
+    pub(crate) fn send_batch(&self, entries: Arc<Batch>, events: bool) -> bool {
+        self.pending.add(&entries);
+        if let Err(crossbeam_channel::SendError(LaneMessage::Batch { entries, .. })) =
+            self.tx.send(LaneMessage::Batch { entries, events })
         {
-            self.pending.fetch_sub(n, SeqCst);
+            self.pending.sub(&entries);
             return false;
         }
         true
@@ -155,7 +224,7 @@ struct LaneRunner {
     rx: Receiver<LaneMessage>,
     sink: Box<dyn AuditSink>,
     counters: Arc<SinkCounters>,
-    pending: Arc<AtomicUsize>,
+    pending: Arc<Pending>,
     retry: RetryPolicy,
     idle_flush: Duration,
 }
@@ -192,7 +261,7 @@ impl LaneRunner {
                             .failed
                             .fetch_add(entries.len() as u64, Relaxed);
                     }
-                    self.pending.fetch_sub(entries.len(), SeqCst);
+                    self.pending.sub(&entries);
                     dirty = true;
                 }
                 LaneMessage::Flush(join) => {

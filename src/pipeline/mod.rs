@@ -22,7 +22,7 @@
 //! everything offered before them was written. Every entry that does not get through is counted
 //! in [`Stats`].
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed, Ordering::SeqCst};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
@@ -35,12 +35,13 @@ use crate::layer::span_data::LlmSpanData;
 mod assemble;
 mod guard;
 mod lane;
+mod memory;
 mod stats;
 mod worker;
 
 pub(crate) use assemble::Assembler;
 pub use guard::{FlushError, ShutdownError, StatsHandle, WorkerGuard, DROP_FLUSH_TIMEOUT};
-pub(crate) use lane::Lane;
+pub(crate) use lane::{Backlog, Lane};
 pub(crate) use stats::Counters;
 pub use stats::{SinkStats, Stats};
 pub(crate) use worker::{RetryPolicy, Worker};
@@ -85,26 +86,50 @@ pub(crate) struct Shared {
     /// Records the worker is done with, for the application's threads to reuse: a record
     /// allocated on one thread and freed on another makes the allocator's locks contended.
     recycled: ArrayQueue<Box<LlmSpanData>>,
+    /// Whether a content policy keeps content in entries (encrypted or plain), which makes an
+    /// entry larger than its hashes.
+    stores_content: bool,
 }
 
 /// How many used records are kept for reuse.
 const RECYCLED_RECORDS: usize = 256;
 
 impl Shared {
-    pub(crate) fn new(counters: Arc<Counters>, max_bytes: usize) -> Arc<Self> {
+    pub(crate) fn new(
+        counters: Arc<Counters>,
+        max_bytes: usize,
+        stores_content: bool,
+    ) -> Arc<Self> {
         Arc::new(Self {
             counters,
             budget: ByteBudget::new(max_bytes),
             closed: AtomicBool::new(false),
             in_flight: AtomicUsize::new(0),
             recycled: ArrayQueue::new(RECYCLED_RECORDS),
+            stores_content,
         })
+    }
+
+    /// What a call is charged against the byte bound when it is offered: its record, and room
+    /// for the entry the worker will make of it, so that assembling never grows the charge
+    /// (the worker gives back what the entry does not use).
+    fn charge(&self, data: &LlmSpanData) -> usize {
+        let mut bytes = data.approx_bytes()
+            + memory::ENTRY_ALLOWANCE
+            + (data.fields.metadata.len() + data.sanitization.len()) * memory::MAP_ENTRY_ALLOWANCE;
+        if self.stores_content {
+            bytes += memory::stored_content_allowance(&data.content);
+        }
+        bytes
     }
 
     /// A record for a call starting now: a recycled one when there is one.
     pub(crate) fn new_record(&self) -> Box<LlmSpanData> {
         match self.recycled.pop() {
             Some(mut record) => {
+                // The record now belongs to a call; the queue charges it again when the call
+                // is offered.
+                self.budget.unpool(record.retained_bytes());
                 record.restart();
                 record
             }
@@ -112,10 +137,24 @@ impl Shared {
         }
     }
 
-    /// Keeps a record the worker is done with for reuse, or frees it when enough are kept.
+    /// Keeps a record the worker is done with for reuse, or frees it when enough are kept or
+    /// the byte bound has no room for it: a kept record's buffers count against the bound
+    /// until it is reused.
     pub(crate) fn recycle(&self, mut record: Box<LlmSpanData>) {
         record.forget();
-        let _ = self.recycled.push(record);
+        let kept = record.retained_bytes();
+        // Charged before it can be taken, so that the charge never goes below zero.
+        if self.budget.try_pool(kept) && self.recycled.push(record).is_err() {
+            self.budget.unpool(kept);
+        }
+    }
+
+    /// The counters and the bytes held now.
+    pub(crate) fn snapshot(&self) -> Stats {
+        let mut stats = self.counters.snapshot();
+        stats.held_bytes = self.budget.held() as u64;
+        stats.peak_held_bytes = self.budget.peak() as u64;
+        stats
     }
 
     pub(crate) fn close(&self) {
@@ -149,13 +188,14 @@ impl Queue {
     /// Hands a finished call to the worker, or counts it as dropped. Waits only under
     /// [`Overflow::Block`].
     pub(crate) fn offer(&self, data: Box<LlmSpanData>) {
-        let bytes = data.approx_bytes();
+        let bytes = self.shared.charge(&data);
         self.offer_message(Message::Call { data, bytes }, bytes);
     }
 
     /// Hands an entry the layer assembled itself to the worker, or counts it as dropped.
     #[cfg(feature = "otel")]
-    pub(crate) fn offer_entry(&self, entry: Box<AuditEntry>, bytes: usize) {
+    pub(crate) fn offer_entry(&self, entry: Box<AuditEntry>) {
+        let bytes = memory::entry_bytes(&entry);
         self.offer_message(Message::Entry { entry, bytes }, bytes);
     }
 
@@ -199,22 +239,46 @@ impl Queue {
     }
 }
 
-/// The queue's bound in bytes. An entry larger than the whole bound still passes when the queue
-/// is empty, so that one huge prompt cannot wedge the pipeline.
+/// The pipeline's bound in bytes (`queue_max_bytes`).
+///
+/// It is charged for everything the pipeline holds: a call's record from the moment it is
+/// offered (with room for the entry it will become) until the worker has assembled it, then
+/// the assembled entry until every sink's lane is done with its batch, and the records kept
+/// for reuse. Calls are admitted against it up to the bound less a small reserve; the
+/// pipeline's own drop reports may use the reserve, so that a full pipeline can still say
+/// that it dropped entries. The worker and the lanes never wait on it, so that it cannot
+/// deadlock them. A call larger than the whole bound still passes when nothing else is
+/// charged, so that one huge prompt cannot wedge the pipeline.
 #[derive(Debug)]
 pub(crate) struct ByteBudget {
+    /// Records in the queue and in the batch being assembled, and assembled batches.
     used: AtomicUsize,
+    /// Records kept for reuse.
+    pooled: AtomicUsize,
+    /// The highest `used + pooled` seen.
+    peak: AtomicUsize,
     max: usize,
+    /// The bound for calls and for records kept for reuse: `max` less the reserve.
+    calls_max: usize,
     waiters: AtomicUsize,
     lock: Mutex<()>,
     room: Condvar,
+}
+
+/// The part of the bound kept for the pipeline's drop reports: at most one report per sink
+/// and one for the queue are in flight, about 1.5 KB each.
+fn reserve(max: usize) -> usize {
+    (max / 16).min(64 * 1024)
 }
 
 impl ByteBudget {
     fn new(max: usize) -> Self {
         Self {
             used: AtomicUsize::new(0),
+            pooled: AtomicUsize::new(0),
+            peak: AtomicUsize::new(0),
             max,
+            calls_max: max - reserve(max),
             waiters: AtomicUsize::new(0),
             lock: Mutex::new(()),
             room: Condvar::new(),
@@ -222,16 +286,29 @@ impl ByteBudget {
     }
 
     fn try_reserve(&self, bytes: usize) -> bool {
+        self.try_reserve_within(bytes, self.calls_max)
+    }
+
+    /// Charges a report of the pipeline's own, which may use the reserve.
+    pub(crate) fn try_reserve_report(&self, bytes: usize) -> bool {
+        self.try_reserve_within(bytes, self.max)
+    }
+
+    fn try_reserve_within(&self, bytes: usize, max: usize) -> bool {
+        let pooled = self.pooled.load(SeqCst);
         let mut used = self.used.load(SeqCst);
         loop {
-            if used != 0 && used.saturating_add(bytes) > self.max {
+            if used != 0 && used.saturating_add(pooled).saturating_add(bytes) > max {
                 return false;
             }
             match self
                 .used
                 .compare_exchange_weak(used, used + bytes, SeqCst, SeqCst)
             {
-                Ok(_) => return true,
+                Ok(_) => {
+                    self.note_peak(used + bytes + pooled);
+                    return true;
+                }
                 Err(now) => used = now,
             }
         }
@@ -261,11 +338,68 @@ impl ByteBudget {
         reserved
     }
 
+    /// Swaps the charge of a call (`old`) for that of the entry made from it (`new`), without
+    /// waiting: the worker must never block on the bound. The call's charge leaves room for
+    /// its entry, so this gives bytes back, except for an entry larger than foreseen.
+    pub(crate) fn exchange(&self, old: usize, new: usize) {
+        if new > old {
+            let now = self.used.fetch_add(new - old, SeqCst) + (new - old);
+            self.note_peak(now + self.pooled.load(Relaxed));
+        } else if new < old {
+            self.release(old - new);
+        }
+    }
+
     pub(crate) fn release(&self, bytes: usize) {
         self.used.fetch_sub(bytes, SeqCst);
         if self.waiters.load(SeqCst) > 0 {
             self.wake_all();
         }
+    }
+
+    /// Charges a record kept for reuse, if it fits within the bound for calls.
+    fn try_pool(&self, bytes: usize) -> bool {
+        let used = self.used.load(SeqCst);
+        let mut pooled = self.pooled.load(SeqCst);
+        loop {
+            if used.saturating_add(pooled).saturating_add(bytes) > self.calls_max {
+                return false;
+            }
+            match self
+                .pooled
+                .compare_exchange_weak(pooled, pooled + bytes, SeqCst, SeqCst)
+            {
+                Ok(_) => {
+                    self.note_peak(used + pooled + bytes);
+                    return true;
+                }
+                Err(now) => pooled = now,
+            }
+        }
+    }
+
+    /// Takes a kept record's charge off: it was reused or freed.
+    fn unpool(&self, bytes: usize) {
+        self.pooled.fetch_sub(bytes, SeqCst);
+        if self.waiters.load(Relaxed) > 0 {
+            self.wake_all();
+        }
+    }
+
+    fn note_peak(&self, now: usize) {
+        if now > self.peak.load(Relaxed) {
+            self.peak.fetch_max(now, Relaxed);
+        }
+    }
+
+    /// Bytes charged now.
+    pub(crate) fn held(&self) -> usize {
+        self.used.load(Relaxed) + self.pooled.load(Relaxed)
+    }
+
+    /// The most bytes charged at once so far.
+    pub(crate) fn peak(&self) -> usize {
+        self.peak.load(Relaxed)
     }
 
     fn wake_all(&self) {

@@ -24,6 +24,14 @@ pub struct Stats {
     pub internal_errors: u64,
     /// Per sink, in the order they were added.
     pub sinks: Vec<SinkStats>,
+    /// Bytes the pipeline holds now, as charged against its bound (`queue_max_bytes`): calls
+    /// in the queue with their content, entries assembled and not yet written by every sink,
+    /// and records kept for reuse.
+    pub held_bytes: u64,
+    /// The most bytes the pipeline held at once since it started. It stays within the bound,
+    /// except by one call larger than the whole bound, which is let through when nothing else
+    /// is held.
+    pub peak_held_bytes: u64,
 }
 
 impl Stats {
@@ -126,6 +134,8 @@ impl Counters {
                     last_error: s.last_error.lock().ok().and_then(|e| e.clone()),
                 })
                 .collect(),
+            held_bytes: 0,
+            peak_held_bytes: 0,
         }
     }
 }

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use crossbeam_channel::Receiver;
 
-use super::lane::{FlushJoin, Lane};
+use super::lane::{Batch, FlushJoin, Lane};
+use super::memory::entry_bytes;
 use super::{Assembler, FlushError, Message, Overflow, Shared};
 use crate::entry::{AuditEntry, Status, ACTION_ENTRIES_DROPPED};
 use crate::layer::span_data::LlmSpanData;
@@ -47,19 +48,31 @@ enum Control {
     Shutdown(crossbeam_channel::Sender<()>),
 }
 
-/// Drops reported so far, so that each drop event says what is new.
+/// Drops reported so far, so that each drop event says what is new, and the last event of
+/// each kind: while a lane still holds it, drops add up for the next one instead of queueing
+/// one event per round behind a sink that does not keep up.
 #[derive(Default)]
 struct Reported {
     queue: u64,
+    queue_event: Option<Arc<Batch>>,
     sinks: Vec<u64>,
+    sink_events: Vec<Option<Arc<Batch>>>,
+}
+
+/// Whether a lane still holds `event`.
+fn in_flight(event: &Option<Arc<Batch>>) -> bool {
+    event
+        .as_ref()
+        .is_some_and(|event| Arc::strong_count(event) > 1)
 }
 
 impl Worker {
     pub(crate) fn run(mut self) {
         let mut batch = Vec::with_capacity(self.max_batch);
         let mut reported = Reported {
-            queue: 0,
             sinks: vec![0; self.lanes.len()],
+            sink_events: vec![None; self.lanes.len()],
+            ..Reported::default()
         };
         loop {
             let Ok(first) = self.rx.recv() else { break };
@@ -68,7 +81,7 @@ impl Worker {
             if !batch.is_empty() {
                 self.write_calls(&mut batch);
             }
-            self.report_drops(&mut reported);
+            self.report_drops(&mut reported, false);
             match control {
                 // The queue was drained: linger before waiting on it again. Entries that arrive
                 // meanwhile find no sleeping worker to wake, which would cost each of them a
@@ -109,39 +122,45 @@ impl Worker {
         None
     }
 
+    /// Assembles the batch's calls and hands them on. Each record's charge against the byte
+    /// bound becomes its entry's as soon as the entry exists; the batch carries the charge
+    /// until every lane is done with it.
     fn write_calls(&mut self, batch: &mut Vec<Pending>) {
-        let mut bytes = 0;
+        let shared = &*self.shared;
+        let mut charged = 0;
         let entries: Vec<AuditEntry> = batch
             .drain(..)
-            .map(|pending| match pending {
-                Pending::Call(mut data, size) => {
-                    bytes += size;
-                    let entry = self.assembler.assemble(&mut data);
-                    self.shared.recycle(data);
-                    entry
-                }
-                Pending::Entry(entry, size) => {
-                    bytes += size;
-                    *entry
-                }
+            .map(|pending| {
+                let (entry, bytes) = match pending {
+                    Pending::Call(mut data, size) => {
+                        let entry = self.assembler.assemble(&mut data);
+                        let bytes = entry_bytes(&entry);
+                        shared.budget.exchange(size, bytes);
+                        shared.recycle(data);
+                        (entry, bytes)
+                    }
+                    Pending::Entry(entry, bytes) => (*entry, bytes),
+                };
+                charged += bytes;
+                entry
             })
             .collect();
-        self.shared.budget.release(bytes);
-        self.dispatch(entries);
+        let batch = Batch::charged(entries, self.shared.clone(), charged);
+        self.dispatch(batch);
     }
 
     /// Hands one batch to every lane; a lane a whole backlog behind gets it only under
     /// [`Overflow::Block`], after it made room.
-    fn dispatch(&mut self, entries: Vec<AuditEntry>) {
+    fn dispatch(&mut self, entries: Batch) {
         let n = entries.len();
         let entries = Arc::new(entries);
         for (lane, counters) in self.lanes.iter().zip(&self.shared.counters.sinks) {
             if self.overflow == Overflow::Block {
-                while !lane.has_room(n) && !lane.is_dead() {
+                while !lane.has_room(&entries) && !lane.is_dead() {
                     std::thread::sleep(Duration::from_micros(200));
                 }
             }
-            if !(lane.has_room(n) && lane.send_batch(entries.clone(), false)) {
+            if !(lane.has_room(&entries) && lane.send_batch(entries.clone(), false)) {
                 counters.dropped.fetch_add(n as u64, Relaxed);
             }
         }
@@ -149,29 +168,51 @@ impl Worker {
 
     /// Writes an `llm_audit.entries_dropped` entry when drops happened since the last report:
     /// one for the queue, to every sink, and one for each sink that fell a backlog behind, to
-    /// every other sink. Events pass a lane's backlog bound: they are rare (one per batch at
-    /// most) and small, and the sink that is behind does not get its own.
-    fn report_drops(&mut self, reported: &mut Reported) {
+    /// every other sink. Events pass a lane's backlog bound; they are charged against the byte
+    /// bound, and at most one of each kind is in flight unless `last` (at shutdown, when every
+    /// drop must be reported). The sink that is behind does not get its own.
+    fn report_drops(&mut self, reported: &mut Reported, last: bool) {
         let dropped = self.shared.counters.dropped.load(SeqCst);
-        if dropped > reported.queue {
-            let event = Arc::new(vec![dropped_event(dropped - reported.queue, dropped, None)]);
-            reported.queue = dropped;
-            for lane in &self.lanes {
-                let _ = lane.send_batch(event.clone(), true);
+        if dropped > reported.queue && (last || !in_flight(&reported.queue_event)) {
+            let event = dropped_event(dropped - reported.queue, dropped, None);
+            if let Some(event) = self.charged(event, last) {
+                let event = Arc::new(event);
+                reported.queue = dropped;
+                for lane in &self.lanes {
+                    let _ = lane.send_batch(event.clone(), true);
+                }
+                reported.queue_event = Some(event);
             }
         }
         for (index, counters) in self.shared.counters.sinks.iter().enumerate() {
             let dropped = counters.dropped.load(Relaxed);
             let seen = &mut reported.sinks[index];
-            if dropped > *seen {
+            if dropped > *seen && (last || !in_flight(&reported.sink_events[index])) {
                 let event = dropped_event(dropped - *seen, dropped, Some(&counters.name));
-                let event = Arc::new(vec![event]);
+                let Some(event) = self.charged(event, last) else {
+                    continue;
+                };
+                let event = Arc::new(event);
                 *seen = dropped;
                 for (_, lane) in self.lanes.iter().enumerate().filter(|(i, _)| *i != index) {
                     let _ = lane.send_batch(event.clone(), true);
                 }
+                reported.sink_events[index] = Some(event);
             }
         }
+    }
+
+    /// A drop report as a batch charged against the byte bound, which keeps a reserve for
+    /// them; `None` when even that is full (the drops are reported later, added up). The last
+    /// report is charged in any case.
+    fn charged(&self, event: AuditEntry, last: bool) -> Option<Batch> {
+        let bytes = entry_bytes(&event);
+        if last {
+            self.shared.budget.exchange(0, bytes);
+        } else if !self.shared.budget.try_reserve_report(bytes) {
+            return None;
+        }
+        Some(Batch::charged(vec![event], self.shared.clone(), bytes))
     }
 
     /// Refuses new entries, writes every entry already offered, and shuts the sinks down.
@@ -204,7 +245,7 @@ impl Worker {
         if !batch.is_empty() {
             self.write_calls(batch);
         }
-        self.report_drops(reported);
+        self.report_drops(reported, true);
         for lane in &self.lanes {
             lane.send_shutdown();
         }
