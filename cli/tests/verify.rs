@@ -493,7 +493,12 @@ fn a_crashed_writer_is_repaired_and_reported_as_such() {
     let key = SigningKey::generate().unwrap();
     let public = keys.path().join("k.pub");
     std::fs::write(&public, key.verifying_key().to_public_text()).unwrap();
-    let start = datetime!(2026-11-24 10:00 UTC);
+    // Entries of today: the repair entry is stamped with the time of the repair and goes into
+    // the file of its day, which must be the entries' file. Not within seconds of midnight.
+    if time::OffsetDateTime::now_utc().time() > time::macros::time!(23:59:30) {
+        std::thread::sleep(std::time::Duration::from_secs(31));
+    }
+    let start = time::OffsetDateTime::now_utc().replace_time(time::Time::MIDNIGHT);
     let sink = || {
         JsonlSink::builder(dir.path())
             .chain(key.clone())
@@ -509,7 +514,7 @@ fn a_crashed_writer_is_repaired_and_reported_as_such() {
         .write_batch(&(0..12).map(|i| entry(i, start)).collect::<Vec<_>>())
         .unwrap();
     drop(crashed); // the process is gone: its lock with it
-    let file = day_file(dir.path(), "2026-11-24");
+    let file = day_file(dir.path(), &start.date().to_string());
     let fragment = b"{\"schema_version\":1,\"request_id\":\"0190";
     let mut bytes = std::fs::read(&file).unwrap();
     let honest_len = bytes.len();
