@@ -56,6 +56,21 @@ pub(crate) fn files(
 /// Bytes handed to a worker at a time (whole lines; a longer line makes a longer chunk).
 const CHUNK: usize = 1 << 20;
 
+/// The lines of `data`, each with its `\n` if it has one, as `split_inclusive` gives them, but
+/// found with `memchr` (a byte-at-a-time split was a tenth of `verify`'s time).
+fn split_lines(data: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = data;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let end = memchr::memchr(b'\n', rest).map_or(rest.len(), |at| at + 1);
+        let (line, tail) = rest.split_at(end);
+        rest = tail;
+        Some(line)
+    })
+}
+
 /// A bad line found by a worker, placed by chunk until the line counts of earlier chunks are
 /// known.
 struct ChunkBad {
@@ -94,7 +109,7 @@ pub(crate) fn fold<A: Send>(
                     let mut counts = Vec::new();
                     for chunk in rx {
                         let mut lines = 0;
-                        for raw in chunk.data.split_inclusive(|&b| b == b'\n') {
+                        for raw in split_lines(&chunk.data) {
                             lines += 1;
                             let complete = raw.last() == Some(&b'\n');
                             let text = raw.strip_suffix(b"\n").unwrap_or(raw);
@@ -254,7 +269,7 @@ pub(crate) fn ordered<T: Send>(
                         kept: Vec::new(),
                         bad: Vec::new(),
                     };
-                    for raw in chunk.data.split_inclusive(|&b| b == b'\n') {
+                    for raw in split_lines(&chunk.data) {
                         done.lines += 1;
                         let complete = raw.last() == Some(&b'\n');
                         let text = raw.strip_suffix(b"\n").unwrap_or(raw);
@@ -343,4 +358,27 @@ pub(crate) fn ordered<T: Send>(
         let read = reader.join().expect("the reader panicked");
         outcome.and(read)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_lines;
+
+    #[test]
+    fn lines_split_as_split_inclusive_does() {
+        for data in [
+            &b""[..],
+            b"\n",
+            b"\n\n",
+            b"a",
+            b"a\n",
+            b"a\nb",
+            b"a\n\nbc\n",
+            b"{\"x\":1}\n{\"y\":2",
+        ] {
+            let ours: Vec<&[u8]> = split_lines(data).collect();
+            let std: Vec<&[u8]> = data.split_inclusive(|&b| b == b'\n').collect();
+            assert_eq!(ours, std, "{:?}", String::from_utf8_lossy(data));
+        }
+    }
 }
