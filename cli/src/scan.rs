@@ -137,7 +137,7 @@ pub(crate) fn fold<A: Send>(
             })
             .collect();
         drop(rx);
-        let read = read_chunks(files, &tx, progress);
+        let read = read_chunks(files, &tx, progress, None);
         drop(tx);
         let results: Vec<_> = workers
             .into_iter()
@@ -175,10 +175,13 @@ pub(crate) fn fold<A: Send>(
     Ok((accs, bad))
 }
 
+/// Reads `files` in whole-line chunks into `tx`, in buffers from `recycle` when there are some
+/// (buffers used before: no fresh pages to fault in and clear for each chunk).
 fn read_chunks(
     files: &[PathBuf],
     tx: &crossbeam_channel::Sender<Chunk>,
     progress: &crate::progress::Progress,
+    recycle: Option<&crossbeam_channel::Receiver<Vec<u8>>>,
 ) -> Result<(), String> {
     use std::io::Read;
     for (index, path) in files.iter().enumerate() {
@@ -187,7 +190,9 @@ fn read_chunks(
         let mut carry: Vec<u8> = Vec::new();
         let mut seq = 0;
         loop {
-            let mut buf = Vec::with_capacity(carry.len() + CHUNK);
+            let mut buf = recycle.and_then(|r| r.try_recv().ok()).unwrap_or_default();
+            buf.clear();
+            buf.reserve(carry.len() + CHUNK);
             buf.append(&mut carry);
             let start = buf.len();
             let read = (&mut file)
@@ -257,9 +262,12 @@ pub(crate) fn ordered<T: Send>(
     }
     let (chunk_tx, chunk_rx) = crossbeam_channel::bounded::<(usize, Chunk)>(threads * 2);
     let (done_tx, done_rx) = crossbeam_channel::unbounded::<Done<T>>();
+    // Buffers of chunks done with, back to the reader.
+    let (recycle_tx, recycle_rx) = crossbeam_channel::bounded::<Vec<u8>>(in_flight);
     std::thread::scope(|scope| {
         for _ in 0..threads {
             let (rx, tx, work) = (chunk_rx.clone(), done_tx.clone(), &work);
+            let recycle_tx = recycle_tx.clone();
             scope.spawn(move || {
                 for (seq, chunk) in rx {
                     let mut done = Done {
@@ -296,13 +304,15 @@ pub(crate) fn ordered<T: Send>(
                             )),
                         }
                     }
+                    // The reader allocates anew when none is back (or this one is not wanted).
+                    let _ = recycle_tx.try_send(chunk.data);
                     if tx.send(done).is_err() {
                         break;
                     }
                 }
             });
         }
-        drop((chunk_rx, done_tx));
+        drop((chunk_rx, done_tx, recycle_tx));
         let reader = scope.spawn(move || {
             // Numbers the chunks across files; waits for a permit before each.
             let (tx, numbered) = crossbeam_channel::bounded::<Chunk>(1);
@@ -316,7 +326,7 @@ pub(crate) fn ordered<T: Send>(
                         seq += 1;
                     }
                 });
-                let read = read_chunks(files, &tx, progress);
+                let read = read_chunks(files, &tx, progress, Some(&recycle_rx));
                 drop(tx);
                 let _ = forward.join();
                 read

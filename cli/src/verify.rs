@@ -200,10 +200,15 @@ fn shared_stream(stream: &str) -> Arc<str> {
 static ERASED_KEY: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
     std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\"erased\""));
 
+/// Lowercase hex of 32 bytes: a table lookup per nibble, cheaper than `hex::encode_to_slice`
+/// (this runs once per entry).
 fn hex64(bytes: &[u8; 32]) -> [u8; 64] {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut out = [0u8; 64];
-    // Cannot fail: the buffer is twice the input's length.
-    let _ = hex::encode_to_slice(bytes, &mut out);
+    for (pair, &byte) in out.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = DIGITS[usize::from(byte >> 4)];
+        pair[1] = DIGITS[usize::from(byte & 0x0f)];
+    }
     out
 }
 
