@@ -178,11 +178,21 @@ fn sha256_hex(bytes: &[u8]) -> String {
 
 /// Lowercase hex of 32 bytes (the `hex` crate's iterator is several times slower).
 fn hex32(bytes: &[u8; 32]) -> String {
-    let mut out = vec![0u8; 64];
-    // Cannot fail: the buffer is twice the input's length.
-    let _ = hex::encode_to_slice(bytes, &mut out);
     // Hex digits are ASCII.
-    String::from_utf8(out).unwrap_or_default()
+    String::from_utf8(hex_digits(bytes).to_vec()).unwrap_or_default()
+}
+
+/// Lowercase hex of 32 bytes, as bytes: a table lookup per nibble, without the bounds checks
+/// and the call of `hex::encode_to_slice` (which was 2% of verifying a file).
+#[inline]
+fn hex_digits(bytes: &[u8; 32]) -> [u8; 64] {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = [0u8; 64];
+    for (pair, &byte) in out.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = DIGITS[usize::from(byte >> 4)];
+        pair[1] = DIGITS[usize::from(byte & 0x0f)];
+    }
+    out
 }
 
 /// The digest an erasable value is covered by: `sha256:<hex>`.
@@ -384,6 +394,8 @@ pub fn verify_erasure(
 struct Member {
     key: (usize, usize),
     value: (usize, usize),
+    /// The value is a string with no backslash in it: its own canonical form.
+    plain_string: bool,
 }
 
 /// The top-level members of a JSON object line, as byte ranges of key and raw value, appended to
@@ -404,18 +416,21 @@ fn scan_members<'a>(line: &'a [u8], members: &mut Vec<Member>) -> Option<&'a str
             *i += 1;
         }
     };
-    // The end (exclusive) of the string starting at the quote `start`.
-    let string_end = |start: usize| -> Option<usize> {
+    // The end (exclusive) of the string starting at the quote `start`, and whether it has a
+    // backslash in it.
+    let string_end = |start: usize| -> Option<(usize, bool)> {
         let mut i = start + 1;
+        let mut escaped = false;
         loop {
-            // Jump to the next quote or backslash (SIMD), then check the stretch for controls.
-            let at = i + memchr::memchr2(b'"', b'\\', &b[i..])?;
+            // Jump to the next quote or backslash, then check the stretch for controls.
+            let at = i + quote_or_backslash(&b[i..])?;
             if controls && b[i..at].iter().any(|&c| c < 0x20) {
                 return None;
             }
             if b[at] == b'"' {
-                return Some(at + 1);
+                return Some((at + 1, escaped));
             }
+            escaped = true;
             i = at + 2;
             if i > b.len() {
                 return None;
@@ -437,11 +452,11 @@ fn scan_members<'a>(line: &'a [u8], members: &mut Vec<Member>) -> Option<&'a str
             if b.get(i) != Some(&b'"') {
                 return None;
             }
-            let key_end = string_end(i)?;
-            let key = (i + 1, key_end - 1);
-            if memchr::memchr(b'\\', &b[key.0..key.1]).is_some() {
+            let (key_end, escaped) = string_end(i)?;
+            if escaped {
                 return None;
             }
+            let key = (i + 1, key_end - 1);
             i = key_end;
             ws(&mut i);
             if b.get(i) != Some(&b':') {
@@ -450,14 +465,19 @@ fn scan_members<'a>(line: &'a [u8], members: &mut Vec<Member>) -> Option<&'a str
             i += 1;
             ws(&mut i);
             let start = i;
+            let mut plain_string = false;
             match *b.get(i)? {
-                b'"' => i = string_end(i)?,
+                b'"' => {
+                    let (end, escaped) = string_end(i)?;
+                    i = end;
+                    plain_string = !escaped;
+                }
                 b'{' | b'[' => {
                     let mut depth = 0usize;
                     loop {
                         match *b.get(i)? {
                             b'"' => {
-                                i = string_end(i)?;
+                                i = string_end(i)?.0;
                                 continue;
                             }
                             b'{' | b'[' => {
@@ -494,6 +514,7 @@ fn scan_members<'a>(line: &'a [u8], members: &mut Vec<Member>) -> Option<&'a str
             members.push(Member {
                 key,
                 value: (start, i),
+                plain_string,
             });
             ws(&mut i);
             match b.get(i)? {
@@ -508,6 +529,40 @@ fn scan_members<'a>(line: &'a [u8], members: &mut Vec<Member>) -> Option<&'a str
     }
     ws(&mut i);
     (i == b.len()).then_some(text)
+}
+
+/// The index of the first `"` or `\\` in `b`. Most strings of a line (keys, names) are short,
+/// and setting up the SIMD search costs more than the search itself: the first words are
+/// searched eight bytes at a time in a register, the rest with `memchr2`.
+#[inline]
+fn quote_or_backslash(b: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut at = 0;
+    while at + 8 <= b.len() && at < 32 {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(&b[at..at + 8]);
+        let word = u64::from_le_bytes(word);
+        // A byte of `x` is zero where `word` has the byte searched for; the lowest byte flagged
+        // by `(x - ONES) & !x & HIGH` is the first zero byte of `x`.
+        let quote = word ^ (ONES * u64::from(b'"'));
+        let backslash = word ^ (ONES * u64::from(b'\\'));
+        let found = ((quote.wrapping_sub(ONES) & !quote)
+            | (backslash.wrapping_sub(ONES) & !backslash))
+            & HIGH;
+        if found != 0 {
+            return Some(at + (found.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    memchr::memchr2(b'"', b'\\', &b[at..]).map(|i| at + i)
+}
+
+/// Whether `a` and `b` are the same bytes: for short keys, without the call to `memcmp` that
+/// `==` makes.
+#[inline]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0, |diff, (x, y)| diff | (x ^ y)) == 0
 }
 
 /// The deepest nesting of a member's value that [`scan_members`] takes; deeper lines take the
@@ -615,6 +670,10 @@ struct Scratch {
     order: Option<Vec<usize>>,
     /// What each member in `order` is, in the same order.
     roles: Vec<Role>,
+    /// For each member in `order`: `,"key":` as it starts the member in the canonical form,
+    /// as a range of `prefix_bytes`.
+    prefixes: Vec<(usize, usize)>,
+    prefix_bytes: Vec<u8>,
     canonical: Vec<u8>,
 }
 
@@ -682,6 +741,8 @@ fn line_digest_with<'a>(
         keys,
         order,
         roles,
+        prefixes,
+        prefix_bytes,
         canonical: out,
     } = scratch;
     let Some(text) = scan_members(line, members) else {
@@ -693,8 +754,10 @@ fn line_digest_with<'a>(
         let mut at = 0;
         members.iter().all(|m| {
             let k = key(m).as_bytes();
-            let same =
-                keys.get(at..at + k.len()) == Some(k) && keys.get(at + k.len()) == Some(&b'"');
+            let same = keys
+                .get(at..at + k.len())
+                .is_some_and(|stored| same_bytes(stored, k))
+                && keys.get(at + k.len()) == Some(&b'"');
             at += k.len() + 1;
             same
         }) && at == keys.len()
@@ -711,6 +774,16 @@ fn line_digest_with<'a>(
         });
         roles.clear();
         roles.extend(sorted.iter().map(|&i| Role::of(key(&members[i]))));
+        // The scanner only lets through keys without escapes, quotes or controls.
+        prefixes.clear();
+        prefix_bytes.clear();
+        for &i in &sorted {
+            let start = prefix_bytes.len();
+            prefix_bytes.extend_from_slice(b",\"");
+            prefix_bytes.extend_from_slice(key(&members[i]).as_bytes());
+            prefix_bytes.extend_from_slice(b"\":");
+            prefixes.push((start, prefix_bytes.len()));
+        }
         *order = (!sorted
             .windows(2)
             .any(|w| key(&members[w[0]]) == key(&members[w[1]])))
@@ -724,14 +797,14 @@ fn line_digest_with<'a>(
     out.clear();
     out.push(b'{');
     let mut first = true;
-    for (&i, &role) in order.iter().zip(roles.iter()) {
+    for ((&i, &role), &(start, end)) in order.iter().zip(roles.iter()).zip(prefixes.iter()) {
         let m = members[i];
-        let (key, raw) = (key(&m), &text[m.value.0..m.value.1]);
+        let raw = &text[m.value.0..m.value.1];
         match role {
             Role::Chain => {
                 // A link the borrowing read refuses (a field twice, say) may still be one to
                 // the definition, which reads it from a map: the last of each field wins.
-                match serde_json::from_str::<LinkRef<'a>>(raw) {
+                match plain_link(raw).map_or_else(|| serde_json::from_str::<LinkRef<'a>>(raw), Ok) {
                     Ok(read) => link = Some(read),
                     Err(_) => return line_digest_slow(line),
                 }
@@ -741,32 +814,59 @@ fn line_digest_with<'a>(
             Role::Erased => return line_digest_slow(line),
             Role::Plain | Role::Erasable => {}
         }
-        if !first {
-            out.push(b',');
-        }
+        // `,"key":`, without the comma for the first member.
+        out.extend_from_slice(&prefix_bytes[start + usize::from(first)..end]);
         first = false;
-        // The scanner only lets through keys without escapes, quotes or controls.
-        out.push(b'"');
-        out.extend_from_slice(key.as_bytes());
-        out.extend_from_slice(b"\":");
         if role == Role::Erasable && raw != "null" {
-            if raw.starts_with('"') && memchr::memchr(b'\\', raw.as_bytes()).is_none() {
+            if m.plain_string {
                 // A plain string is its own canonical form.
-                let mut hex = [0u8; 64];
-                let _ = hex::encode_to_slice(Sha256::digest(raw.as_bytes()), &mut hex);
                 out.extend_from_slice(b"\"sha256:");
-                out.extend_from_slice(&hex);
+                out.extend_from_slice(&hex_digits(&Sha256::digest(raw.as_bytes()).into()));
                 out.push(b'"');
             } else {
                 let digest = erasable_digest(&serde_json::from_str::<Value>(raw)?);
                 serde_json::to_writer(&mut *out, &digest)?;
             }
+        } else if m.plain_string {
+            out.extend_from_slice(raw.as_bytes());
         } else {
             canonical_raw(raw, out)?;
         }
     }
     out.push(b'}');
     Ok((Sha256::digest(&out[..]).into(), link))
+}
+
+/// A link written as the sink writes it, `{"stream":"…","seq":N,"prev":"…","hash":"…"}` compact
+/// and without escapes, read without `serde_json`: `None` for any other text (spaces, another
+/// order, escapes, a number that is no `u64` as JSON writes one), which `serde_json` then reads.
+/// Where it gives a link, it is the one `serde_json` reads.
+fn plain_link(raw: &str) -> Option<LinkRef<'_>> {
+    /// The string up to the next quote, and what follows that quote; `None` if the string has
+    /// an escape or a control character in it.
+    fn plain(text: &str) -> Option<(&str, &str)> {
+        let end = memchr::memchr2(b'"', b'\\', text.as_bytes())?;
+        let (value, rest) = text.split_at(end);
+        let controls = value.bytes().fold(false, |any, c| any | (c < 0x20));
+        (!controls && rest.starts_with('"')).then(|| (value, &rest[1..]))
+    }
+    let (stream, rest) = plain(raw.strip_prefix("{\"stream\":\"")?)?;
+    let rest = rest.strip_prefix(",\"seq\":")?;
+    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    let (number, rest) = rest.split_at(digits);
+    // JSON has no leading zeros.
+    if number.is_empty() || (number.len() > 1 && number.starts_with('0')) {
+        return None;
+    }
+    let seq = number.parse::<u64>().ok()?;
+    let (prev, rest) = plain(rest.strip_prefix(",\"prev\":\"")?)?;
+    let (hash, rest) = plain(rest.strip_prefix(",\"hash\":\"")?)?;
+    (rest == "}").then(|| LinkRef {
+        stream: stream.into(),
+        seq,
+        prev: prev.into(),
+        hash: hash.into(),
+    })
 }
 
 /// `n` in decimal, written into `buf`.
@@ -791,9 +891,7 @@ pub fn link_hash(stream: &str, seq: u64, prev: &str, digest: &[u8; 32]) -> Strin
 /// The entry hash of step 5, as bytes (what [`link_hash`] writes in hex).
 #[must_use]
 pub fn link_hash_bytes(stream: &str, seq: u64, prev: &str, digest: &[u8; 32]) -> [u8; 32] {
-    let mut hex_digest = [0u8; 64];
-    // Cannot fail: the buffer is twice the digest's length.
-    let _ = hex::encode_to_slice(digest, &mut hex_digest);
+    let hex_digest = hex_digits(digest);
     let mut hasher = Sha256::new();
     hasher.update(b"llm-audit-chain-v1\n");
     hasher.update(stream.as_bytes());
@@ -1315,6 +1413,74 @@ mod tests {
             let fast = line_digest(line.as_bytes()).ok().map(|(d, _)| d);
             assert_eq!(fast, definition, "nested {depth} deep");
         }
+    }
+
+    #[test]
+    fn the_word_search_finds_the_first_quote_or_backslash() {
+        let naive = |b: &[u8]| b.iter().position(|&c| c == b'"' || c == b'\\');
+        let mut text = vec![b'a'; 80];
+        assert_eq!(super::quote_or_backslash(&text), None);
+        for len in 0..text.len() {
+            for at in 0..len {
+                for (c, other) in [(b'"', b'\\'), (b'\\', b'"')] {
+                    text[at] = c;
+                    // Bytes that differ from the ones searched for by one bit, and a later hit.
+                    if at + 1 < len {
+                        text[at + 1] = other;
+                    }
+                    if at > 0 {
+                        text[at - 1] = c ^ 0x80;
+                    }
+                    assert_eq!(super::quote_or_backslash(&text[..len]), naive(&text[..len]));
+                    text.fill(b'a');
+                }
+            }
+        }
+        assert!(super::same_bytes(b"model", b"model"));
+        assert!(!super::same_bytes(b"model", b"modem"));
+        assert!(!super::same_bytes(b"model", b"models"));
+    }
+
+    #[test]
+    fn hex_digits_are_the_hex_crates() {
+        let bytes: [u8; 32] = std::array::from_fn(|i| (i * 37 + 11) as u8 ^ 0xa5);
+        assert_eq!(
+            super::hex_digits(&bytes).to_vec(),
+            hex::encode(bytes).into_bytes()
+        );
+        assert_eq!(super::hex32(&[0xff; 32]), "ff".repeat(32));
+    }
+
+    #[test]
+    fn the_plain_link_reader_agrees_with_serde() {
+        let hash = "ab".repeat(32);
+        let written = format!(r#"{{"stream":"s-1","seq":12,"prev":"{GENESIS}","hash":"{hash}"}}"#);
+        let read = super::plain_link(&written).expect("the writer's form");
+        assert_eq!(
+            Some(read),
+            serde_json::from_str::<LinkRef<'_>>(&written).ok()
+        );
+        for other in [
+            r#"{"stream":"s","seq":0,"prev":"p","hash":"h"}"#,
+            r#"{"stream":"s","seq":01,"prev":"p","hash":"h"}"#,
+            r#"{"stream":"s","seq":-0,"prev":"p","hash":"h"}"#,
+            r#"{"stream":"s","seq":1.0,"prev":"p","hash":"h"}"#,
+            r#"{"stream":"s","seq":1e2,"prev":"p","hash":"h"}"#,
+            r#"{"stream":"s","seq":18446744073709551616,"prev":"p","hash":"h"}"#,
+            r#"{"stream":"s","seq":18446744073709551615,"prev":"p","hash":"h"}"#,
+            r#"{"stream":"s\u0041","seq":1,"prev":"p","hash":"h"}"#,
+            r#"{"stream":"s","seq":1,"prev":"p","hash":"h","x":1}"#,
+            r#"{"stream":"s","seq":1,"prev":"p","hash":"h" }"#,
+            r#"{"stream":"s","seq":1,"prev":"p","hash":"h"}}"#,
+            r#"{"stream":"s","seq":1,"prev":"p","hash":"h"#,
+            "{\"stream\":\"s\t\",\"seq\":1,\"prev\":\"p\",\"hash\":\"h\"}",
+        ] {
+            let serde = serde_json::from_str::<LinkRef<'_>>(other).ok();
+            if let Some(plain) = super::plain_link(other) {
+                assert_eq!(Some(plain), serde, "{other}");
+            }
+        }
+        assert!(super::plain_link(r#"{"stream":"s","seq":7,"prev":"p","hash":"h"}"#).is_some());
     }
 
     #[test]
