@@ -21,19 +21,390 @@ use crate::entry::AuditEntry;
 
 /// Appends `entry` to `buf` as exactly one JSON line, terminated by `\n`.
 ///
+/// The line is byte for byte what `serde_json` writes for the entry's `Serialize` impl with
+/// [`LineSafeFormatter`] (the tests hold the two together), written by [`EntryWriter`] without
+/// going through serde for the members whose shape is fixed.
+///
 /// On error nothing is appended: a failed entry never leaves half a line behind.
 pub(crate) fn write_entry_line(
     buf: &mut Vec<u8>,
     entry: &AuditEntry,
 ) -> Result<(), serde_json::Error> {
     let start = buf.len();
-    let mut serializer = serde_json::Serializer::with_formatter(&mut *buf, LineSafeFormatter);
-    if let Err(error) = entry.serialize(&mut serializer) {
+    if let Err(error) = EntryWriter(&mut *buf).entry(entry) {
         buf.truncate(start);
         return Err(error);
     }
     buf.push(b'\n');
     Ok(())
+}
+
+/// `,"name":`, the bytes before the value of every member but the first, as one literal. Member
+/// names are plain ASCII identifiers, which JSON writes as they are.
+macro_rules! member {
+    ($name:literal) => {
+        concat!(",\"", $name, "\":").as_bytes()
+    };
+}
+
+/// Writes an [`AuditEntry`] as the JSON object its derived `Serialize` impl describes, the way
+/// `serde_json` with [`LineSafeFormatter`] would, only faster: member names are written as the
+/// literals they are, strings are escaped in one pass that skips eight plain bytes at a time,
+/// and the timestamp, request id, cost and numbers are formatted in place, with no allocation.
+/// The open-ended members (metadata, content, erasures) go through `serde_json`.
+///
+/// Through serde, the sink spent most of its time here: the member names were most of the
+/// bytes it escaped, every string was scanned twice (by `serde_json`, then by the formatter for
+/// line breaks), and the timestamp was formatted into a new `String` first.
+struct EntryWriter<'a>(&'a mut Vec<u8>);
+
+impl EntryWriter<'_> {
+    fn entry(&mut self, entry: &AuditEntry) -> Result<(), serde_json::Error> {
+        // No `..`: a member added to `AuditEntry` does not compile until it is written here.
+        let AuditEntry {
+            schema_version,
+            request_id,
+            timestamp,
+            user_id,
+            session_id,
+            provider,
+            model,
+            response_model,
+            response_id,
+            action,
+            finish_reasons,
+            streaming,
+            system_prompt_hash,
+            input_hash,
+            output_hash,
+            hash_key_id,
+            system_prompt_content,
+            input_content,
+            output_content,
+            input_tokens,
+            output_tokens,
+            thinking_tokens,
+            cache_read_tokens,
+            cache_write_tokens,
+            latency_ms,
+            time_to_first_chunk_ms,
+            cost_usd,
+            cost_note,
+            status,
+            error_type,
+            error_message,
+            sanitization_count,
+            sanitization,
+            trace_id,
+            span_id,
+            parent_span_id,
+            metadata,
+            erased,
+        } = entry;
+        self.0.extend_from_slice(b"{\"schema_version\":");
+        self.u64(u64::from(*schema_version));
+        self.key(member!("request_id"));
+        self.quoted(
+            request_id
+                .hyphenated()
+                .encode_lower(&mut uuid::Uuid::encode_buffer())
+                .as_bytes(),
+        );
+        self.key(member!("timestamp"));
+        self.timestamp(*timestamp)?;
+        self.key(member!("user_id"));
+        self.opt_str(user_id.as_deref());
+        self.key(member!("session_id"));
+        self.opt_str(session_id.as_deref());
+        self.key(member!("provider"));
+        self.opt_str(provider.as_deref());
+        self.key(member!("model"));
+        self.opt_str(model.as_deref());
+        self.key(member!("response_model"));
+        self.opt_str(response_model.as_deref());
+        self.key(member!("response_id"));
+        self.opt_str(response_id.as_deref());
+        self.key(member!("action"));
+        self.str(action);
+        self.key(member!("finish_reasons"));
+        match finish_reasons {
+            None => self.null(),
+            Some(reasons) => {
+                self.0.push(b'[');
+                for (index, reason) in reasons.iter().enumerate() {
+                    if index > 0 {
+                        self.0.push(b',');
+                    }
+                    self.str(reason);
+                }
+                self.0.push(b']');
+            }
+        }
+        self.key(member!("streaming"));
+        match streaming {
+            None => self.null(),
+            Some(true) => self.0.extend_from_slice(b"true"),
+            Some(false) => self.0.extend_from_slice(b"false"),
+        }
+        self.key(member!("system_prompt_hash"));
+        self.opt_str(system_prompt_hash.as_deref());
+        self.key(member!("input_hash"));
+        self.opt_str(input_hash.as_deref());
+        self.key(member!("output_hash"));
+        self.opt_str(output_hash.as_deref());
+        self.key(member!("hash_key_id"));
+        self.opt_str(hash_key_id.as_deref());
+        for (key, content) in [
+            (member!("system_prompt_content"), system_prompt_content),
+            (member!("input_content"), input_content),
+            (member!("output_content"), output_content),
+        ] {
+            if let Some(content) = content {
+                self.key(key);
+                self.serde(content)?;
+            }
+        }
+        for (key, tokens) in [
+            (member!("input_tokens"), input_tokens),
+            (member!("output_tokens"), output_tokens),
+            (member!("thinking_tokens"), thinking_tokens),
+            (member!("cache_read_tokens"), cache_read_tokens),
+            (member!("cache_write_tokens"), cache_write_tokens),
+        ] {
+            self.key(key);
+            self.opt_u64(*tokens);
+        }
+        self.key(member!("latency_ms"));
+        self.u64(*latency_ms);
+        self.key(member!("time_to_first_chunk_ms"));
+        self.opt_u64(*time_to_first_chunk_ms);
+        self.key(member!("cost_usd"));
+        match cost_usd {
+            None => self.null(),
+            Some(cost) => self.decimal(cost),
+        }
+        self.key(member!("cost_note"));
+        self.opt_str(cost_note.as_deref());
+        self.key(member!("status"));
+        self.quoted(status.as_str().as_bytes());
+        self.key(member!("error_type"));
+        self.opt_str(error_type.as_deref());
+        self.key(member!("error_message"));
+        self.opt_str(error_message.as_deref());
+        self.key(member!("sanitization_count"));
+        self.u64(*sanitization_count);
+        self.key(member!("sanitization"));
+        self.0.push(b'{');
+        for (index, (entity, count)) in sanitization.iter().enumerate() {
+            if index > 0 {
+                self.0.push(b',');
+            }
+            self.str(entity);
+            self.0.push(b':');
+            self.u64(*count);
+        }
+        self.0.push(b'}');
+        self.key(member!("trace_id"));
+        self.opt_str(trace_id.as_deref());
+        self.key(member!("span_id"));
+        self.opt_str(span_id.as_deref());
+        self.key(member!("parent_span_id"));
+        self.opt_str(parent_span_id.as_deref());
+        self.key(member!("metadata"));
+        match metadata {
+            None => self.null(),
+            Some(metadata) => self.serde(metadata)?,
+        }
+        if let Some(erased) = erased {
+            self.key(member!("erased"));
+            self.serde(erased)?;
+        }
+        self.0.push(b'}');
+        Ok(())
+    }
+
+    /// A member's `,"name":`, from [`member!`].
+    fn key(&mut self, separator_and_name: &[u8]) {
+        self.0.extend_from_slice(separator_and_name);
+    }
+
+    fn null(&mut self) {
+        self.0.extend_from_slice(b"null");
+    }
+
+    fn u64(&mut self, value: u64) {
+        // The formatter's own integer writer (`itoa`); writing to a `Vec` cannot fail.
+        let _ = LineSafeFormatter.write_u64(self.0, value);
+    }
+
+    fn opt_u64(&mut self, value: Option<u64>) {
+        match value {
+            None => self.null(),
+            Some(value) => self.u64(value),
+        }
+    }
+
+    /// A string that needs no escaping (hex digits, hyphens, a status name).
+    fn quoted(&mut self, plain: &[u8]) {
+        self.0.push(b'"');
+        self.0.extend_from_slice(plain);
+        self.0.push(b'"');
+    }
+
+    fn str(&mut self, text: &str) {
+        self.0.push(b'"');
+        write_escaped(self.0, text);
+        self.0.push(b'"');
+    }
+
+    fn opt_str(&mut self, text: Option<&str>) {
+        match text {
+            None => self.null(),
+            Some(text) => self.str(text),
+        }
+    }
+
+    /// A decimal as `rust_decimal` serializes it (a string, every digit of its scale, so
+    /// `"0.004500"` keeps its trailing zeros), from its integer mantissa and scale.
+    fn decimal(&mut self, value: &rust_decimal::Decimal) {
+        self.0.push(b'"');
+        if value.is_sign_negative() {
+            self.0.push(b'-');
+        }
+        let start = self.0.len();
+        let mantissa = value.mantissa().unsigned_abs();
+        if mantissa != 0 {
+            // The formatter's own integer writer (`itoa`); writing to a `Vec` cannot fail.
+            let _ = LineSafeFormatter.write_u128(self.0, mantissa);
+        }
+        let scale = value.scale() as usize;
+        let digits = self.0.len() - start;
+        if digits < scale {
+            self.0
+                .splice(start..start, std::iter::repeat_n(b'0', scale - digits));
+        }
+        let whole = digits.saturating_sub(scale);
+        if scale > 0 {
+            let point = start + whole;
+            if whole == 0 {
+                self.0.splice(point..point, *b"0.");
+            } else {
+                self.0.insert(point, b'.');
+            }
+        } else if digits == 0 {
+            self.0.push(b'0');
+        }
+        self.0.push(b'"');
+    }
+
+    /// RFC 3339, as `time::serde::rfc3339` writes it, straight into the line: its digits,
+    /// `-`, `:`, `T`, `.`, `+` and `Z` need no escaping.
+    fn timestamp(&mut self, at: time::OffsetDateTime) -> Result<(), serde_json::Error> {
+        self.0.push(b'"');
+        at.format_into(self.0, &time::format_description::well_known::Rfc3339)
+            .map_err(<serde_json::Error as serde::ser::Error>::custom)?;
+        self.0.push(b'"');
+        Ok(())
+    }
+
+    /// A member whose shape is open-ended, through `serde_json` with the same formatter.
+    fn serde<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), serde_json::Error> {
+        value.serialize(&mut serde_json::Serializer::with_formatter(
+            &mut *self.0,
+            LineSafeFormatter,
+        ))
+    }
+}
+
+/// Appends the contents of a JSON string for `text` (without its quotes), escaped as
+/// `serde_json` escapes it (`\"`, `\\`, the short escapes `\b \t \n \f \r`, `\u00xx` for
+/// the other C0 controls) plus the line-breaking characters of [`LineSafeFormatter`].
+fn write_escaped(buf: &mut Vec<u8>, text: &str) {
+    let bytes = text.as_bytes();
+    let mut clean_from = 0;
+    let mut at = 0;
+    while let Some(special) = next_special(bytes, at) {
+        let byte = bytes[special];
+        at = special + 1;
+        if byte >= 0x80 {
+            // 0xC2 or 0xE2: a lead byte, so `text` being UTF-8, a character starts here.
+            if let Some((escape, len)) = line_breaking_char(&bytes[special..]) {
+                buf.extend_from_slice(&bytes[clean_from..special]);
+                buf.extend_from_slice(escape.as_bytes());
+                at = special + len;
+                clean_from = at;
+            }
+            continue;
+        }
+        buf.extend_from_slice(&bytes[clean_from..special]);
+        clean_from = at;
+        let short = match byte {
+            b'"' => b'"',
+            b'\\' => b'\\',
+            0x08 => b'b',
+            0x0C => b'f',
+            b'\n' => b'n',
+            b'\r' => b'r',
+            b'\t' => b't',
+            _ => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                buf.extend_from_slice(b"\\u00");
+                buf.push(HEX[usize::from(byte >> 4)]);
+                buf.push(HEX[usize::from(byte & 0xF)]);
+                continue;
+            }
+        };
+        buf.extend_from_slice(&[b'\\', short]);
+    }
+    buf.extend_from_slice(&bytes[clean_from..]);
+}
+
+/// Whether [`write_escaped`] must look at a byte: the bytes `serde_json` escapes (C0 controls,
+/// `"`, `\`) and the lead bytes of the characters [`LineSafeFormatter`] escapes.
+const SPECIAL: [bool; 256] = {
+    let mut special = [false; 256];
+    let mut byte = 0;
+    while byte < 0x20 {
+        special[byte] = true;
+        byte += 1;
+    }
+    special[b'"' as usize] = true;
+    special[b'\\' as usize] = true;
+    special[0xC2] = true;
+    special[0xE2] = true;
+    special
+};
+
+/// The index of the first byte from `at` on that [`write_escaped`] must look at.
+///
+/// Eight bytes at a time: a word with no C0 control, `"`, `\` and no byte above ASCII is
+/// skipped at once (almost every word of hashes, ids and model names); any other word is
+/// looked at byte by byte.
+fn next_special(bytes: &[u8], mut at: usize) -> Option<usize> {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    /// Whether a byte of `word` is below `n` (at most 0x80); exact, as in "Bit Twiddling
+    /// Hacks" (`hasless`).
+    const fn has_less(word: u64, n: u8) -> bool {
+        word.wrapping_sub(ONES * n as u64) & !word & HIGHS != 0
+    }
+    while let Some(chunk) = bytes.get(at..at + 8) {
+        let word = u64::from_ne_bytes(chunk.try_into().expect("a chunk of eight bytes"));
+        let maybe = word & HIGHS != 0
+            || has_less(word, 0x20)
+            || has_less(word ^ (ONES * u64::from(b'"')), 1)
+            || has_less(word ^ (ONES * u64::from(b'\\')), 1);
+        if maybe {
+            if let Some(offset) = chunk.iter().position(|&b| SPECIAL[usize::from(b)]) {
+                return Some(at + offset);
+            }
+        }
+        at += 8;
+    }
+    bytes[at..]
+        .iter()
+        .position(|&b| SPECIAL[usize::from(b)])
+        .map(|offset| at + offset)
 }
 
 /// Appends `entry` as one line whose last member is its `chain` link; advances `chain`.
@@ -446,6 +817,175 @@ pub(crate) mod tests {
         let mut expected = serde_json::to_string(&entry).unwrap();
         expected.push('\n');
         assert_eq!(line_of(&entry), expected);
+    }
+
+    /// The line as `serde_json` writes the entry's `Serialize` impl with [`LineSafeFormatter`]:
+    /// the definition that [`write_entry_line`] must match byte for byte.
+    fn serde_line(entry: &AuditEntry) -> Result<Vec<u8>, serde_json::Error> {
+        let mut buf = Vec::new();
+        entry.serialize(&mut serde_json::Serializer::with_formatter(
+            &mut buf,
+            LineSafeFormatter,
+        ))?;
+        buf.push(b'\n');
+        Ok(buf)
+    }
+
+    fn assert_same_as_serde(entry: &AuditEntry) {
+        let mut fast = b"earlier\n".to_vec();
+        write_entry_line(&mut fast, entry).unwrap();
+        let expected = serde_line(entry).unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&fast[b"earlier\n".len()..]),
+            String::from_utf8_lossy(&expected)
+        );
+    }
+
+    /// An entry with every member set, the optional ones included.
+    fn full_entry(text: &str) -> AuditEntry {
+        let mut entry = entry_with_strings(text);
+        entry.streaming = Some(true);
+        entry.input_tokens = Some(0);
+        entry.output_tokens = Some(u64::MAX);
+        entry.thinking_tokens = Some(7);
+        entry.cache_read_tokens = Some(1_000_000);
+        entry.cache_write_tokens = Some(12);
+        entry.latency_ms = 987_654;
+        entry.time_to_first_chunk_ms = Some(3);
+        entry.cost_usd = Some("-12.000450".parse().unwrap());
+        entry.status = crate::entry::Status::Blocked;
+        entry.sanitization_count = 3;
+        entry.sanitization.insert("email".to_owned(), 2);
+        entry.system_prompt_content = Some(crate::content::StoredContent::Plaintext {
+            text: text.to_owned(),
+        });
+        entry.output_content = Some(crate::content::StoredContent::PlaintextBase64 {
+            base64: "AAEC".to_owned(),
+        });
+        let mut erased = serde_json::Map::new();
+        erased.insert("user_id".to_owned(), serde_json::Value::from(text));
+        entry.erased = Some(erased);
+        entry
+    }
+
+    #[test]
+    fn lines_are_what_serde_json_writes_byte_for_byte() {
+        use time::macros::datetime;
+
+        let mut entries = vec![AuditEntry::new("chat"), full_entry("plain")];
+        for text in HOSTILE {
+            entries.push(entry_with_strings(text));
+            entries.push(full_entry(text));
+        }
+        let mut other = full_entry("x");
+        other.streaming = Some(false);
+        other.status = crate::entry::Status::Error;
+        other.finish_reasons = Some(Vec::new());
+        other.sanitization.clear();
+        other.metadata = Some(serde_json::Map::new());
+        other.cost_usd = Some(rust_decimal::Decimal::ZERO);
+        other.input_content = other.output_content.take();
+        entries.push(other);
+        for (at, cost) in [
+            (datetime!(2025-01-31 23:59:59.123456 UTC), "0.004500"),
+            (datetime!(2025-02-01 06:00:00.1 +09:00), "1"),
+            (
+                datetime!(0000-01-01 00:00:00.000000001 -02:30),
+                "0.000000000001",
+            ),
+            (
+                datetime!(9999-12-31 23:59:59.999999999 UTC),
+                "79228162514264337593543950335",
+            ),
+        ] {
+            let mut entry = full_entry("t");
+            entry.timestamp = at;
+            entry.cost_usd = Some(cost.parse().unwrap());
+            entries.push(entry);
+        }
+        for entry in &entries {
+            assert_same_as_serde(entry);
+        }
+        // Timestamps that RFC 3339 cannot express fail with serde's error.
+        for at in [
+            datetime!(-0001-01-01 0:00 UTC),
+            datetime!(2025-01-31 12:00 +01:00:30),
+        ] {
+            let mut entry = full_entry("t");
+            entry.timestamp = at;
+            let fast = write_entry_line(&mut Vec::new(), &entry).unwrap_err();
+            assert_eq!(
+                fast.to_string(),
+                serde_line(&entry).unwrap_err().to_string()
+            );
+        }
+    }
+
+    #[test]
+    fn decimals_are_written_as_rust_decimal_serializes_them() {
+        use rust_decimal::Decimal;
+
+        let mut values = vec![
+            Decimal::ZERO,
+            Decimal::MAX,
+            Decimal::MIN,
+            -Decimal::ZERO,
+            -Decimal::new(0, 5),
+            Decimal::new(0, 28),
+        ];
+        for scale in 0..=28 {
+            for mantissa in [1, 7, 10, 345_000, 123_456_789, i64::MAX, i64::MIN + 1] {
+                values.push(Decimal::new(mantissa, scale));
+                values.push(Decimal::new(-mantissa, scale));
+            }
+            values.push(Decimal::from_i128_with_scale(
+                79_228_162_514_264_337_593_543_950_335,
+                scale,
+            ));
+        }
+        for value in values {
+            let mut fast = Vec::new();
+            EntryWriter(&mut fast).decimal(&value);
+            assert_eq!(
+                String::from_utf8(fast).unwrap(),
+                serde_json::to_string(&value).unwrap(),
+                "{value:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_character_is_escaped_as_serde_json_escapes_it() {
+        use serde::Serializer as _;
+
+        let chars: Vec<char> = (0..=u32::from(char::MAX))
+            .filter_map(char::from_u32)
+            .collect();
+        // Strings of varied lengths, so that every character is met at every offset of the
+        // eight-byte words and in the tails after them.
+        let mut from = 0;
+        let mut len = 1;
+        while from < chars.len() {
+            let to = (from + len).min(chars.len());
+            let text: String = chars[from..to].iter().collect();
+            let mut fast = Vec::new();
+            write_escaped(&mut fast, &text);
+            let mut expected = Vec::new();
+            let mut serializer =
+                serde_json::Serializer::with_formatter(&mut expected, LineSafeFormatter);
+            serializer.serialize_str(&text).unwrap();
+            assert_eq!(fast, expected[1..expected.len() - 1], "{text:?}");
+            from = to;
+            len = len % 23 + 1;
+        }
+        let ascii: String = (0..128u8).map(char::from).cycle().take(4096).collect();
+        for start in 0..16 {
+            let text = &ascii[start..];
+            let mut fast = Vec::new();
+            write_escaped(&mut fast, text);
+            let expected = serde_json::to_vec(text).unwrap();
+            assert_eq!(fast, expected[1..expected.len() - 1], "from {start}");
+        }
     }
 
     #[test]
