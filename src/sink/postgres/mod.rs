@@ -38,6 +38,11 @@ const MIN_BACKOFF: Duration = Duration::from_millis(250);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// How often the sink makes sure the partitions ahead exist.
 const PARTITION_CHECK: Duration = Duration::from_secs(3600);
+/// A COPY of at least this many rows is split in two halves, committed concurrently on two
+/// connections (see [`PostgresSinkBuilder::with_parallel_copy`]): the server's work per row
+/// (parsing, heap, indexes, WAL) is what limits a batch, and each connection has a backend
+/// process of its own. Below it, a second commit costs more than it saves.
+const PARALLEL_MIN_ROWS: usize = 1_000;
 
 /// [`PostgresSink`] could not be configured, or a migration failed.
 #[derive(Debug, thiserror::Error)]
@@ -270,6 +275,7 @@ pub struct PostgresSinkBuilder {
     connect_timeout: Duration,
     write_timeout: Duration,
     migrate: bool,
+    parallel: bool,
     ca_certificate: Option<PathBuf>,
     chain: Option<ChainSettings>,
 }
@@ -281,6 +287,7 @@ impl fmt::Debug for PostgresSinkBuilder {
             .field("spill_dir", &self.spill_dir)
             .field("copy_rows", &self.copy_rows)
             .field("migrate", &self.migrate)
+            .field("parallel", &self.parallel)
             .field("chained", &self.chain.is_some())
             .finish_non_exhaustive()
     }
@@ -348,6 +355,19 @@ impl PostgresSinkBuilder {
     #[must_use]
     pub fn with_copy_rows(mut self, rows: usize) -> Self {
         self.copy_rows = rows;
+        self
+    }
+
+    /// Whether a COPY of at least 1,000 rows is split in two halves committed concurrently on
+    /// two connections (the second one is opened on first use). Each half is a transaction of
+    /// its own, and the batch is acknowledged once both have committed; if either fails, what
+    /// did not commit is retried, dead-lettered or spilled as for a single COPY, and a replay
+    /// never duplicates the rows of the half that did commit. When the second connection
+    /// cannot be opened, the sink goes on with one. Off: one connection, one COPY at a time.
+    /// Default: on.
+    #[must_use]
+    pub fn with_parallel_copy(mut self, parallel: bool) -> Self {
+        self.parallel = parallel;
         self
     }
 
@@ -428,6 +448,9 @@ impl PostgresSinkBuilder {
                 config,
                 tls,
                 client: None,
+                spare: None,
+                spare_retry_at: None,
+                parallel: self.parallel,
                 dead_letter: self
                     .dead_letter
                     .unwrap_or_else(|| self.spill_dir.join("dead_letter.jsonl")),
@@ -476,6 +499,12 @@ struct Inner {
     tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
     target: String,
     client: Option<Client>,
+    /// The second connection of a parallel COPY, opened on first use.
+    spare: Option<Client>,
+    /// After the second connection could not be opened: no new attempt before this.
+    spare_retry_at: Option<Instant>,
+    /// Whether large COPYs are split across two connections.
+    parallel: bool,
     spill: Spill,
     dead_letter: PathBuf,
     copy_rows: usize,
@@ -539,6 +568,7 @@ impl PostgresSink {
             connect_timeout: Duration::from_secs(5),
             write_timeout: Duration::from_secs(30),
             migrate: true,
+            parallel: true,
             ca_certificate: None,
             chain: None,
         }
@@ -643,45 +673,88 @@ impl Inner {
         }
     }
 
-    /// One transaction of binary COPY. Straight into the log; with `dedupe`, into the staging
-    /// table and from there into the log with duplicates ignored (a replay after an outage, or a
-    /// batch the straight path found a duplicate in).
+    /// A second connection for a parallel COPY: the one kept from before, or a new one (with
+    /// its staging table; the main connection has migrated the schema already). `None` when it
+    /// cannot be opened now, and then for [`MAX_BACKOFF`]: the sink goes on with one.
+    async fn spare(&mut self) -> Option<Client> {
+        if let Some(client) = self.spare.take().filter(|c| !c.is_closed()) {
+            return Some(client);
+        }
+        if self.spare_retry_at.is_some_and(|at| Instant::now() < at) {
+            return None;
+        }
+        let opened = async {
+            let client = connect(&self.config, self.tls.as_ref(), self.connect_timeout).await?;
+            client
+                .batch_execute(&schema::create_staging())
+                .await
+                .map_err(|e| error_text(&e))?;
+            Ok::<_, String>(client)
+        };
+        match opened.await {
+            Ok(client) => {
+                self.spare_retry_at = None;
+                Some(client)
+            }
+            Err(_) => {
+                self.spare_retry_at = Some(Instant::now() + MAX_BACKOFF);
+                None
+            }
+        }
+    }
+
+    /// Copies `[a, b)` in two halves on two connections at once, when the range is large
+    /// enough and both connections are there. `None` when it did not try (the caller copies on
+    /// one connection); otherwise the outcomes of `[a, mid)` and `[mid, b)`.
+    #[allow(clippy::type_complexity)]
+    async fn copy_parallel(
+        &mut self,
+        entries: &[AuditEntry],
+        links: &[Option<ChainLink>],
+        (a, b, dedupe): (usize, usize, bool),
+    ) -> Option<(usize, Result<(), CopyError>, Result<(), CopyError>)> {
+        if !self.parallel || b - a < PARALLEL_MIN_ROWS {
+            return None;
+        }
+        // The main connection first, with its backoff: an outage is found there.
+        self.client().await.ok()?;
+        let mut spare = self.spare().await?;
+        let mut main = self.client.take()?;
+        let mid = a + (b - a) / 2;
+        let timeout = self.write_timeout;
+        let half = |client, from: usize, to: usize| {
+            let rows = &entries[from..to];
+            let rows_links = links.get(from..to).unwrap_or_default();
+            async move {
+                match tokio::time::timeout(timeout, copy_in(client, rows, rows_links, dedupe)).await
+                {
+                    Ok(outcome) => outcome.map_err(CopyError::Db),
+                    Err(_) => Err(CopyError::Unavailable(format!(
+                        "no answer within {timeout:?}"
+                    ))),
+                }
+            }
+        };
+        let (first, second) = tokio::join!(half(&mut main, a, mid), half(&mut spare, mid, b));
+        // A connection that timed out or closed is as good as gone.
+        let usable = |client: Client, outcome: &Result<(), CopyError>| {
+            let timed_out = matches!(outcome, Err(CopyError::Unavailable(_)));
+            (!timed_out && !client.is_closed()).then_some(client)
+        };
+        self.client = usable(main, &first);
+        self.spare = usable(spare, &second);
+        Some((mid, first, second))
+    }
+
+    /// One transaction of binary COPY on the main connection (see [`copy_in`]).
     async fn copy(
         &mut self,
         entries: &[AuditEntry],
         links: &[Option<ChainLink>],
         dedupe: bool,
     ) -> Result<(), CopyError> {
-        let columns = schema::column_list();
-        let types: Vec<_> = schema::COLUMNS.iter().map(|(_, t)| t.clone()).collect();
         let client = self.client().await.map_err(CopyError::Unavailable)?;
-        let tx = client.transaction().await?;
-        let table = if dedupe {
-            "llm_audit_staging"
-        } else {
-            "llm_audit_log"
-        };
-        let sink = tx
-            .copy_in(&format!("COPY {table} ({columns}) FROM STDIN BINARY"))
-            .await?;
-        let writer = BinaryCopyInWriter::new(sink, &types);
-        let mut writer = std::pin::pin!(writer);
-        for (i, entry) in entries.iter().enumerate() {
-            let link = links.get(i).and_then(Option::as_ref);
-            schema::write_row(writer.as_mut(), entry, link).await?;
-        }
-        writer.finish().await?;
-        if dedupe {
-            tx.execute(
-                &format!(
-                    "INSERT INTO llm_audit_log ({columns}) SELECT {columns} \
-                     FROM llm_audit_staging ON CONFLICT DO NOTHING"
-                ),
-                &[],
-            )
-            .await?;
-        }
-        tx.commit().await?;
+        copy_in(client, entries, links, dedupe).await?;
         Ok(())
     }
 
@@ -706,6 +779,33 @@ impl Inner {
             .collect();
         todo.reverse();
         while let Some((a, b, dedupe)) = todo.pop() {
+            if let Some((mid, first, second)) =
+                self.copy_parallel(entries, links, (a, b, dedupe)).await
+            {
+                // The second half's retries go on the stack first, so that the first half's
+                // come out first: ranges stay in order.
+                let mut retry_second = Vec::new();
+                let second =
+                    self.settle(entries, links, (mid, b, dedupe), second, &mut retry_second);
+                let mut retry_first = Vec::new();
+                let first = self.settle(entries, links, (a, mid, dedupe), first, &mut retry_first);
+                match (first, second) {
+                    (Err((_, why, n)), _) => return Err((a, why, dead + n)),
+                    // Nothing before `mid` is lost: the first half committed, or waits to be
+                    // retried, in which case it is spilled with the rest (a replay of rows that
+                    // did commit is ignored, never a duplicate).
+                    (Ok(n_first), Err((_, why, n_second))) => {
+                        let from = if retry_first.is_empty() { mid } else { a };
+                        return Err((from, why, dead + n_first + n_second));
+                    }
+                    (Ok(n_first), Ok(n_second)) => {
+                        dead += n_first + n_second;
+                        todo.extend(retry_second);
+                        todo.extend(retry_first);
+                    }
+                }
+                continue;
+            }
             let range_links = links.get(a..b).unwrap_or_default();
             let attempt = tokio::time::timeout(
                 self.write_timeout,
@@ -722,43 +822,61 @@ impl Inner {
                     )))
                 }
             };
-            match outcome {
-                Ok(()) => {}
-                Err(CopyError::Db(e)) if is_duplicate(&e) && !dedupe => {
-                    todo.push((a, b, true));
-                }
-                Err(CopyError::Unavailable(why)) => {
-                    return Err((a, format!("database unavailable: {why}"), dead));
-                }
-                Err(CopyError::Db(e)) if is_data_error(&e) && b - a == 1 => {
-                    let reason = error_text(&e);
-                    let row = Ok((&entries[a], links.get(a).and_then(Option::as_ref)));
-                    spill::dead_letter(&self.dead_letter, &[(row, &reason)]).map_err(|io| {
-                        (a, format!("cannot write the dead-letter file: {io}"), dead)
-                    })?;
-                    self.spill.status.dead_lettered(1);
-                    dead += 1;
-                }
-                Err(CopyError::Db(e)) if is_data_error(&e) => {
-                    // Halve until the refused rows stand alone; the others commit.
-                    let mid = a + (b - a) / 2;
-                    todo.push((mid, b, dedupe));
-                    todo.push((a, mid, dedupe));
-                }
-                Err(CopyError::Db(e)) => {
-                    if self.client.as_ref().is_some_and(Client::is_closed) {
-                        self.client = None;
-                    }
-                    let message = match self.client.is_none() {
-                        true => format!("database unavailable: {}", error_text(&e)),
-                        false => error_text(&e),
-                    };
-                    // Ranges are disjoint and ordered: nothing from `a` on has committed.
-                    return Err((a, message, dead));
-                }
+            match self.settle(entries, links, (a, b, dedupe), outcome, &mut todo) {
+                Ok(n) => dead += n,
+                Err((from, why, n)) => return Err((from, why, dead + n)),
             }
         }
         Ok(dead)
+    }
+
+    /// What follows one COPY's outcome for the range `[a, b)`: nothing when it committed; a
+    /// retry (pushed on `todo`) through the staging table when it met a row already stored; the
+    /// refused rows isolated (halves pushed on `todo`) or, alone, dead-lettered; and on an
+    /// outage, the error to spill from `a` on. Returns the rows dead-lettered.
+    #[allow(clippy::type_complexity)]
+    fn settle(
+        &mut self,
+        entries: &[AuditEntry],
+        links: &[Option<ChainLink>],
+        (a, b, dedupe): (usize, usize, bool),
+        outcome: Result<(), CopyError>,
+        todo: &mut Vec<(usize, usize, bool)>,
+    ) -> Result<usize, (usize, String, usize)> {
+        match outcome {
+            Ok(()) => Ok(0),
+            Err(CopyError::Db(e)) if is_duplicate(&e) && !dedupe => {
+                todo.push((a, b, true));
+                Ok(0)
+            }
+            Err(CopyError::Unavailable(why)) => Err((a, format!("database unavailable: {why}"), 0)),
+            Err(CopyError::Db(e)) if is_data_error(&e) && b - a == 1 => {
+                let reason = error_text(&e);
+                let row = Ok((&entries[a], links.get(a).and_then(Option::as_ref)));
+                spill::dead_letter(&self.dead_letter, &[(row, &reason)])
+                    .map_err(|io| (a, format!("cannot write the dead-letter file: {io}"), 0))?;
+                self.spill.status.dead_lettered(1);
+                Ok(1)
+            }
+            Err(CopyError::Db(e)) if is_data_error(&e) => {
+                // Halve until the refused rows stand alone; the others commit.
+                let mid = a + (b - a) / 2;
+                todo.push((mid, b, dedupe));
+                todo.push((a, mid, dedupe));
+                Ok(0)
+            }
+            Err(CopyError::Db(e)) => {
+                if self.client.as_ref().is_some_and(Client::is_closed) {
+                    self.client = None;
+                }
+                let message = match self.client.is_none() {
+                    true => format!("database unavailable: {}", error_text(&e)),
+                    false => error_text(&e),
+                };
+                // Ranges are disjoint and ordered: nothing from `a` on has committed.
+                Err((a, message, 0))
+            }
+        }
     }
 
     /// Delivers what waits in the spill directory, oldest first. Stops at the first batch the
@@ -803,6 +921,46 @@ impl Inner {
             )
         })
     }
+}
+
+/// One transaction of binary COPY on `client`. Straight into the log; with `dedupe`, into the
+/// connection's staging table and from there into the log with duplicates ignored (a replay
+/// after an outage, or a range the straight path found a duplicate in).
+async fn copy_in(
+    client: &mut Client,
+    entries: &[AuditEntry],
+    links: &[Option<ChainLink>],
+    dedupe: bool,
+) -> Result<(), tokio_postgres::Error> {
+    let columns = schema::column_list();
+    let types: Vec<_> = schema::COLUMNS.iter().map(|(_, t)| t.clone()).collect();
+    let tx = client.transaction().await?;
+    let table = if dedupe {
+        "llm_audit_staging"
+    } else {
+        "llm_audit_log"
+    };
+    let sink = tx
+        .copy_in(&format!("COPY {table} ({columns}) FROM STDIN BINARY"))
+        .await?;
+    let writer = BinaryCopyInWriter::new(sink, &types);
+    let mut writer = std::pin::pin!(writer);
+    for (i, entry) in entries.iter().enumerate() {
+        let link = links.get(i).and_then(Option::as_ref);
+        schema::write_row(writer.as_mut(), entry, link).await?;
+    }
+    writer.finish().await?;
+    if dedupe {
+        tx.execute(
+            &format!(
+                "INSERT INTO llm_audit_log ({columns}) SELECT {columns} \
+                 FROM llm_audit_staging ON CONFLICT DO NOTHING"
+            ),
+            &[],
+        )
+        .await?;
+    }
+    tx.commit().await
 }
 
 impl Inner {
@@ -969,6 +1127,7 @@ impl Inner {
         };
         let flushed = self.flush(runtime);
         self.client = None;
+        self.spare = None;
         self.spill_lock = None;
         sealed.and(flushed)
     }
