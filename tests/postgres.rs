@@ -465,6 +465,8 @@ fn a_batch_split_across_two_connections_loses_and_duplicates_nothing() {
     entries[100].error_message = Some("bad\0byte".to_owned());
     entries[3_900].user_id = Some("nul\0user".to_owned());
     let poison = [entries[100].request_id, entries[3_900].request_id];
+    // Connected first: a sink splits a COPY only on a connection that is open already.
+    sink.write_batch(&[full_entry(5_000)]).unwrap();
     let error = sink.write_batch(&entries).unwrap_err();
     assert_eq!(error.accepted(), 4_000);
     assert_eq!(error.rejected(), 2, "{error}");
@@ -479,8 +481,8 @@ fn a_batch_split_across_two_connections_loses_and_duplicates_nothing() {
     assert_eq!(again.rejected(), 2, "{again}");
     sink.shutdown().unwrap();
     let row = &db.query("SELECT COUNT(*), COUNT(DISTINCT request_id) FROM llm_audit_log")[0];
-    assert_eq!(row.get::<_, i64>(0), 3_998, "every batch-mate, once");
-    assert_eq!(row.get::<_, i64>(1), 3_998);
+    assert_eq!(row.get::<_, i64>(0), 3_999, "every batch-mate, once");
+    assert_eq!(row.get::<_, i64>(1), 3_999);
     let stored: BTreeSet<_> = db.entries().iter().map(|e| e.request_id).collect();
     assert!(poison.iter().all(|id| !stored.contains(id)));
     let dead = std::fs::read_to_string(sink.dead_letter_file()).unwrap();
@@ -504,6 +506,7 @@ fn parallel_copy_can_be_switched_off() {
         .build()
         .unwrap();
     let entries: Vec<AuditEntry> = (0..3_000).map(full_entry).collect();
+    sink.write_batch(&[full_entry(5_000)]).unwrap();
     sink.write_batch(&entries).unwrap();
     let connections = db.query(&format!(
         "SELECT COUNT(*) FROM pg_stat_activity WHERE application_name = '{app}'"
@@ -511,7 +514,7 @@ fn parallel_copy_can_be_switched_off() {
         .get::<_, i64>(0);
     assert_eq!(connections, 1);
     sink.shutdown().unwrap();
-    assert_eq!(db.entries().len(), 3_000);
+    assert_eq!(db.entries().len(), 3_001);
 }
 
 /// 50,000 entries through the pipeline across an outage: the sink's connection is killed and

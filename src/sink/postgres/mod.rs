@@ -713,10 +713,14 @@ impl Inner {
         links: &[Option<ChainLink>],
         (a, b, dedupe): (usize, usize, bool),
     ) -> Option<(usize, Result<(), CopyError>, Result<(), CopyError>)> {
-        if !self.parallel || b - a < PARALLEL_MIN_ROWS {
+        // Only on a main connection that is open already: connecting, and finding an outage
+        // with its reason, is the single COPY's business.
+        if !self.parallel
+            || b - a < PARALLEL_MIN_ROWS
+            || self.client.as_ref().is_none_or(Client::is_closed)
+        {
             return None;
         }
-        // The main connection first, with its backoff: an outage is found there.
         self.client().await.ok()?;
         let mut spare = self.spare().await?;
         let mut main = self.client.take()?;
