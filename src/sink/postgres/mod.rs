@@ -877,7 +877,8 @@ impl Inner {
                     true => format!("database unavailable: {}", error_text(&e)),
                     false => error_text(&e),
                 };
-                // Ranges are disjoint and ordered: nothing from `a` on has committed.
+                // Ranges are disjoint and ordered: nothing from `a` on has committed, but for
+                // the second half of a parallel COPY, whose rows a replay then finds stored.
                 Err((a, message, 0))
             }
         }
