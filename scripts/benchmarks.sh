@@ -39,6 +39,11 @@ if [[ $mode != report ]]; then
     cargo bench --workspace --all-features \
         --bench passthrough --bench llm_span --bench sinks --bench burst --bench postgres \
         --bench sanitize --bench scan -- "${criterion_args[@]}" 2>&1 | tee "$log"
+    # The LLM span again, in CPU time of the calling thread (wall-clock medians on a shared
+    # machine count the time other threads, the audit worker among them, took the core).
+    echo "== the LLM span in CPU time of the calling thread"
+    LLM_SPAN_CPU_TIME=audit_layer/,tracing_opentelemetry_batch/,hmac_sha256/ \
+        cargo bench --workspace --all-features --bench llm_span 2>&1 | tee -a "$log"
     dirty=clean
     [[ -z $(git status --porcelain --untracked-files=no) ]] || dirty=dirty
     echo "$mode $(($(date -u +%s) - started)) $(cut -d' ' -f1 /proc/loadavg)" \
@@ -211,7 +216,9 @@ w("")
 w("Figure: the registry and `AuditLayer` (default `DropNewest`), prompt given with")
 w("`record_input`. Peers: `tracing-opentelemetry` + `BatchSpanProcessor` (exporter that")
 w("discards) and `fmt` JSON, the prompt as a span field; HMAC-SHA256 of the prompt alone.")
-w("Allocations: on the calling thread, per span.")
+w("Allocations: on the calling thread, per span. Times are criterion's wall clock, which on this")
+w("2-core machine includes the time the audit worker and the sink's thread take the caller's core;")
+w("the figures \"CPU time of the calling thread\" count only what the span costs the caller.")
 w("")
 w("| prompt | `AuditLayer` | allocations | `tracing-opentelemetry` | allocations | `fmt` JSON | allocations | HMAC-SHA256 alone |")
 w("|---|---|---|---|---|---|---|---|")
@@ -247,6 +254,19 @@ worst = [float(alloc("audit_layer", s)) for s in sizes if alloc("audit_layer", s
 w(f"| allocations per span, `AuditLayer` (largest over the sizes) | "
   f"{max(worst) if worst else '–'} | `tracing-opentelemetry`: {alloc('tracing_opentelemetry_batch', 1024)} at 1 KiB | ≤ 6 | "
   f"{met(max(worst) <= 6 if worst else None)} |")
+def cpu(name, size):
+    value = figures.get(f"llm_span/{name}/{size}", {}).get("cpu_ns_median")
+    return None if value is None else float(value)
+audit_cpu, otel_cpu = cpu("audit_layer", 1024), cpu("tracing_opentelemetry_batch", 1024)
+cpu_ratio = None if audit_cpu is None or not otel_cpu else audit_cpu / otel_cpu
+w(f"| `AuditLayer`, 1 KiB prompt, CPU time of the calling thread (median of 21 batches after a 3 s warm-up) | "
+  f"{fmt_time(audit_cpu)} | `tracing-opentelemetry`: {fmt_time(otel_cpu)}"
+  f" ({'–' if cpu_ratio is None else f'{cpu_ratio:.0%}'}) | ≤ 1 µs, about 1/3 of the peer | "
+  f"{met(None if cpu_ratio is None else audit_cpu <= 1000 and cpu_ratio <= 0.34)} |")
+w(f"| `AuditLayer`, 0 B / 16 KiB / 256 KiB, CPU time of the calling thread | "
+  f"{' / '.join(fmt_time(cpu('audit_layer', s)) for s in (0, 16384, 262144))} | "
+  f"`tracing-opentelemetry`: {' / '.join(fmt_time(cpu('tracing_opentelemetry_batch', s)) for s in (0, 16384, 262144))}; "
+  f"HMAC-SHA256: {' / '.join(fmt_time(cpu('hmac_sha256', s)) for s in (0, 16384, 262144))} | informative | – |")
 block = ns("llm_span/audit_layer_block/1024")
 both = ns("llm_span/audit_layer+tracing_opentelemetry/1024")
 w(f"| `AuditLayer` with `Overflow::Block`, 1 KiB (back to back: the worker's speed, HMAC included) | "
@@ -296,12 +316,13 @@ w("65,536 entries and 64 MiB of queue, 65,536 entries of backlog per sink) into 
 w("tenth of the caller's measured speed. Peak memory: the high-water mark of memory allocated")
 w("and not yet freed on every thread, over what was live before the burst (counting allocator),")
 w("through the burst and the drain. Drained: every emitted entry was written or counted as")
-w("dropped once the guard's `flush` returned. The byte bound covers the queue, where entries")
-w("wait for the worker with their content; the peak also holds what is outside it: each sink's")
-w("backlog of assembled entries (hashes, no content), the batch the worker is assembling, the")
-w("caller's open span. The run with a backlog of 1,024 entries shows what the default backlog adds.")
+w("dropped once the guard's `flush` returned. The byte bound covers everything the pipeline")
+w("holds: calls in the queue with their content, the batch the worker is assembling, each sink's")
+w("backlog of assembled entries (a sink may hold half the bound), and the records kept for reuse;")
+w("\"charged\" is the pipeline's own account of it (`Stats::peak_held_bytes`). Outside it: the")
+w("caller's open span. The run with a backlog of 1,024 entries shows the entry bound at work.")
 w("")
-w("| prompt | spans | caller / sink speed | peak memory | bound | dropped at queue / at sink backlog | written | drain | drained? | peak under bound? |")
+w("| prompt | spans | caller / sink speed | peak memory (charged) | bound | dropped at queue / at sink backlog | written | drain | drained? | peak under bound? |")
 w("|---|---|---|---|---|---|---|---|---|---|")
 for ident, name in [("1024", "1 KiB"), ("1024/backlog_1024", "1 KiB, sink backlog 1,024"),
                     ("65536", "64 KiB")]:
@@ -311,7 +332,8 @@ for ident, name in [("1024", "1 KiB"), ("1024/backlog_1024", "1 KiB, sink backlo
         continue
     peak, bound = int(b["peak_bytes"]), int(b["bound_bytes"])
     w(f"| {name} | {int(b['spans']):,} | {fmt_rate(float(b['producer_per_s']), '/s')} / "
-      f"{fmt_rate(float(b['sink_per_s']), '/s')} | {peak / 2**20:.1f} MiB | {bound / 2**20:.0f} MiB | "
+      f"{fmt_rate(float(b['sink_per_s']), '/s')} | {peak / 2**20:.1f} MiB "
+      f"({int(b.get('peak_held_bytes', 0)) / 2**20:.1f} MiB) | {bound / 2**20:.0f} MiB | "
       f"{int(b['dropped_at_queue']):,} / {int(b['dropped_at_sink_backlog']):,} | {int(b['written']):,} | "
       f"{b['drain_s']} s | {met(b['drained'] == 'true')} | {met(peak <= bound)} |")
 

@@ -14,7 +14,8 @@ use crate::sink::AuditSink;
 
 /// Default bound of the queue in entries.
 pub const DEFAULT_QUEUE_CAPACITY: usize = 65_536;
-/// Default bound of the queue in bytes (content included): 64 MiB.
+/// Default bound in bytes of what the pipeline holds (content included): 64 MiB; see
+/// [`AuditLayerBuilder::with_queue_max_bytes`].
 pub const DEFAULT_QUEUE_MAX_BYTES: usize = 64 * 1024 * 1024;
 /// Default largest batch handed to a sink at once.
 pub const DEFAULT_MAX_BATCH: usize = 1024;
@@ -180,7 +181,16 @@ impl AuditLayerBuilder {
         self
     }
 
-    /// Bound of the queue in bytes, content included. Default: [`DEFAULT_QUEUE_MAX_BYTES`].
+    /// Bound in bytes of everything the pipeline holds: calls waiting in the queue with their
+    /// content (each charged with room for the entry it becomes), the batch the worker is
+    /// assembling, the assembled entries in every sink's backlog (a sink may hold half of it,
+    /// see [`with_sink_backlog`](Self::with_sink_backlog)), and the records kept for reuse.
+    /// A call that does not fit is dropped and counted (`DropNewest`) or waits
+    /// (`Block`); a little of the bound is kept for the pipeline's reports of its drops.
+    /// [`Stats::held_bytes`](crate::Stats::held_bytes) and
+    /// [`Stats::peak_held_bytes`](crate::Stats::peak_held_bytes) show the account. One call
+    /// larger than the whole bound passes when nothing else is held. Default:
+    /// [`DEFAULT_QUEUE_MAX_BYTES`].
     #[must_use]
     pub fn with_queue_max_bytes(mut self, bytes: usize) -> Self {
         self.queue_max_bytes = bytes;
@@ -240,11 +250,12 @@ impl AuditLayerBuilder {
     /// database in failover) delays only itself; once it is this far behind, new batches skip
     /// it and are counted in its [`SinkStats::dropped`](crate::SinkStats::dropped) (and
     /// reported as an `llm_audit.entries_dropped` entry to the other sinks) under
-    /// [`Overflow::DropNewest`], or the worker waits for it under [`Overflow::Block`]. Assembled
-    /// entries hold hashes, not content, but about 1.1 KB each in memory (measured by
-    /// `benches/burst.rs`), and the backlog is not part of the queue's byte bound
-    /// ([`with_queue_max_bytes`](Self::with_queue_max_bytes)): a full default backlog is about
-    /// 70 MB per sink. Default: [`DEFAULT_SINK_BACKLOG`].
+    /// [`Overflow::DropNewest`], or the worker waits for it under [`Overflow::Block`]. A sink's
+    /// backlog is also bounded in bytes, at half the pipeline's byte bound
+    /// ([`with_queue_max_bytes`](Self::with_queue_max_bytes)), which it is part of: a sink that
+    /// hangs cannot take the whole bound and make the queue drop what the others would write.
+    /// An assembled entry holds hashes, not content, and about 1.3 KB of memory. Default:
+    /// [`DEFAULT_SINK_BACKLOG`].
     #[must_use]
     pub fn with_sink_backlog(mut self, entries: usize) -> Self {
         self.sink_backlog = entries;

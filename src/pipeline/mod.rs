@@ -414,13 +414,34 @@ mod tests {
 
     #[test]
     fn byte_budget_admits_an_oversized_entry_only_when_empty() {
-        let budget = ByteBudget::new(100);
+        // A bound of 1,600 keeps 100 for the pipeline's reports: calls get 1,500.
+        let budget = ByteBudget::new(1_600);
+        assert!(budget.try_reserve(5_000));
+        assert!(!budget.try_reserve(1));
+        budget.release(5_000);
+        assert!(budget.try_reserve(900));
+        assert!(budget.try_reserve(600));
+        assert!(!budget.try_reserve(1));
+        assert!(budget.try_reserve_report(100));
+        assert!(!budget.try_reserve_report(1));
+        assert_eq!(budget.held(), 1_600);
+        assert_eq!(budget.peak(), 5_000);
+    }
+
+    #[test]
+    fn kept_records_count_and_are_kept_only_when_they_fit() {
+        let budget = ByteBudget::new(1_600);
+        assert!(budget.try_reserve(1_000));
+        assert!(budget.try_pool(500));
+        assert!(!budget.try_pool(1), "the pool may not use the reserve");
+        assert!(!budget.try_reserve(1), "kept records count against calls");
+        budget.unpool(500);
         assert!(budget.try_reserve(500));
-        assert!(!budget.try_reserve(1));
-        budget.release(500);
-        assert!(budget.try_reserve(60));
-        assert!(budget.try_reserve(40));
-        assert!(!budget.try_reserve(1));
+        // An entry larger than its call's charge is charged in full, never refused.
+        budget.exchange(1_500, 1_700);
+        assert_eq!(budget.held(), 1_700);
+        budget.exchange(1_700, 0);
+        assert_eq!(budget.held(), 0);
     }
 
     #[test]
