@@ -182,10 +182,11 @@ fn hex32(bytes: &[u8; 32]) -> String {
     String::from_utf8(hex_digits(bytes).to_vec()).unwrap_or_default()
 }
 
-/// Lowercase hex of 32 bytes, as bytes: a table lookup per nibble, without the bounds checks
-/// and the call of `hex::encode_to_slice` (which was 2% of verifying a file).
+/// Lowercase hex of 32 bytes (a digest), as bytes: a table lookup per nibble, without the
+/// bounds checks and the call of `hex::encode_to_slice` (which was 2% of verifying a file).
 #[inline]
-fn hex_digits(bytes: &[u8; 32]) -> [u8; 64] {
+#[must_use]
+pub fn hex_digits(bytes: &[u8; 32]) -> [u8; 64] {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut out = [0u8; 64];
     for (pair, &byte) in out.chunks_exact_mut(2).zip(bytes) {

@@ -200,18 +200,6 @@ fn shared_stream(stream: &str) -> Arc<str> {
 static ERASED_KEY: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
     std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\"erased\""));
 
-/// Lowercase hex of 32 bytes: a table lookup per nibble, cheaper than `hex::encode_to_slice`
-/// (this runs once per entry).
-fn hex64(bytes: &[u8; 32]) -> [u8; 64] {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = [0u8; 64];
-    for (pair, &byte) in out.chunks_exact_mut(2).zip(bytes) {
-        pair[0] = DIGITS[usize::from(byte >> 4)];
-        pair[1] = DIGITS[usize::from(byte & 0x0f)];
-    }
-    out
-}
-
 /// An item of `link`, whose content has the entry digest `digest`.
 fn item(link: &LinkRef<'_>, digest: &[u8; 32], repaired: Option<Vec<Crashed>>) -> Item {
     let hash = parse_hash(&link.hash);
@@ -220,7 +208,7 @@ fn item(link: &LinkRef<'_>, digest: &[u8; 32], repaired: Option<Vec<Crashed>>) -
         prev: parse_hash(&link.prev),
         content_ok: hash.is_some()
             && hash
-                == Some(hex64(&link_hash_bytes(
+                == Some(tracing_llm_audit::chain::hex_digits(&link_hash_bytes(
                     &link.stream,
                     link.seq,
                     &link.prev,
