@@ -209,7 +209,12 @@ impl GrpcReceiver {
                 )
                 .add_service(TraceServiceServer::new(others.clone()))
                 .add_service(MetricsServiceServer::new(others))
-                .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener))
+                // TCP_NODELAY, as `Server::serve` sets it (the builder's setting does not
+                // reach a listener of our own): with Nagle on, the response's trailers wait
+                // for the client's delayed ACK.
+                .serve_with_incoming(
+                    tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
+                )
                 .await
                 .unwrap();
         });
