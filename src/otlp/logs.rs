@@ -2,18 +2,14 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{
-    any_value, AnyValue, ArrayValue, InstrumentationScope, KeyValue,
-};
-use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs, SeverityNumber};
 use opentelemetry_proto::tonic::resource::v1::Resource;
+use tonic::codegen::Bytes;
 
 use super::config::{Compression, ExportConfig, Overrides, Protocol, Secret};
 use super::transport::{Outcome, Transport};
+use super::wire::{string_key_value, RequestEncoder};
 use super::{resource_attributes, OtlpError, OwnRuntime};
-use crate::entry::{AuditEntry, Status};
-use crate::names;
+use crate::entry::AuditEntry;
 use crate::sink::{AuditSink, SinkError};
 
 /// An [`AuditSink`] that sends every entry as an OTLP log record, over gRPC or HTTP/protobuf.
@@ -51,7 +47,10 @@ pub struct OtlpLogSink {
     transport: Transport,
     endpoint: String,
     timeout: Duration,
-    resource: Resource,
+    /// Encodes each batch's request straight from the entries, reusing its buffers.
+    encoder: RequestEncoder,
+    /// The size of the last request: the next one's buffer starts at that capacity.
+    last_request_len: usize,
 }
 
 /// Configures an [`OtlpLogSink`].
@@ -100,17 +99,19 @@ impl OtlpLogSinkBuilder {
         };
         let attributes = resource_attributes(self.service_name, self.resource, lookup)
             .into_iter()
-            .map(|(k, v)| string(&k, v))
+            .map(|(k, v)| string_key_value(k, v))
             .collect();
+        let resource = Resource {
+            attributes,
+            ..Resource::default()
+        };
         Ok(OtlpLogSink {
             runtime,
             transport,
             endpoint: config.endpoint,
             timeout: config.timeout,
-            resource: Resource {
-                attributes,
-                ..Resource::default()
-            },
+            encoder: RequestEncoder::new(&resource),
+            last_request_len: 0,
         })
     }
 }
@@ -127,25 +128,6 @@ impl OtlpLogSink {
     pub fn endpoint(&self) -> &str {
         &self.endpoint
     }
-
-    fn request(&self, entries: &[AuditEntry]) -> ExportLogsServiceRequest {
-        let observed = unix_nanos(SystemTime::now());
-        ExportLogsServiceRequest {
-            resource_logs: vec![ResourceLogs {
-                resource: Some(self.resource.clone()),
-                scope_logs: vec![ScopeLogs {
-                    scope: Some(InstrumentationScope {
-                        name: names::SCOPE_NAME.to_owned(),
-                        version: env!("CARGO_PKG_VERSION").to_owned(),
-                        ..InstrumentationScope::default()
-                    }),
-                    log_records: entries.iter().map(|e| log_record(e, observed)).collect(),
-                    schema_url: String::new(),
-                }],
-                schema_url: String::new(),
-            }],
-        }
-    }
 }
 
 impl AuditSink for OtlpLogSink {
@@ -157,7 +139,12 @@ impl AuditSink for OtlpLogSink {
         if entries.is_empty() {
             return Ok(());
         }
-        let request = self.request(entries);
+        let observed = unix_nanos(SystemTime::now());
+        // A new buffer for every request: the transport owns it until the request is sent.
+        let mut buffer = Vec::with_capacity(self.last_request_len);
+        let start = self.encoder.encode(entries, observed, &mut buffer);
+        self.last_request_len = buffer.len();
+        let request = Bytes::from(buffer).slice(start..);
         let endpoint = self.endpoint.clone();
         let timeout = self.timeout;
         let transport = &mut self.transport;
@@ -210,139 +197,182 @@ fn unix_nanos(time: SystemTime) -> u64 {
         .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }
 
-fn value(value: any_value::Value) -> Option<AnyValue> {
-    Some(AnyValue { value: Some(value) })
-}
+#[cfg(test)]
+pub(crate) mod tests {
+    //! The request as `opentelemetry-proto` structs, as the sink built it before it encoded
+    //! entries itself: the reference its encoder's bytes must equal.
 
-fn string(key: &str, v: String) -> KeyValue {
-    KeyValue {
-        key: key.to_owned(),
-        value: value(any_value::Value::StringValue(v)),
-        ..KeyValue::default()
-    }
-}
+    use std::time::SystemTime;
 
-fn int(key: &str, n: u64) -> KeyValue {
-    KeyValue {
-        key: key.to_owned(),
-        value: value(any_value::Value::IntValue(
-            i64::try_from(n).unwrap_or(i64::MAX),
-        )),
-        ..KeyValue::default()
-    }
-}
-
-/// Converts one entry; `observed` is when the sink saw it, in Unix nanoseconds.
-pub(crate) fn log_record(entry: &AuditEntry, observed: u64) -> LogRecord {
-    let mut attributes = Vec::with_capacity(32);
-    let mut push_str = |key: &str, v: &Option<String>| {
-        if let Some(v) = v {
-            attributes.push(string(key, v.clone()));
-        }
+    use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+    use opentelemetry_proto::tonic::common::v1::{
+        any_value, AnyValue, ArrayValue, InstrumentationScope, KeyValue,
     };
-    push_str(names::USER_ID, &entry.user_id);
-    push_str(names::SESSION_ID, &entry.session_id);
-    push_str(names::PROVIDER_NAME, &entry.provider);
-    push_str(names::REQUEST_MODEL, &entry.model);
-    push_str(names::RESPONSE_MODEL, &entry.response_model);
-    push_str(names::RESPONSE_ID, &entry.response_id);
-    push_str(names::SYSTEM_PROMPT_HASH, &entry.system_prompt_hash);
-    push_str(names::INPUT_HASH, &entry.input_hash);
-    push_str(names::OUTPUT_HASH, &entry.output_hash);
-    push_str(names::HASH_KEY_ID, &entry.hash_key_id);
-    push_str(names::COST_NOTE, &entry.cost_note);
-    push_str(names::ERROR_TYPE, &entry.error_type);
-    push_str(names::ERROR_MESSAGE, &entry.error_message);
-    push_str(names::PARENT_SPAN_ID, &entry.parent_span_id);
-    attributes.push(string(names::REQUEST_ID, entry.request_id.to_string()));
-    attributes.push(int(names::SCHEMA_VERSION, u64::from(entry.schema_version)));
-    attributes.push(string(names::OPERATION_NAME, entry.action.clone()));
-    attributes.push(string(names::STATUS, entry.status.as_str().to_owned()));
-    if let Some(reasons) = &entry.finish_reasons {
-        attributes.push(KeyValue {
-            key: names::RESPONSE_FINISH_REASONS.to_owned(),
-            value: value(any_value::Value::ArrayValue(ArrayValue {
-                values: reasons
-                    .iter()
-                    .filter_map(|r| value(any_value::Value::StringValue(r.clone())))
-                    .collect(),
-            })),
-            ..KeyValue::default()
-        });
-    }
-    if let Some(stream) = entry.streaming {
-        attributes.push(KeyValue {
-            key: names::REQUEST_STREAM.to_owned(),
-            value: value(any_value::Value::BoolValue(stream)),
-            ..KeyValue::default()
-        });
-    }
-    for (key, tokens) in [
-        (names::USAGE_INPUT_TOKENS, entry.input_tokens),
-        (names::USAGE_OUTPUT_TOKENS, entry.output_tokens),
-        (names::USAGE_REASONING_OUTPUT_TOKENS, entry.thinking_tokens),
-        (
-            names::USAGE_CACHE_READ_INPUT_TOKENS,
-            entry.cache_read_tokens,
-        ),
-        (
-            names::USAGE_CACHE_CREATION_INPUT_TOKENS,
-            entry.cache_write_tokens,
-        ),
-    ] {
-        if let Some(tokens) = tokens {
-            attributes.push(int(key, tokens));
+    use opentelemetry_proto::tonic::logs::v1::{
+        LogRecord, ResourceLogs, ScopeLogs, SeverityNumber,
+    };
+    use opentelemetry_proto::tonic::resource::v1::Resource;
+
+    use super::unix_nanos;
+    use crate::entry::{AuditEntry, Status};
+    use crate::names;
+
+    pub(crate) fn reference_request(
+        resource: &Resource,
+        entries: &[AuditEntry],
+        observed: u64,
+    ) -> ExportLogsServiceRequest {
+        ExportLogsServiceRequest {
+            resource_logs: vec![ResourceLogs {
+                resource: Some(resource.clone()),
+                scope_logs: vec![ScopeLogs {
+                    scope: Some(InstrumentationScope {
+                        name: names::SCOPE_NAME.to_owned(),
+                        version: env!("CARGO_PKG_VERSION").to_owned(),
+                        ..InstrumentationScope::default()
+                    }),
+                    log_records: entries.iter().map(|e| log_record(e, observed)).collect(),
+                    schema_url: String::new(),
+                }],
+                schema_url: String::new(),
+            }],
         }
     }
-    attributes.push(int(names::LATENCY_MS, entry.latency_ms));
-    if let Some(ttfc) = entry.time_to_first_chunk_ms {
-        #[allow(clippy::cast_precision_loss)] // milliseconds fit a double exactly
-        attributes.push(KeyValue {
-            key: names::RESPONSE_TIME_TO_FIRST_CHUNK.to_owned(),
-            value: value(any_value::Value::DoubleValue(ttfc as f64 / 1000.0)),
+
+    fn value(value: any_value::Value) -> Option<AnyValue> {
+        Some(AnyValue { value: Some(value) })
+    }
+
+    fn string(key: &str, v: String) -> KeyValue {
+        KeyValue {
+            key: key.to_owned(),
+            value: value(any_value::Value::StringValue(v)),
             ..KeyValue::default()
-        });
+        }
     }
-    if let Some(cost) = entry.cost_usd {
-        // A string: the exact decimal, as in the entry.
-        attributes.push(string(names::USAGE_COST, cost.to_string()));
+
+    fn int(key: &str, n: u64) -> KeyValue {
+        KeyValue {
+            key: key.to_owned(),
+            value: value(any_value::Value::IntValue(
+                i64::try_from(n).unwrap_or(i64::MAX),
+            )),
+            ..KeyValue::default()
+        }
     }
-    attributes.push(int(names::SANITIZATION_COUNT, entry.sanitization_count));
-    for (entity, count) in &entry.sanitization {
-        attributes.push(int(
-            &format!("{}{entity}", names::SANITIZATION_PREFIX),
-            *count,
-        ));
-    }
-    if let Some(metadata) = &entry.metadata {
-        attributes.push(string(
-            names::METADATA,
-            serde_json::Value::Object(metadata.clone()).to_string(),
-        ));
-    }
-    let (severity, severity_text) = match entry.status {
-        Status::Success => (SeverityNumber::Info, "INFO"),
-        Status::Blocked => (SeverityNumber::Warn, "WARN"),
-        Status::Error => (SeverityNumber::Error, "ERROR"),
-    };
-    let decode = |id: &Option<String>, len: usize| {
-        id.as_deref()
-            .and_then(|hex| hex::decode(hex).ok())
-            .filter(|bytes| bytes.len() == len)
-            .unwrap_or_default()
-    };
-    let body = serde_json::to_string(entry).unwrap_or_default();
-    LogRecord {
-        time_unix_nano: unix_nanos(SystemTime::from(entry.timestamp)),
-        observed_time_unix_nano: observed,
-        severity_number: severity as i32,
-        severity_text: severity_text.to_owned(),
-        body: value(any_value::Value::StringValue(body)),
-        attributes,
-        dropped_attributes_count: 0,
-        flags: 0,
-        trace_id: decode(&entry.trace_id, 16),
-        span_id: decode(&entry.span_id, 8),
-        event_name: names::EVENT_NAME.to_owned(),
+
+    /// Converts one entry; `observed` is when the sink saw it, in Unix nanoseconds.
+    fn log_record(entry: &AuditEntry, observed: u64) -> LogRecord {
+        let mut attributes = Vec::with_capacity(32);
+        let mut push_str = |key: &str, v: &Option<String>| {
+            if let Some(v) = v {
+                attributes.push(string(key, v.clone()));
+            }
+        };
+        push_str(names::USER_ID, &entry.user_id);
+        push_str(names::SESSION_ID, &entry.session_id);
+        push_str(names::PROVIDER_NAME, &entry.provider);
+        push_str(names::REQUEST_MODEL, &entry.model);
+        push_str(names::RESPONSE_MODEL, &entry.response_model);
+        push_str(names::RESPONSE_ID, &entry.response_id);
+        push_str(names::SYSTEM_PROMPT_HASH, &entry.system_prompt_hash);
+        push_str(names::INPUT_HASH, &entry.input_hash);
+        push_str(names::OUTPUT_HASH, &entry.output_hash);
+        push_str(names::HASH_KEY_ID, &entry.hash_key_id);
+        push_str(names::COST_NOTE, &entry.cost_note);
+        push_str(names::ERROR_TYPE, &entry.error_type);
+        push_str(names::ERROR_MESSAGE, &entry.error_message);
+        push_str(names::PARENT_SPAN_ID, &entry.parent_span_id);
+        attributes.push(string(names::REQUEST_ID, entry.request_id.to_string()));
+        attributes.push(int(names::SCHEMA_VERSION, u64::from(entry.schema_version)));
+        attributes.push(string(names::OPERATION_NAME, entry.action.clone()));
+        attributes.push(string(names::STATUS, entry.status.as_str().to_owned()));
+        if let Some(reasons) = &entry.finish_reasons {
+            attributes.push(KeyValue {
+                key: names::RESPONSE_FINISH_REASONS.to_owned(),
+                value: value(any_value::Value::ArrayValue(ArrayValue {
+                    values: reasons
+                        .iter()
+                        .filter_map(|r| value(any_value::Value::StringValue(r.clone())))
+                        .collect(),
+                })),
+                ..KeyValue::default()
+            });
+        }
+        if let Some(stream) = entry.streaming {
+            attributes.push(KeyValue {
+                key: names::REQUEST_STREAM.to_owned(),
+                value: value(any_value::Value::BoolValue(stream)),
+                ..KeyValue::default()
+            });
+        }
+        for (key, tokens) in [
+            (names::USAGE_INPUT_TOKENS, entry.input_tokens),
+            (names::USAGE_OUTPUT_TOKENS, entry.output_tokens),
+            (names::USAGE_REASONING_OUTPUT_TOKENS, entry.thinking_tokens),
+            (
+                names::USAGE_CACHE_READ_INPUT_TOKENS,
+                entry.cache_read_tokens,
+            ),
+            (
+                names::USAGE_CACHE_CREATION_INPUT_TOKENS,
+                entry.cache_write_tokens,
+            ),
+        ] {
+            if let Some(tokens) = tokens {
+                attributes.push(int(key, tokens));
+            }
+        }
+        attributes.push(int(names::LATENCY_MS, entry.latency_ms));
+        if let Some(ttfc) = entry.time_to_first_chunk_ms {
+            #[allow(clippy::cast_precision_loss)] // milliseconds fit a double exactly
+            attributes.push(KeyValue {
+                key: names::RESPONSE_TIME_TO_FIRST_CHUNK.to_owned(),
+                value: value(any_value::Value::DoubleValue(ttfc as f64 / 1000.0)),
+                ..KeyValue::default()
+            });
+        }
+        if let Some(cost) = entry.cost_usd {
+            // A string: the exact decimal, as in the entry.
+            attributes.push(string(names::USAGE_COST, cost.to_string()));
+        }
+        attributes.push(int(names::SANITIZATION_COUNT, entry.sanitization_count));
+        for (entity, count) in &entry.sanitization {
+            attributes.push(int(
+                &format!("{}{entity}", names::SANITIZATION_PREFIX),
+                *count,
+            ));
+        }
+        if let Some(metadata) = &entry.metadata {
+            attributes.push(string(
+                names::METADATA,
+                serde_json::Value::Object(metadata.clone()).to_string(),
+            ));
+        }
+        let (severity, severity_text) = match entry.status {
+            Status::Success => (SeverityNumber::Info, "INFO"),
+            Status::Blocked => (SeverityNumber::Warn, "WARN"),
+            Status::Error => (SeverityNumber::Error, "ERROR"),
+        };
+        let decode = |id: &Option<String>, len: usize| {
+            id.as_deref()
+                .and_then(|hex| hex::decode(hex).ok())
+                .filter(|bytes| bytes.len() == len)
+                .unwrap_or_default()
+        };
+        let body = serde_json::to_string(entry).unwrap_or_default();
+        LogRecord {
+            time_unix_nano: unix_nanos(SystemTime::from(entry.timestamp)),
+            observed_time_unix_nano: observed,
+            severity_number: severity as i32,
+            severity_text: severity_text.to_owned(),
+            body: value(any_value::Value::StringValue(body)),
+            attributes,
+            dropped_attributes_count: 0,
+            flags: 0,
+            trace_id: decode(&entry.trace_id, 16),
+            span_id: decode(&entry.span_id, 8),
+            event_name: names::EVENT_NAME.to_owned(),
+        }
     }
 }

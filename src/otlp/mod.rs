@@ -90,6 +90,7 @@ mod config;
 mod logs;
 mod setup;
 mod transport;
+mod wire;
 
 pub use config::{
     Compression, Protocol, DEFAULT_GRPC_ENDPOINT, DEFAULT_HTTP_ENDPOINT, DEFAULT_TIMEOUT,

@@ -3,12 +3,12 @@
 
 use std::io::Write as _;
 
-use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
-use opentelemetry_proto::tonic::collector::logs::v1::{
-    ExportLogsServiceRequest, ExportLogsServiceResponse,
-};
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse;
+use prost::bytes::BufMut as _;
 use prost::Message as _;
-use tonic::codec::CompressionEncoding;
+use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::codegen::http::uri::PathAndQuery;
+use tonic::codegen::{Bytes, GrpcMethod};
 use tonic::metadata::MetadataMap;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
@@ -28,7 +28,7 @@ pub(crate) enum Outcome {
 
 pub(crate) enum Transport {
     Grpc {
-        client: LogsServiceClient<Channel>,
+        client: tonic::client::Grpc<Channel>,
         metadata: MetadataMap,
     },
     Http {
@@ -86,7 +86,7 @@ impl Transport {
                 .tls_config(tls)
                 .map_err(|e| invalid(format!("TLS configuration failed: {e}")))?;
         }
-        let mut client = LogsServiceClient::new(endpoint.connect_lazy());
+        let mut client = tonic::client::Grpc::new(endpoint.connect_lazy());
         if config.compression == Compression::Gzip {
             client = client.send_compressed(CompressionEncoding::Gzip);
         }
@@ -117,16 +117,13 @@ impl Transport {
         })
     }
 
-    pub(crate) async fn export(
-        &mut self,
-        endpoint: &str,
-        request: ExportLogsServiceRequest,
-    ) -> Outcome {
+    /// Sends one `ExportLogsServiceRequest`, already encoded as protobuf.
+    pub(crate) async fn export(&mut self, endpoint: &str, request: Bytes) -> Outcome {
         match self {
             Self::Grpc { client, metadata } => {
                 let mut request = tonic::Request::new(request);
                 *request.metadata_mut() = metadata.clone();
-                match client.export(request).await {
+                match grpc_export(client, request).await {
                     Ok(response) => accepted(response.into_inner()),
                     Err(status) => grpc_failure(endpoint, &status),
                 }
@@ -136,7 +133,7 @@ impl Transport {
                 headers,
                 gzip,
             } => {
-                let mut body = request.encode_to_vec();
+                let mut body = request;
                 let mut post = client
                     .post(endpoint)
                     .headers(headers.clone())
@@ -146,7 +143,7 @@ impl Transport {
                         flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
                     if encoder.write_all(&body).is_ok() {
                         if let Ok(compressed) = encoder.finish() {
-                            body = compressed;
+                            body = Bytes::from(compressed);
                             post = post.header(reqwest::header::CONTENT_ENCODING, "gzip");
                         }
                     }
@@ -177,6 +174,66 @@ impl Transport {
                 }
             }
         }
+    }
+}
+
+/// `LogsService/Export` as the generated client calls it, with a request already encoded.
+async fn grpc_export(
+    client: &mut tonic::client::Grpc<Channel>,
+    mut request: tonic::Request<Bytes>,
+) -> Result<tonic::Response<ExportLogsServiceResponse>, tonic::Status> {
+    client
+        .ready()
+        .await
+        .map_err(|e| tonic::Status::unknown(format!("Service was not ready: {e}")))?;
+    request.extensions_mut().insert(GrpcMethod::new(
+        "opentelemetry.proto.collector.logs.v1.LogsService",
+        "Export",
+    ));
+    let path =
+        PathAndQuery::from_static("/opentelemetry.proto.collector.logs.v1.LogsService/Export");
+    client.unary(request, path, EncodedCodec).await
+}
+
+/// A gRPC codec whose requests are protobuf bytes already and whose responses are
+/// `ExportLogsServiceResponse`s.
+#[derive(Debug, Clone, Copy, Default)]
+struct EncodedCodec;
+
+impl Codec for EncodedCodec {
+    type Encode = Bytes;
+    type Decode = ExportLogsServiceResponse;
+    type Encoder = Self;
+    type Decoder = Self;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        Self
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        Self
+    }
+}
+
+impl Encoder for EncodedCodec {
+    type Item = Bytes;
+    type Error = tonic::Status;
+
+    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), Self::Error> {
+        dst.reserve(item.len());
+        dst.put_slice(&item);
+        Ok(())
+    }
+}
+
+impl Decoder for EncodedCodec {
+    type Item = ExportLogsServiceResponse;
+    type Error = tonic::Status;
+
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Self::Item>, Self::Error> {
+        ExportLogsServiceResponse::decode(src)
+            .map(Some)
+            .map_err(|e| tonic::Status::internal(e.to_string()))
     }
 }
 
