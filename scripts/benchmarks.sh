@@ -82,7 +82,8 @@ with open(log_path, errors="replace") as f:
     for line in f:
         if line.startswith("llm-audit-bench "):
             _, ident, *pairs = line.split()
-            figures[ident] = dict(p.split("=", 1) for p in pairs)
+            # An id may print several times (the LLM span's CPU-time run): keep every figure.
+            figures.setdefault(ident, {}).update(p.split("=", 1) for p in pairs)
         elif line.startswith("skipped:"):
             skipped.append(line.strip())
 
