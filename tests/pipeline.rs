@@ -381,6 +381,40 @@ impl AuditSink for HangingSink {
     }
 }
 
+/// Calls `memory` has, not counting the pipeline's own drop reports.
+fn calls_in(memory: &MemorySink) -> usize {
+    memory
+        .entries()
+        .iter()
+        .filter(|e| e.action != ACTION_ENTRIES_DROPPED)
+        .count()
+}
+
+/// Sends `bursts` bursts of 50 calls, each waited for until `memory` has it (or `give_up`
+/// says so, or 30 s passed), so that a healthy sink never falls behind however slow the
+/// machine.
+fn send_in_bursts(
+    dispatch: &Dispatch,
+    memory: &MemorySink,
+    bursts: u64,
+    give_up: impl Fn() -> bool,
+) {
+    tracing::dispatcher::with_default(dispatch, || {
+        for burst in 0..bursts {
+            for i in 0..50 {
+                llm_call(burst * 50 + i);
+            }
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+            while calls_in(memory) < (burst as usize + 1) * 50
+                && !give_up()
+                && std::time::Instant::now() < deadline
+            {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+    });
+}
+
 #[test]
 fn a_hanging_sink_delays_only_itself_and_its_drops_are_counted() {
     let hanging = HangingSink::new();
@@ -393,27 +427,10 @@ fn a_hanging_sink_delays_only_itself_and_its_drops_are_counted() {
         .build()
         .unwrap();
     let dispatch = Dispatch::new(tracing_subscriber::registry().with(layer));
-    // Calls the healthy sink has, not counting the pipeline's own drop reports.
-    let calls = || {
-        memory
-            .entries()
-            .iter()
-            .filter(|e| e.action != tracing_llm_audit::ACTION_ENTRIES_DROPPED)
-            .count()
-    };
-    // In bursts of 50, each waited for: the healthy sink never falls a backlog (100) behind,
-    // however slow the machine, while the hanging one overflows its backlog after 100.
-    tracing::dispatcher::with_default(&dispatch, || {
-        for burst in 0..20 {
-            for i in 0..50 {
-                llm_call(burst * 50 + i);
-            }
-            let deadline = std::time::Instant::now() + Duration::from_secs(30);
-            while calls() < (burst as usize + 1) * 50 && std::time::Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(2));
-            }
-        }
-    });
+    let calls = || calls_in(&memory);
+    // The healthy sink never falls a backlog (100) behind, however slow the machine, while the
+    // hanging one overflows its backlog after 100.
+    send_in_bursts(&dispatch, &memory, 20, || false);
     // The healthy sink receives every call while the other one hangs.
     assert_eq!(
         calls(),
@@ -464,27 +481,8 @@ fn a_hanging_sink_cannot_take_the_whole_byte_bound_from_the_others() {
         .build()
         .unwrap();
     let dispatch = Dispatch::new(tracing_subscriber::registry().with(layer));
-    let calls = || {
-        memory
-            .entries()
-            .iter()
-            .filter(|e| e.action != ACTION_ENTRIES_DROPPED)
-            .count()
-    };
-    tracing::dispatcher::with_default(&dispatch, || {
-        for burst in 0..60 {
-            for i in 0..50 {
-                llm_call(burst * 50 + i);
-            }
-            let deadline = std::time::Instant::now() + Duration::from_secs(30);
-            while calls() < (burst as usize + 1) * 50
-                && guard.stats().dropped == 0
-                && std::time::Instant::now() < deadline
-            {
-                std::thread::sleep(Duration::from_millis(2));
-            }
-        }
-    });
+    let calls = || calls_in(&memory);
+    send_in_bursts(&dispatch, &memory, 60, || guard.stats().dropped > 0);
     let during = guard.stats();
     assert_eq!(during.dropped, 0, "the queue dropped calls: {during:?}");
     assert_eq!(calls(), 3_000, "the healthy sink got every call");

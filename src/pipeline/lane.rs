@@ -116,12 +116,12 @@ pub(crate) struct Backlog {
 
 /// What a lane holds and has not written yet.
 #[derive(Debug, Default)]
-pub(crate) struct Pending {
+pub(crate) struct Unwritten {
     entries: AtomicUsize,
     bytes: AtomicUsize,
 }
 
-impl Pending {
+impl Unwritten {
     fn add(&self, batch: &Batch) {
         self.bytes.fetch_add(batch.bytes(), SeqCst);
         self.entries.fetch_add(batch.len(), SeqCst);
@@ -137,7 +137,7 @@ impl Pending {
 pub(crate) struct Lane {
     tx: Sender<LaneMessage>,
     /// Entries handed to the lane and not yet written (or given up on), and their bytes.
-    pending: Arc<Pending>,
+    pending: Arc<Unwritten>,
     backlog: Backlog,
     thread: Option<JoinHandle<()>>,
 }
@@ -152,7 +152,7 @@ impl Lane {
         backlog: Backlog,
     ) -> std::io::Result<Self> {
         let (tx, rx) = crossbeam_channel::unbounded();
-        let pending = Arc::new(Pending::default());
+        let pending = Arc::new(Unwritten::default());
         let runner = LaneRunner {
             rx,
             sink,
@@ -224,7 +224,7 @@ struct LaneRunner {
     rx: Receiver<LaneMessage>,
     sink: Box<dyn AuditSink>,
     counters: Arc<SinkCounters>,
-    pending: Arc<Pending>,
+    pending: Arc<Unwritten>,
     retry: RetryPolicy,
     idle_flush: Duration,
 }

@@ -378,12 +378,10 @@ impl ByteBudget {
         }
     }
 
-    /// Takes a kept record's charge off: it was reused or freed.
+    /// Takes a kept record's charge off: it was freed, or reused by a call that is charged
+    /// for it when offered (so there is no room to announce to waiting callers).
     fn unpool(&self, bytes: usize) {
         self.pooled.fetch_sub(bytes, SeqCst);
-        if self.waiters.load(Relaxed) > 0 {
-            self.wake_all();
-        }
     }
 
     fn note_peak(&self, now: usize) {

@@ -2,7 +2,7 @@
 //! answers flush and shutdown.
 
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use crossbeam_channel::Receiver;
@@ -54,16 +54,14 @@ enum Control {
 #[derive(Default)]
 struct Reported {
     queue: u64,
-    queue_event: Option<Arc<Batch>>,
+    queue_event: Weak<Batch>,
     sinks: Vec<u64>,
-    sink_events: Vec<Option<Arc<Batch>>>,
+    sink_events: Vec<Weak<Batch>>,
 }
 
 /// Whether a lane still holds `event`.
-fn in_flight(event: &Option<Arc<Batch>>) -> bool {
-    event
-        .as_ref()
-        .is_some_and(|event| Arc::strong_count(event) > 1)
+fn in_flight(event: &Weak<Batch>) -> bool {
+    event.strong_count() > 0
 }
 
 impl Worker {
@@ -71,7 +69,7 @@ impl Worker {
         let mut batch = Vec::with_capacity(self.max_batch);
         let mut reported = Reported {
             sinks: vec![0; self.lanes.len()],
-            sink_events: vec![None; self.lanes.len()],
+            sink_events: self.lanes.iter().map(|_| Weak::new()).collect(),
             ..Reported::default()
         };
         loop {
@@ -181,7 +179,7 @@ impl Worker {
                 for lane in &self.lanes {
                     let _ = lane.send_batch(event.clone(), true);
                 }
-                reported.queue_event = Some(event);
+                reported.queue_event = Arc::downgrade(&event);
             }
         }
         for (index, counters) in self.shared.counters.sinks.iter().enumerate() {
@@ -197,7 +195,7 @@ impl Worker {
                 for (_, lane) in self.lanes.iter().enumerate().filter(|(i, _)| *i != index) {
                     let _ = lane.send_batch(event.clone(), true);
                 }
-                reported.sink_events[index] = Some(event);
+                reported.sink_events[index] = Arc::downgrade(&event);
             }
         }
     }
