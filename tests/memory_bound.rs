@@ -181,7 +181,12 @@ fn the_byte_bound_covers_the_queue_and_the_sink_backlog() {
         stats.dropped + stats.internal_errors + sink.written + sink.failed + sink.dropped,
         "every call is written or counted: {stats:?}"
     );
-    assert!(stats.dropped > 10_000, "the bound refused calls: {stats:?}");
+    // Refused at the queue, or, past the sink's share of the bound, at its backlog: which of
+    // the two depends on how the worker's rounds fall.
+    assert!(
+        stats.dropped + sink.dropped > 10_000,
+        "the bound refused calls: {stats:?}"
+    );
     assert!(
         stats.peak_held_bytes <= BOUND as u64,
         "the pipeline charged itself {} bytes, over the bound of {BOUND}",
