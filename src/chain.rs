@@ -399,6 +399,83 @@ struct Member {
     plain_string: bool,
 }
 
+/// Whether `b` has a control byte (below 0x20) anywhere. Lines of the writer have none at all (it
+/// escapes them); only a line that has some needs its strings checked for them.
+#[inline]
+fn has_controls(b: &[u8]) -> bool {
+    b.chunks(64)
+        .any(|c| c.iter().fold(false, |any, &x| any | (x < 0x20)))
+}
+
+/// The end (exclusive) of the string whose opening quote is at `start`, and whether it has a
+/// backslash in it; `None` if it does not end, or has a control byte when `controls`.
+#[inline]
+fn string_end(b: &[u8], start: usize, controls: bool) -> Option<(usize, bool)> {
+    let mut i = start + 1;
+    let mut escaped = false;
+    loop {
+        // Jump to the next quote or backslash, then check the stretch for controls.
+        let at = i + quote_or_backslash(b.get(i..)?)?;
+        if controls && b[i..at].iter().any(|&c| c < 0x20) {
+            return None;
+        }
+        if b[at] == b'"' {
+            return Some((at + 1, escaped));
+        }
+        escaped = true;
+        i = at + 2;
+        if i > b.len() {
+            return None;
+        }
+    }
+}
+
+/// The end (exclusive) of the member value that starts at `start`, and whether it is a string
+/// without a backslash; `None` for anything the scanner does not take. Only the extent is
+/// found: strings keep their escapes, nested values are parsed later.
+#[inline]
+fn value_end(text: &str, start: usize, controls: bool) -> Option<(usize, bool)> {
+    let b = text.as_bytes();
+    let mut i = start;
+    match *b.get(i)? {
+        b'"' => string_end(b, i, controls).map(|(end, escaped)| (end, !escaped)),
+        b'{' | b'[' => {
+            let mut depth = 0usize;
+            loop {
+                match *b.get(i)? {
+                    b'"' => {
+                        i = string_end(b, i, controls)?.0;
+                        continue;
+                    }
+                    b'{' | b'[' => {
+                        depth += 1;
+                        // `serde_json` refuses a line nested 128 deep; the definition decides
+                        // for deep values rather than the value alone.
+                        if depth > MAX_SCANNED_DEPTH {
+                            return None;
+                        }
+                    }
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return Some((i + 1, false));
+                        }
+                    }
+                    _ => {}
+                }
+                i += 1;
+            }
+        }
+        _ => {
+            while i < b.len() && !matches!(b[i], b',' | b'}' | b' ' | b'\t' | b'\n' | b'\r') {
+                i += 1;
+            }
+            let raw = &text[start..i];
+            (matches!(raw, "true" | "false" | "null") || is_json_number(raw)).then_some((i, false))
+        }
+    }
+}
+
 /// The top-level members of a JSON object line, as byte ranges of key and raw value, appended to
 /// `members`: a hand scanner for the common case (keys without escapes, well-formed values),
 /// `None` for anything else, which then takes the `serde_json` path. Only the extent of each
@@ -407,35 +484,10 @@ fn scan_members<'a>(line: &'a [u8], members: &mut Vec<Member>) -> Option<&'a str
     members.clear();
     let text = std::str::from_utf8(line).ok()?;
     let b = text.as_bytes();
-    // Lines of the writer have no control bytes at all (it escapes them); only a line that has
-    // some needs its strings checked for them.
-    let controls = b
-        .chunks(64)
-        .any(|c| c.iter().fold(false, |any, &x| any | (x < 0x20)));
+    let controls = has_controls(b);
     let ws = |i: &mut usize| {
         while *i < b.len() && matches!(b[*i], b' ' | b'\t' | b'\n' | b'\r') {
             *i += 1;
-        }
-    };
-    // The end (exclusive) of the string starting at the quote `start`, and whether it has a
-    // backslash in it.
-    let string_end = |start: usize| -> Option<(usize, bool)> {
-        let mut i = start + 1;
-        let mut escaped = false;
-        loop {
-            // Jump to the next quote or backslash, then check the stretch for controls.
-            let at = i + quote_or_backslash(&b[i..])?;
-            if controls && b[i..at].iter().any(|&c| c < 0x20) {
-                return None;
-            }
-            if b[at] == b'"' {
-                return Some((at + 1, escaped));
-            }
-            escaped = true;
-            i = at + 2;
-            if i > b.len() {
-                return None;
-            }
         }
     };
     let mut i = 0;
@@ -453,7 +505,7 @@ fn scan_members<'a>(line: &'a [u8], members: &mut Vec<Member>) -> Option<&'a str
             if b.get(i) != Some(&b'"') {
                 return None;
             }
-            let (key_end, escaped) = string_end(i)?;
+            let (key_end, escaped) = string_end(b, i, controls)?;
             if escaped {
                 return None;
             }
@@ -466,52 +518,8 @@ fn scan_members<'a>(line: &'a [u8], members: &mut Vec<Member>) -> Option<&'a str
             i += 1;
             ws(&mut i);
             let start = i;
-            let mut plain_string = false;
-            match *b.get(i)? {
-                b'"' => {
-                    let (end, escaped) = string_end(i)?;
-                    i = end;
-                    plain_string = !escaped;
-                }
-                b'{' | b'[' => {
-                    let mut depth = 0usize;
-                    loop {
-                        match *b.get(i)? {
-                            b'"' => {
-                                i = string_end(i)?.0;
-                                continue;
-                            }
-                            b'{' | b'[' => {
-                                depth += 1;
-                                // `serde_json` refuses a line nested 128 deep; the definition
-                                // decides for deep values rather than the value alone.
-                                if depth > MAX_SCANNED_DEPTH {
-                                    return None;
-                                }
-                            }
-                            b'}' | b']' => {
-                                depth -= 1;
-                                if depth == 0 {
-                                    i += 1;
-                                    break;
-                                }
-                            }
-                            _ => {}
-                        }
-                        i += 1;
-                    }
-                }
-                _ => {
-                    while i < b.len() && !matches!(b[i], b',' | b'}' | b' ' | b'\t' | b'\n' | b'\r')
-                    {
-                        i += 1;
-                    }
-                    let raw = &text[start..i];
-                    if !matches!(raw, "true" | "false" | "null") && !is_json_number(raw) {
-                        return None;
-                    }
-                }
-            }
+            let (end, plain_string) = value_end(text, i, controls)?;
+            i = end;
             members.push(Member {
                 key,
                 value: (start, i),
@@ -530,6 +538,49 @@ fn scan_members<'a>(line: &'a [u8], members: &mut Vec<Member>) -> Option<&'a str
     }
     ws(&mut i);
     (i == b.len()).then_some(text)
+}
+
+/// [`scan_members`] for a line written compactly with the keys of the last line, in the same
+/// order (every line of a writer): each member must start with the text `template` holds for it
+/// (`{"key":` for the first, `,"key":` for the others; `ends` are their ends in `template`), so
+/// that keys are compared as they are passed rather than scanned and then compared. `None` for
+/// any other line, which [`scan_members`] then reads. Where it gives members, they are the ones
+/// [`scan_members`] gives, with the same keys as the template's.
+fn scan_template<'a>(
+    line: &'a [u8],
+    template: &[u8],
+    ends: &[usize],
+    members: &mut Vec<Member>,
+) -> Option<&'a str> {
+    if ends.is_empty() {
+        return None;
+    }
+    members.clear();
+    let text = std::str::from_utf8(line).ok()?;
+    let b = text.as_bytes();
+    let controls = has_controls(b);
+    let (mut i, mut from) = (0, 0);
+    for &end in ends {
+        let prefix = &template[from..end];
+        from = end;
+        if !b
+            .get(i..i + prefix.len())
+            .is_some_and(|s| same_bytes(s, prefix))
+        {
+            return None;
+        }
+        // After `{"` or `,"`, before `":`.
+        let key = (i + 2, i + prefix.len() - 2);
+        i += prefix.len();
+        let (end, plain_string) = value_end(text, i, controls)?;
+        members.push(Member {
+            key,
+            value: (i, end),
+            plain_string,
+        });
+        i = end;
+    }
+    (i + 1 == b.len() && b[i] == b'}').then_some(text)
 }
 
 /// The index of the first `"` or `\\` in `b`. Most strings of a line (keys, names) are short,
@@ -675,6 +726,11 @@ struct Scratch {
     /// as a range of `prefix_bytes`.
     prefixes: Vec<(usize, usize)>,
     prefix_bytes: Vec<u8>,
+    /// For [`scan_template`]: each member of the last line whose order was worked out as it
+    /// starts there, `{"key":` or `,"key":`, in line order (empty if that line had none).
+    template: Vec<u8>,
+    /// The end of each member's text in `template`.
+    template_ends: Vec<usize>,
     canonical: Vec<u8>,
 }
 
@@ -744,30 +800,47 @@ fn line_digest_with<'a>(
         roles,
         prefixes,
         prefix_bytes,
+        template,
+        template_ends,
         canonical: out,
     } = scratch;
-    let Some(text) = scan_members(line, members) else {
-        // Anything unusual (escaped keys, odd spacing the scanner refuses): the definition.
-        return line_digest_slow(line);
+    // A writer's lines: the keys of the last line, in its order, compared as they are passed.
+    let (text, same_keys) = match scan_template(line, template, template_ends, members) {
+        Some(text) => (text, true),
+        None => {
+            let Some(text) = scan_members(line, members) else {
+                // Anything unusual (escaped keys, odd spacing the scanner refuses): the
+                // definition.
+                return line_digest_slow(line);
+            };
+            let key = |m: &Member| &text[m.key.0..m.key.1];
+            let mut at = 0;
+            let same = members.iter().all(|m| {
+                let k = key(m).as_bytes();
+                let same = keys
+                    .get(at..at + k.len())
+                    .is_some_and(|stored| same_bytes(stored, k))
+                    && keys.get(at + k.len()) == Some(&b'"');
+                at += k.len() + 1;
+                same
+            }) && at == keys.len();
+            (text, same)
+        }
     };
     let key = |m: &Member| &text[m.key.0..m.key.1];
-    let same_keys = {
-        let mut at = 0;
-        members.iter().all(|m| {
-            let k = key(m).as_bytes();
-            let same = keys
-                .get(at..at + k.len())
-                .is_some_and(|stored| same_bytes(stored, k))
-                && keys.get(at + k.len()) == Some(&b'"');
-            at += k.len() + 1;
-            same
-        }) && at == keys.len()
-    };
     if !same_keys {
         keys.clear();
         for m in members.iter() {
             keys.extend_from_slice(key(m).as_bytes());
             keys.push(b'"');
+        }
+        template.clear();
+        template_ends.clear();
+        for (j, m) in members.iter().enumerate() {
+            template.extend_from_slice(if j == 0 { b"{\"" } else { b",\"" });
+            template.extend_from_slice(key(m).as_bytes());
+            template.extend_from_slice(b"\":");
+            template_ends.push(template.len());
         }
         let mut sorted: Vec<usize> = (0..members.len()).collect();
         sorted.sort_unstable_by(|&a, &b| {
@@ -1388,6 +1461,68 @@ mod tests {
             let (digest, _) = line_digest(line.as_bytes()).unwrap();
             assert_eq!(digest, entry_digest(&value).unwrap(), "{line}");
         }
+    }
+
+    /// After a line has set the template, lines with the same keys go by [`scan_template`]: it
+    /// takes only the compact ones, and every line, taken or not, gets the definition's answer.
+    #[test]
+    fn the_template_takes_only_compact_lines_with_the_same_keys() {
+        let first = r#"{"a":1,"user_id":"u","c":["stop"],"d":{"x":"}"},"chain":{"stream":"s","seq":0,"prev":"p","hash":"h"}}"#;
+        let definition = |line: &[u8]| {
+            serde_json::from_slice::<Value>(line)
+                .ok()
+                .and_then(|v| entry_digest(&v).ok())
+        };
+        let mut scratch = Scratch::default();
+        line_digest_with(first.as_bytes(), &mut scratch).unwrap();
+        let template_takes = |scratch: &Scratch, line: &str| {
+            scan_template(
+                line.as_bytes(),
+                &scratch.template,
+                &scratch.template_ends,
+                &mut Vec::new(),
+            )
+            .is_some()
+        };
+        // (line, whether the template takes it)
+        let cases = [
+            (first.to_owned(), true),
+            (first.replace(r#""u""#, r#""\u00e9\"""#), true),
+            (first.replace("1,", "-2.5e3,"), true),
+            (first.replace("1,", "-0,"), true),
+            (first.replace(r#"["stop"]"#, r#"[ "stop" ]"#), true),
+            (first.replace(r#""a":1"#, r#""a": 1"#), false),
+            (first.replace(r#""a":1"#, r#""a" :1"#), false),
+            (first.replace(r#""user_id""#, r#""user_ie""#), false),
+            (first.replace(r#""user_id""#, r#""user_i\u0064""#), false),
+            (first.replace(r#""c":"#, r#""cc":"#), false),
+            (first.replace("1,", "01,"), false),
+            (first.replace("1,", "1x,"), false),
+            (first.replace(r#""u""#, "\"a\tb\""), false),
+            (first.replace(r#""u""#, r#""u"#), false),
+            (format!("{first} "), false),
+            (format!(" {first}"), false),
+            (first[..first.len() - 1].to_owned(), false),
+            (first.replace("}}", r#"},"e":2}"#), false),
+            (first.replace(r#","c":["stop"]"#, ""), false),
+            (r#"{"a":1}"#.to_owned(), false),
+            ("{}".to_owned(), false),
+        ];
+        for (line, taken) in &cases {
+            assert_eq!(template_takes(&scratch, line), *taken, "{line}");
+            let fast = line_digest_with(line.as_bytes(), &mut scratch)
+                .ok()
+                .map(|(digest, _)| digest);
+            assert_eq!(fast, definition(line.as_bytes()), "{line}");
+            // Each case from the first line's template, not the last case's.
+            line_digest_with(first.as_bytes(), &mut scratch).unwrap();
+        }
+        // Not UTF-8, with the template's keys.
+        let mut bytes = first.as_bytes().to_vec();
+        let at = first.find(r#""u""#).unwrap() + 1;
+        bytes[at] = 0xff;
+        assert!(line_digest_with(&bytes, &mut scratch).is_err());
+        assert_eq!(definition(&bytes), None);
     }
 
     /// Found by the `jsonl_line` fuzz target: the fast path refused a link with a field twice.
