@@ -298,6 +298,12 @@ for ident, name, target in [
     w(f"| {name} | {fmt_rate(rate)} | {peer} | "
       f"{'≥ 1 M/s' if target else 'informative'} | "
       f"{met(None if rate is None else rate >= target) if target else '–'} |")
+floor = per_second("jsonl/write_and_fdatasync_only")
+if floor is not None:
+    w("")
+    w(f"The disk's floor for a sync every 1,000 entries: the same bytes appended and `fdatasync`ed "
+      f"once per batch of 1,024, with no encoding, run at {fmt_rate(floor)} "
+      f"({1024 / floor * 1e3:.2f} ms a batch). No sink syncing that often can beat it on this disk.")
 for ident, name in [("otlp/grpc", "OTLP logs, gRPC, local receiver"),
                     ("otlp/http_protobuf", "OTLP logs, HTTP/protobuf, local receiver")]:
     rate = per_second(ident)

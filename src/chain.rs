@@ -1326,6 +1326,7 @@ impl ChainState {
     }
 
     /// Links the entry whose digest is `digest` as the next entry.
+    #[cfg(any(test, feature = "postgres"))]
     pub(crate) fn link_digest(&mut self, digest: &[u8; 32]) -> ChainLink {
         let hash = link_hash(&self.stream, self.next_seq, &self.head, digest);
         let link = ChainLink {
@@ -1336,6 +1337,48 @@ impl ChainState {
         };
         self.next_seq += 1;
         link
+    }
+
+    /// [`link_digest`](Self::link_digest), with the link written to `out` as JSON (the bytes
+    /// `serde_json` writes for the [`ChainLink`]) rather than built: no allocation once the
+    /// head has its length. Gives the link's seq and hash (hex).
+    pub(crate) fn write_link(&mut self, digest: &[u8; 32], out: &mut Vec<u8>) -> (u64, [u8; 64]) {
+        let seq = self.next_seq;
+        let hash = hex_digits(&link_hash_bytes(&self.stream, seq, &self.head, digest));
+        out.extend_from_slice(b"{\"stream\":");
+        // A stream id is a UUID, which needs no escape; any other is escaped as serde does.
+        if self
+            .stream
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        {
+            out.push(b'"');
+            out.extend_from_slice(self.stream.as_bytes());
+            out.push(b'"');
+        } else {
+            // Writing a string into a Vec cannot fail.
+            let _ = serde_json::to_writer(&mut *out, &self.stream);
+        }
+        out.extend_from_slice(b",\"seq\":");
+        out.extend_from_slice(decimal(seq, &mut [0u8; 20]));
+        // The previous hash: hex digits (GENESIS too), which need no escape.
+        out.extend_from_slice(b",\"prev\":");
+        if self.head.bytes().all(|b| b.is_ascii_hexdigit()) {
+            out.push(b'"');
+            out.extend_from_slice(self.head.as_bytes());
+            out.push(b'"');
+        } else {
+            let _ = serde_json::to_writer(&mut *out, &self.head);
+        }
+        out.extend_from_slice(b",\"hash\":\"");
+        out.extend_from_slice(&hash);
+        out.extend_from_slice(b"\"}");
+        self.head.clear();
+        // Hex digits are ASCII.
+        self.head
+            .push_str(std::str::from_utf8(&hash).unwrap_or_default());
+        self.next_seq += 1;
+        (seq, hash)
     }
 }
 
@@ -1523,6 +1566,34 @@ mod tests {
         bytes[at] = 0xff;
         assert!(line_digest_with(&bytes, &mut scratch).is_err());
         assert_eq!(definition(&bytes), None);
+    }
+
+    /// The link a chained writer writes straight into its line is the JSON of the link
+    /// `link_digest` gives, for UUID streams and any other.
+    #[test]
+    fn a_written_link_is_the_serialized_link() {
+        for stream in [
+            "01a210c0-750d-7603-9731-49e1657b1f3f",
+            "a \"quoted\"\n\u{2028}stream",
+            "",
+        ] {
+            let (mut built, mut written) = (
+                ChainState::new(stream.to_owned()),
+                ChainState::new(stream.to_owned()),
+            );
+            for i in 0..3u8 {
+                let digest = [i; 32];
+                let link = built.link_digest(&digest);
+                let mut out = b"x".to_vec();
+                let (seq, hash) = written.write_link(&digest, &mut out);
+                assert_eq!(out[1..], serde_json::to_vec(&link).unwrap()[..], "{stream}");
+                assert_eq!((seq, &hash[..]), (link.seq, link.hash.as_bytes()));
+                assert_eq!(
+                    (written.next_seq, &written.head),
+                    (built.next_seq, &built.head)
+                );
+            }
+        }
     }
 
     /// Found by the `jsonl_line` fuzz target: the fast path refused a link with a field twice.

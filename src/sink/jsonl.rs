@@ -571,7 +571,8 @@ impl AuditSink for JsonlSink {
                 Some((seq, hash)) => ChainState {
                     stream: before.stream,
                     next_seq: seq + 1,
-                    head: hash.clone(),
+                    // Hex digits are ASCII.
+                    head: String::from_utf8_lossy(hash).into_owned(),
                 },
                 None => before,
             };

@@ -413,21 +413,20 @@ pub(crate) fn write_chained_line(
     buf: &mut Vec<u8>,
     entry: &AuditEntry,
     chain: &mut crate::chain::ChainState,
-) -> Result<crate::chain::ChainLink, serde_json::Error> {
+) -> Result<(u64, [u8; 64]), serde_json::Error> {
     let start = buf.len();
     write_entry_line(buf, entry)?;
-    let digest = match crate::chain::line_digest(&buf[start..buf.len() - 1]) {
+    let digest = match crate::chain::line_digest_ref(&buf[start..buf.len() - 1]) {
         Ok((digest, _)) => digest,
         Err(error) => {
             buf.truncate(start);
             return Err(error);
         }
     };
-    let link = chain.link_digest(&digest);
     // `}\n` → `,"chain":{...}}\n`: the link is the entry's last member.
     buf.truncate(buf.len() - 2);
     buf.extend_from_slice(b",\"chain\":");
-    serde_json::to_writer(&mut *buf, &link)?;
+    let link = chain.write_link(&digest, buf);
     buf.extend_from_slice(b"}\n");
     Ok(link)
 }
@@ -495,7 +494,7 @@ pub(crate) struct EncodedBatch {
     /// The entries that could not be serialized, if any.
     unserializable: Option<Unserializable>,
     /// Per line, when the batch is chained: its sequence number and hash.
-    links: Vec<(u64, String)>,
+    links: Vec<(u64, [u8; 64])>,
 }
 
 /// Entries of a batch that could not be serialized.
@@ -532,7 +531,7 @@ impl EncodedBatch {
             let written = match chain.as_deref_mut() {
                 None => write_entry_line(&mut self.bytes, entry),
                 Some(chain) => write_chained_line(&mut self.bytes, entry, chain)
-                    .map(|link| self.links.push((link.seq, link.hash))),
+                    .map(|link| self.links.push(link)),
             };
             match written {
                 Ok(()) => self.line_ends.push((self.bytes.len(), index + 1)),
@@ -587,7 +586,7 @@ impl EncodedBatch {
 
     /// The chain state after the lines before line `line` (`None` when no line before it, or
     /// the batch is not chained).
-    pub(crate) fn link_before(&self, line: usize) -> Option<&(u64, String)> {
+    pub(crate) fn link_before(&self, line: usize) -> Option<&(u64, [u8; 64])> {
         line.checked_sub(1).and_then(|last| self.links.get(last))
     }
 
