@@ -182,16 +182,25 @@ fn hex32(bytes: &[u8; 32]) -> String {
     String::from_utf8(hex_digits(bytes).to_vec()).unwrap_or_default()
 }
 
-/// Lowercase hex of 32 bytes (a digest), as bytes: a table lookup per nibble, without the
+/// Lowercase hex of 32 bytes (a digest), as bytes: one table lookup per byte, without the
 /// bounds checks and the call of `hex::encode_to_slice` (which was 2% of verifying a file).
 #[inline]
 #[must_use]
 pub fn hex_digits(bytes: &[u8; 32]) -> [u8; 64] {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    /// The two hex digits of every byte.
+    const PAIRS: [[u8; 2]; 256] = {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut pairs = [[0u8; 2]; 256];
+        let mut i = 0;
+        while i < 256 {
+            pairs[i] = [DIGITS[i >> 4], DIGITS[i & 0x0f]];
+            i += 1;
+        }
+        pairs
+    };
     let mut out = [0u8; 64];
     for (pair, &byte) in out.chunks_exact_mut(2).zip(bytes) {
-        pair[0] = DIGITS[usize::from(byte >> 4)];
-        pair[1] = DIGITS[usize::from(byte & 0x0f)];
+        pair.copy_from_slice(&PAIRS[usize::from(byte)]);
     }
     out
 }
@@ -701,7 +710,16 @@ fn canonical_raw(raw: &str, out: &mut Vec<u8>) -> Result<(), serde_json::Error> 
         // true, false, null and integers that serde_json reads as integers; other numbers
         // (fractions, exponents, -0, beyond 64 bits) are re-written the way it writes them.
         Some(b't' | b'f' | b'n') => true,
-        _ => raw != "-0" && (raw.parse::<i64>().is_ok() || raw.parse::<u64>().is_ok()),
+        _ => {
+            // Up to 18 digits always fit in an i64: no need to parse them.
+            let digits = raw.strip_prefix('-').unwrap_or(raw);
+            raw != "-0"
+                && if digits.len() <= 18 && digits.bytes().all(|b| b.is_ascii_digit()) {
+                    !digits.is_empty()
+                } else {
+                    raw.parse::<i64>().is_ok() || raw.parse::<u64>().is_ok()
+                }
+        }
     };
     if simple {
         out.extend_from_slice(raw.as_bytes());
