@@ -360,7 +360,13 @@ pub(crate) mod tests {
                 .filter(|bytes| bytes.len() == len)
                 .unwrap_or_default()
         };
-        let body = serde_json::to_string(entry).unwrap_or_default();
+        let mut line = Vec::new();
+        let body = match crate::sink::line::write_entry_line(&mut line, entry) {
+            Ok(()) => {
+                String::from_utf8_lossy(line.strip_suffix(b"\n").unwrap_or(&line)).into_owned()
+            }
+            Err(_) => String::new(),
+        };
         LogRecord {
             time_unix_nano: unix_nanos(SystemTime::from(entry.timestamp)),
             observed_time_unix_nano: observed,

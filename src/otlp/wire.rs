@@ -115,10 +115,11 @@ impl RequestEncoder {
         put_varint(record, severity);
         put_string_field(record, 3, severity_text.as_bytes());
 
-        // Body (field 5): AnyValue { string_value: the entry's JSON line }.
+        // Body (field 5): AnyValue { string_value: the entry's JSON line }, as the JSONL sink
+        // writes it (serde's bytes, with line-breaking characters escaped), without its newline.
         self.text.clear();
-        if serde_json::to_writer(&mut self.text, entry).is_err() {
-            self.text.clear();
+        if crate::sink::line::write_entry_line(&mut self.text, entry).is_ok() {
+            self.text.pop();
         }
         let body_len = 1 + varint_len(self.text.len() as u64) + self.text.len();
         put_tag(record, 5, LEN);
