@@ -30,7 +30,8 @@ use tracing::Dispatch;
 use tracing_llm_audit::Overflow;
 
 use support::{
-    allocations_per_run, dispatch, hash_key, llm_span_audit, llm_span_fields, report, Base,
+    allocations_per_run, dispatch, hash_key, llm_span_audit, llm_span_fields, report,
+    thread_cpu_time, Base,
 };
 
 const SIZES: [usize; 4] = [0, 1024, 16 * 1024, 256 * 1024];
@@ -86,33 +87,6 @@ const CPU_TIME_ENV: &str = "LLM_SPAN_CPU_TIME";
 fn cpu_time_filter() -> Option<Vec<String>> {
     let value = std::env::var(CPU_TIME_ENV).ok()?;
     Some(value.split(',').map(str::to_owned).collect())
-}
-
-/// The calling thread's CPU time (Linux `CLOCK_THREAD_CPUTIME_ID`).
-#[cfg(target_os = "linux")]
-fn thread_cpu_time() -> std::time::Duration {
-    #[repr(C)]
-    struct Timespec {
-        tv_sec: i64,
-        tv_nsec: i64,
-    }
-    extern "C" {
-        fn clock_gettime(clock: i32, time: *mut Timespec) -> i32;
-    }
-    const CLOCK_THREAD_CPUTIME_ID: i32 = 3;
-    let mut time = Timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `time` is a valid, writable timespec for the call's duration.
-    let status = unsafe { clock_gettime(CLOCK_THREAD_CPUTIME_ID, &mut time) };
-    assert_eq!(status, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID)");
-    std::time::Duration::new(time.tv_sec as u64, time.tv_nsec as u32)
-}
-
-#[cfg(not(target_os = "linux"))]
-fn thread_cpu_time() -> std::time::Duration {
-    panic!("{CPU_TIME_ENV} needs Linux's CLOCK_THREAD_CPUTIME_ID")
 }
 
 /// Prints the median and the lowest CPU time per span over batches of spans, as
