@@ -407,7 +407,8 @@ fn next_special(bytes: &[u8], mut at: usize) -> Option<usize> {
         .map(|offset| at + offset)
 }
 
-/// Appends `entry` as one line whose last member is its `chain` link; advances `chain`.
+/// Appends `entry` as one line whose last member is its `chain` link; advances `chain` and gives
+/// the link's seq and hash.
 /// On error nothing is appended and the chain does not advance.
 pub(crate) fn write_chained_line(
     buf: &mut Vec<u8>,
