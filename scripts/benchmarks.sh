@@ -310,17 +310,18 @@ for rows in [100, 1000, 10000]:
 floor = per_second("jsonl/write_and_fdatasync_only")
 if floor is not None:
     w("")
-    w(f"The disk's floor for a sync every 1,000 entries: the same bytes appended and `fdatasync`ed "
-      f"once per batch of 1,024, with no encoding, run at {fmt_rate(floor)} "
-      f"({1024 / floor * 1e3:.2f} ms a batch). No sink syncing that often can beat it on this disk.")
+    w(f"The disk's floor for a sync about every 1,000 entries: the same entries, serialized once "
+      f"beforehand (unchained), appended and `fdatasync`ed once per batch of 1,024, run at "
+      f"{fmt_rate(floor)} ({1024 / floor * 1e3:.2f} ms a batch). No sink syncing that often can "
+      f"beat it on this disk.")
 for ident, name in [("otlp/grpc", "gRPC"), ("otlp/http_protobuf", "HTTP/protobuf")]:
-    cpu = figures.get(ident, {}).get("sink_cpu_ns_per_entry")
-    if cpu is not None:
+    sink_cpu = figures.get(ident, {}).get("sink_cpu_ns_per_entry")
+    if sink_cpu is not None:
         w("")
-        w(f"OTLP over {name}: the sink's own CPU time is {float(cpu) / 1e3:.2f} µs an entry "
+        w(f"OTLP over {name}: the sink's own CPU time is {float(sink_cpu) / 1e3:.2f} µs an entry "
           f"(encoding and export, on the calling thread), which alone would allow "
-          f"{fmt_rate(1e9 / max(float(cpu), 1.0))}; the rest of a sample is the receiver decoding "
-          f"on the same two cores.")
+          f"{fmt_rate(1e9 / max(float(sink_cpu), 1.0))}; the rest of a sample is the receiver "
+          f"decoding on the same two cores.")
 
 # ---- 4. burst -------------------------------------------------------------------------------
 w("")
