@@ -1302,6 +1302,19 @@ pub(crate) fn now_rfc3339() -> String {
         .unwrap_or_default()
 }
 
+/// Appends `text` as a JSON string, the bytes `serde_json` writes: stream ids (UUIDs) and hashes
+/// (hex) need no escape and are copied; any other text is escaped by serde.
+fn push_json_str(out: &mut Vec<u8>, text: &str) {
+    if text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+        out.push(b'"');
+        out.extend_from_slice(text.as_bytes());
+        out.push(b'"');
+    } else {
+        // Writing a string into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *out, text);
+    }
+}
+
 /// The chain state of one writer.
 #[derive(Debug, Clone)]
 pub(crate) struct ChainState {
@@ -1364,30 +1377,11 @@ impl ChainState {
         let seq = self.next_seq;
         let hash = hex_digits(&link_hash_bytes(&self.stream, seq, &self.head, digest));
         out.extend_from_slice(b"{\"stream\":");
-        // A stream id is a UUID, which needs no escape; any other is escaped as serde does.
-        if self
-            .stream
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        {
-            out.push(b'"');
-            out.extend_from_slice(self.stream.as_bytes());
-            out.push(b'"');
-        } else {
-            // Writing a string into a Vec cannot fail.
-            let _ = serde_json::to_writer(&mut *out, &self.stream);
-        }
+        push_json_str(out, &self.stream);
         out.extend_from_slice(b",\"seq\":");
         out.extend_from_slice(decimal(seq, &mut [0u8; 20]));
-        // The previous hash: hex digits (GENESIS too), which need no escape.
         out.extend_from_slice(b",\"prev\":");
-        if self.head.bytes().all(|b| b.is_ascii_hexdigit()) {
-            out.push(b'"');
-            out.extend_from_slice(self.head.as_bytes());
-            out.push(b'"');
-        } else {
-            let _ = serde_json::to_writer(&mut *out, &self.head);
-        }
+        push_json_str(out, &self.head);
         out.extend_from_slice(b",\"hash\":\"");
         out.extend_from_slice(&hash);
         out.extend_from_slice(b"\"}");
