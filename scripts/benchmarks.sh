@@ -360,6 +360,16 @@ w("")
 w("Including the sanitizer (`benches/sanitize.rs`) and the CLI's scan (`cli/benches/scan.rs`),")
 w("whose peers and targets are described in those files and in the README.")
 w("")
+verify_id = next((i for i in sorted(results) if i.startswith("verify_")), None)
+if verify_id is not None:
+    rate = per_second(verify_id)
+    w(f"`llm-audit verify` (issue 7): {fmt_rate(rate)} (target 500 k entries/s: "
+      f"{met(rate >= 500_000)}).")
+    rss = figures.get("verify/peak_rss", {})
+    if rss:
+        w(f"Its peak resident memory over {int(rss['entries']):,} entries: "
+          f"{int(rss['peak_rss_bytes']) / 2**20:.1f} MiB (it checks each stream as it reads).")
+    w("")
 w("| benchmark | median | throughput |")
 w("|---|---|---|")
 for ident in sorted(results):

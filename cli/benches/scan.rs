@@ -149,6 +149,37 @@ fn verify(c: &mut Criterion) {
         });
     });
     group.finish();
+    // The verifier's peak memory: it checks each stream as it reads, so this should not grow
+    // with the number of entries.
+    let child = Command::new(env!("CARGO_BIN_EXE_llm-audit"))
+        .args(["verify", "--dir"])
+        .arg(&dir)
+        .arg("--public-key")
+        .arg(&public)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let (status, peak) = wait_with_peak_rss(child);
+    assert!(status.success());
+    println!("llm-audit-bench verify/peak_rss entries={n} peak_rss_bytes={peak}");
+}
+
+/// Waits for `child`; its exit status and its peak resident memory in bytes.
+fn wait_with_peak_rss(child: std::process::Child) -> (std::process::ExitStatus, u64) {
+    use std::os::unix::process::ExitStatusExt;
+    let pid = libc::pid_t::try_from(child.id()).unwrap();
+    let mut status = 0;
+    // SAFETY: `usage` is written by `wait4` before it is read; the child is ours and not yet
+    // waited for (`Child` is not used again, and its drop neither waits nor kills).
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        assert_eq!(libc::wait4(pid, &mut status, 0, &mut usage), pid);
+        usage
+    };
+    drop(child);
+    // Linux reports `ru_maxrss` in KiB.
+    let peak = u64::try_from(usage.ru_maxrss).unwrap() * 1024;
+    (std::process::ExitStatus::from_raw(status), peak)
 }
 
 criterion_group!(benches, scan, verify);

@@ -159,11 +159,128 @@ struct Crashed {
     head: Option<String>,
 }
 
-/// The entries of one stream, and the last seq seen in each file.
-#[derive(Default)]
-struct StreamData {
-    items: Vec<Item>,
+/// A repair entry, as read: the streams it says crashed.
+struct Repair {
+    stream: String,
+    seq: u64,
+    content_ok: bool,
+    named: Vec<Crashed>,
+}
+
+/// A stream's entries, as read.
+enum Stream {
+    /// Checked as they came, which is how a writer writes them: one per seq, in order, none
+    /// where a tombstone stands. Memory does not grow with the stream.
+    Checked(Box<Checked>),
+    /// All of them, to be sorted and checked at the end: a stream whose entries came out of
+    /// order, twice, or where a tombstone says they were removed.
+    Whole(Vec<Item>),
+}
+
+/// A stream of a JSONL directory while it is read: the last seq in each file (within one, a
+/// stream's seq only grows) and its chain, checked as it comes until an entry comes out of
+/// order (`None`: the stream is read again whole).
+struct Reading {
     last_in_file: std::collections::HashMap<usize, u64>,
+    checked: Option<Box<Checked>>,
+}
+
+/// What a stream's tombstones come to.
+#[derive(Default)]
+struct StandIns {
+    /// Stand-ins for the entries that the valid tombstones cover, by seq.
+    items: Vec<Item>,
+    problems: Vec<Problem>,
+    notes: Vec<Problem>,
+    expired: u64,
+}
+
+/// A stream checked as it is read.
+struct Checked {
+    chain: ChainCheck,
+    /// The stream's tombstones, on the premise that no entry is where one stands (an entry
+    /// that is ends the premise, and the stream is read again whole).
+    plan: StandIns,
+    /// How many of the plan's stand-ins are in the chain.
+    stand_ins_done: usize,
+    /// The ranges of all the stream's tombstones, by first seq, and the first that may still
+    /// hold an entry to come.
+    tombstoned: Vec<(u64, u64)>,
+    tombstoned_at: usize,
+    last_seq: Option<u64>,
+}
+
+impl Checked {
+    fn new(
+        stream: &str,
+        cps: &[Checkpoint],
+        tombstones: Vec<Tombstone>,
+        key: &VerifyingKey,
+    ) -> Self {
+        let mut tombstoned: Vec<(u64, u64)> =
+            tombstones.iter().map(|t| (t.first, t.last)).collect();
+        tombstoned.sort_unstable();
+        Self {
+            chain: ChainCheck::new(stream, cps),
+            plan: stand_ins(stream, tombstones, key, |_, _| false),
+            stand_ins_done: 0,
+            tombstoned,
+            tombstoned_at: 0,
+            last_seq: None,
+        }
+    }
+
+    /// Checks the next entry of the stream. `false`, with nothing checked, when it does not
+    /// come after the one before or lies where a tombstone stands: the stream must then be
+    /// checked whole.
+    fn push(&mut self, item: Item, place: Place<'_>) -> bool {
+        let seq = item.seq;
+        if self.last_seq.is_some_and(|last| seq <= last) {
+            return false;
+        }
+        // Sorted by first seq: past the ranges that end before `seq`, the next one holds it
+        // if any does.
+        while self
+            .tombstoned
+            .get(self.tombstoned_at)
+            .is_some_and(|&(_, last)| last < seq)
+        {
+            self.tombstoned_at += 1;
+        }
+        if self
+            .tombstoned
+            .get(self.tombstoned_at)
+            .is_some_and(|&(first, _)| first <= seq)
+        {
+            return false;
+        }
+        while let Some(stand_in) = self
+            .plan
+            .items
+            .get(self.stand_ins_done)
+            .filter(|s| s.seq < seq)
+        {
+            self.chain.push(stand_in.clone(), place);
+            self.stand_ins_done += 1;
+        }
+        self.last_seq = Some(seq);
+        self.chain.push(item, place);
+        true
+    }
+
+    /// The chain once every entry is in, and what the tombstones came to.
+    fn finish(self, place: Place<'_>) -> (ChainCheck, StandIns) {
+        let Self {
+            mut chain,
+            mut plan,
+            stand_ins_done,
+            ..
+        } = self;
+        for stand_in in plan.items.drain(stand_ins_done..) {
+            chain.push(stand_in, place);
+        }
+        (chain, plan)
+    }
 }
 
 // One per line, moved once into its stream's list: boxing the large variant would cost an
@@ -321,47 +438,54 @@ pub(crate) fn verify(dir: &Path, key: &VerifyingKey) -> Result<Report, String> {
             }
         }
     }
+    let tombstones = tombstones_of(dir, &mut report)?;
 
     // Entries, in file order, hashed on every core.
+    let work = |line: &[u8]| -> Result<Option<Read>, String> {
+        let (digest, link) = line_digest_ref(line).map_err(|e| e.to_string())?;
+        let Some(link) = link else {
+            return Ok(Some(Read::Unchained));
+        };
+        // A writer's repair of what a crashed writer left (see the sink's `repair` module):
+        // the first entry of its stream, with that action at the top level.
+        let repaired = (link.seq == 0)
+            .then(|| memchr::memmem::find(line, b"llm_audit.repair"))
+            .flatten()
+            .and_then(|_| serde_json::from_slice::<serde_json::Value>(line).ok())
+            .and_then(|v| crashed_streams(&v));
+        let item = item(&link, &digest, repaired);
+        // An entry a retention or erasure step changed carries the signature of that change.
+        let erasure = ERASED_KEY
+            .find(line)
+            .and_then(|_| serde_json::from_slice::<serde_json::Value>(line).ok())
+            .and_then(|v| {
+                verify_erasure(&v, &link.stream, link.seq, &link.hash, key)
+                    .err()
+                    .map(String::into_boxed_str)
+            });
+        Ok(Some(Read::Chained(
+            shared_stream(&link.stream),
+            item,
+            erasure,
+        )))
+    };
+    let place = |item: &Item| match item.covers() {
+        Some(first) => format!("the tombstone of seq {first} to {}", item.seq),
+        None => format!("{}:{}", files[item.file].display(), item.line),
+    };
     let total = files
         .iter()
         .filter_map(|f| std::fs::metadata(f).ok())
         .map(|m| m.len())
         .sum();
     let progress = Progress::start(total, "verifying");
-    let mut streams: BTreeMap<String, StreamData> = BTreeMap::new();
+    let mut reading: BTreeMap<String, Reading> = BTreeMap::new();
+    let mut repairs = Vec::new();
     let mut unreadable = Vec::new();
     scan::ordered(
         &files,
         &progress,
-        |line| {
-            let (digest, link) = line_digest_ref(line).map_err(|e| e.to_string())?;
-            let Some(link) = link else {
-                return Ok(Some(Read::Unchained));
-            };
-            // A writer's repair of what a crashed writer left (see the sink's `repair` module):
-            // the first entry of its stream, with that action at the top level.
-            let repaired = (link.seq == 0)
-                .then(|| memchr::memmem::find(line, b"llm_audit.repair"))
-                .flatten()
-                .and_then(|_| serde_json::from_slice::<serde_json::Value>(line).ok())
-                .and_then(|v| crashed_streams(&v));
-            let item = item(&link, &digest, repaired);
-            // An entry a retention or erasure step changed carries the signature of that change.
-            let erasure = ERASED_KEY
-                .find(line)
-                .and_then(|_| serde_json::from_slice::<serde_json::Value>(line).ok())
-                .and_then(|v| {
-                    verify_erasure(&v, &link.stream, link.seq, &link.hash, key)
-                        .err()
-                        .map(String::into_boxed_str)
-                });
-            Ok(Some(Read::Chained(
-                shared_stream(&link.stream),
-                item,
-                erasure,
-            )))
-        },
+        work,
         |file, line, read| {
             report.entries += 1;
             match read {
@@ -382,9 +506,17 @@ pub(crate) fn verify(dir: &Path, key: &VerifyingKey) -> Result<Report, String> {
                             detail: format!("{}:{line}: {why}", files[file].display()),
                         });
                     }
-                    let data = match streams.get_mut(&*stream) {
+                    let data = match reading.get_mut(&*stream) {
                         Some(data) => data,
-                        None => streams.entry(stream.to_string()).or_default(),
+                        None => reading.entry(stream.to_string()).or_insert_with(|| Reading {
+                            last_in_file: Default::default(),
+                            checked: Some(Box::new(Checked::new(
+                                &stream,
+                                checkpoints.get(&*stream).map_or(&[], Vec::as_slice),
+                                tombstones.get(&*stream).cloned().unwrap_or_default(),
+                                key,
+                            ))),
+                        }),
                     };
                     // A writer appends in order: within one file, a stream's seq only grows.
                     let last = data.last_in_file.entry(file).or_insert(item.seq);
@@ -398,7 +530,17 @@ pub(crate) fn verify(dir: &Path, key: &VerifyingKey) -> Result<Report, String> {
                     } else {
                         *last = item.seq;
                     }
-                    data.items.push(item);
+                    if let Some(named) = item.repaired.take() {
+                        repairs.push(Repair {
+                            stream: stream.to_string(),
+                            seq: item.seq,
+                            content_ok: item.content_ok,
+                            named,
+                        });
+                    }
+                    if data.checked.as_mut().is_some_and(|c| !c.push(item, &place)) {
+                        data.checked = None;
+                    }
                 }
             }
             true
@@ -421,14 +563,49 @@ pub(crate) fn verify(dir: &Path, key: &VerifyingKey) -> Result<Report, String> {
     drop(progress);
     report.notes.extend(unreadable);
 
-    let place = |item: &Item| match item.covers() {
-        Some(first) => format!("the tombstone of seq {first} to {}", item.seq),
-        None => format!("{}:{}", files[item.file].display(), item.line),
-    };
-    let tombstones = tombstones_of(dir, &mut report)?;
+    // The streams whose entries did not come in order are read again, whole: only tampering
+    // (or a writer that broke the format) makes any.
+    let mut streams: BTreeMap<String, Stream> = BTreeMap::new();
+    let mut whole: BTreeMap<String, Vec<Item>> = BTreeMap::new();
+    for (name, data) in reading {
+        match data.checked {
+            Some(checked) => {
+                streams.insert(name, Stream::Checked(checked));
+            }
+            None => {
+                whole.insert(name, Vec::new());
+            }
+        }
+    }
+    if !whole.is_empty() {
+        let progress = Progress::start(total, "verifying the streams out of order");
+        scan::ordered(
+            &files,
+            &progress,
+            work,
+            |file, line, read| {
+                if let Read::Chained(stream, mut item, _) = read {
+                    if let Some(items) = whole.get_mut(&*stream) {
+                        item.file = file;
+                        item.line = line;
+                        items.push(item);
+                    }
+                }
+                true
+            },
+            |_| Ok(()),
+        )?;
+    }
+    streams.extend(
+        whole
+            .into_iter()
+            .map(|(name, items)| (name, Stream::Whole(items))),
+    );
+
     Ok(conclude(
         report,
         streams,
+        repairs,
         checkpoints,
         tombstones,
         problems,
@@ -438,9 +615,11 @@ pub(crate) fn verify(dir: &Path, key: &VerifyingKey) -> Result<Report, String> {
 }
 
 /// Checks the streams read (from files or rows) against their checkpoints.
+#[allow(clippy::too_many_arguments)]
 fn conclude(
     mut report: Report,
-    mut streams: BTreeMap<String, StreamData>,
+    mut streams: BTreeMap<String, Stream>,
+    mut repairs: Vec<Repair>,
     mut checkpoints: BTreeMap<String, Vec<Checkpoint>>,
     mut tombstones: BTreeMap<String, Vec<Tombstone>>,
     mut problems: Vec<Problem>,
@@ -465,25 +644,23 @@ fn conclude(
                 .map(|seq| (stream.as_str(), seq))
         })
         .collect();
-    let repaired: BTreeMap<String, Crashed> = streams
+    // By stream, and in the order read within one: of two repairs that name one stream, the
+    // last counts.
+    repairs.sort_by(|a, b| a.stream.cmp(&b.stream));
+    let repaired: BTreeMap<String, Crashed> = repairs
         .iter()
-        .flat_map(|(stream, d)| d.items.iter().map(move |i| (stream, i)))
-        .filter(|(stream, i)| {
-            i.content_ok
+        .filter(|r| {
+            r.content_ok
                 && signed_up_to
-                    .get(stream.as_str())
-                    .is_some_and(|&s| s >= i.seq)
+                    .get(r.stream.as_str())
+                    .is_some_and(|&s| s >= r.seq)
         })
-        .filter_map(|(stream, i)| {
-            i.repaired.as_ref().map(|named| {
-                named
-                    .iter()
-                    .filter(|c| &c.stream != stream)
-                    .map(|c| (c.stream.clone(), c.clone()))
-                    .collect::<Vec<_>>()
-            })
+        .flat_map(|r| {
+            r.named
+                .iter()
+                .filter(|c| c.stream != r.stream)
+                .map(|c| (c.stream.clone(), c.clone()))
         })
-        .flatten()
         .collect();
     let names: std::collections::BTreeSet<String> = streams
         .keys()
@@ -493,8 +670,6 @@ fn conclude(
         .collect();
     report.streams = names.len();
     for stream in names {
-        let mut items = streams.remove(&stream).unwrap_or_default().items;
-        items.sort_by_key(|i| i.seq);
         let cps = checkpoints.remove(&stream).unwrap_or_default();
         // Excused only if the stream's last signed checkpoint is still the one the repair saw:
         // otherwise checkpoints were removed after the repair.
@@ -513,21 +688,17 @@ fn conclude(
                     }
                     _ => false,
                 });
-        let stand_ins = stand_ins(
-            &stream,
-            &items,
-            tombstones.remove(&stream).unwrap_or_default(),
-            key,
-            &mut problems,
-            &mut report,
-        );
-        if !stand_ins.is_empty() {
-            items.extend(stand_ins);
-            items.sort_by_key(|i| i.seq);
-        }
-        let mut found = Vec::new();
-        check_stream(&stream, &items, cps, key, place, excused, &mut found);
-        for p in found {
+        let tombstones = tombstones.remove(&stream).unwrap_or_default();
+        let (chain, plan) = match streams.remove(&stream) {
+            // Its tombstones were planned for when it started.
+            Some(Stream::Checked(checked)) => checked.finish(place),
+            Some(Stream::Whole(items)) => check_whole(&stream, items, &cps, tombstones, key, place),
+            None => check_whole(&stream, Vec::new(), &cps, tombstones, key, place),
+        };
+        problems.extend(plan.problems);
+        report.notes.extend(plan.notes);
+        report.expired += plan.expired;
+        for p in chain.finish(cps, key, place, excused) {
             if matches!(p.kind, Kind::Expired) {
                 report.notes.push(p);
             } else if p.kind == Kind::Repaired {
@@ -549,19 +720,72 @@ fn conclude(
     report
 }
 
+/// The chain of a stream checked whole: its entries by seq, one kept per seq (the others are
+/// reported inserted), and its tombstones' stand-ins in their place.
+fn check_whole(
+    stream: &str,
+    mut items: Vec<Item>,
+    cps: &[Checkpoint],
+    tombstones: Vec<Tombstone>,
+    key: &VerifyingKey,
+    place: Place<'_>,
+) -> (ChainCheck, StandIns) {
+    items.sort_by_key(|i| i.seq);
+    let plan = stand_ins(stream, tombstones, key, |first, last| {
+        let start = items.partition_point(|i| i.seq < first);
+        items.get(start).is_some_and(|i| i.seq <= last)
+    });
+    if !plan.items.is_empty() {
+        items.extend(plan.items.iter().cloned());
+        items.sort_by_key(|i| i.seq);
+    }
+    let mut chain = ChainCheck::new(stream, cps);
+    let mut kept: Option<Item> = None;
+    for item in items {
+        match kept.take() {
+            Some(first) if first.seq == item.seq => {
+                // The one whose content checks out is taken for the original.
+                let (keep, other) = if !first.content_ok && item.content_ok {
+                    (item, first)
+                } else {
+                    (first, item)
+                };
+                chain.problem(
+                    Some(keep.seq),
+                    Kind::Inserted,
+                    format!(
+                        "two entries claim this seq: {} and {}",
+                        place(&keep),
+                        place(&other)
+                    ),
+                );
+                kept = Some(keep);
+            }
+            Some(before) => {
+                chain.push(before, place);
+                kept = Some(item);
+            }
+            None => kept = Some(item),
+        }
+    }
+    if let Some(last) = kept {
+        chain.push(last, place);
+    }
+    (chain, plan)
+}
+
 /// The signed tombstones of a stream as stand-ins for the entries they cover. A tombstone whose
 /// signature fails is a problem (the entries it names are then reported missing); one whose
-/// range still holds entries, or overlaps another, is a note and stands in for nothing.
+/// range still holds entries (`holds(first, last)`), or overlaps another, is a note and stands
+/// in for nothing.
 fn stand_ins(
     stream: &str,
-    items: &[Item],
     mut tombstones: Vec<Tombstone>,
     key: &VerifyingKey,
-    problems: &mut Vec<Problem>,
-    report: &mut Report,
-) -> Vec<Item> {
+    holds: impl Fn(u64, u64) -> bool,
+) -> StandIns {
     tombstones.sort_by_key(|t| (t.first, t.last));
-    let mut out: Vec<Item> = Vec::new();
+    let mut plan = StandIns::default();
     for t in tombstones {
         let at = Some(t.first);
         if !t.verify(key) {
@@ -570,7 +794,7 @@ fn stand_ins(
             } else {
                 format!("signed by key {}, not by {}", t.key_id, key.key_id())
             };
-            problems.push(Problem {
+            plan.problems.push(Problem {
                 stream: stream.to_owned(),
                 seq: at,
                 kind: Kind::BadSignature,
@@ -584,24 +808,23 @@ fn stand_ins(
             kind: Kind::Tombstone,
             detail,
         };
-        let start = items.partition_point(|i| i.seq < t.first);
-        if items.get(start).is_some_and(|i| i.seq <= t.last) {
-            report.notes.push(note(format!(
+        if holds(t.first, t.last) {
+            plan.notes.push(note(format!(
                 "the tombstone of seq {} to {} ({}) covers entries that are still there: a \
                  retention run was interrupted; run it again",
                 t.first, t.last, t.reason
             )));
             continue;
         }
-        if out.last().is_some_and(|o| o.seq >= t.first) {
-            report.notes.push(note(format!(
+        if plan.items.last().is_some_and(|o| o.seq >= t.first) {
+            plan.notes.push(note(format!(
                 "the tombstone of seq {} to {} overlaps another; ignored",
                 t.first, t.last
             )));
             continue;
         }
-        report.expired += t.last - t.first + 1;
-        report.notes.push(Problem {
+        plan.expired += t.last - t.first + 1;
+        plan.notes.push(Problem {
             stream: stream.to_owned(),
             seq: at,
             kind: Kind::Expired,
@@ -610,7 +833,7 @@ fn stand_ins(
                 t.first, t.last, t.time, t.reason
             ),
         });
-        out.push(Item {
+        plan.items.push(Item {
             seq: t.last,
             prev: parse_hash(&t.prev),
             hash: parse_hash(&t.last_hash),
@@ -620,7 +843,7 @@ fn stand_ins(
             line: usize::try_from(t.first).unwrap_or(usize::MAX),
         });
     }
-    out
+    plan
 }
 
 /// The tombstones of a JSONL directory, by stream.
@@ -702,100 +925,80 @@ fn pg_tombstones(pg: &mut Postgres) -> Result<BTreeMap<String, Vec<Tombstone>>, 
     Ok(by_stream)
 }
 
-fn check_stream(
-    stream: &str,
-    items: &[Item],
-    mut cps: Vec<Checkpoint>,
-    key: &VerifyingKey,
-    place: Place<'_>,
-    crash_repaired: bool,
-    problems: &mut Vec<Problem>,
-) {
-    // A stream that ends unsealed: a crash a later writer repaired, or a missing checkpoint.
-    let unsealed = if crash_repaired {
-        Kind::Repaired
-    } else {
-        Kind::MissingCheckpoint
-    };
-    let mut problem = |seq: Option<u64>, kind: Kind, detail: String| {
-        problems.push(Problem {
+/// The chain check of one stream, fed its entries (and its tombstones' stand-ins) by seq, one
+/// per seq; what it keeps does not grow with the stream.
+struct ChainCheck {
+    stream: String,
+    expected: u64,
+    previous: Option<Item>,
+    /// The seqs the stream's checkpoints name, sorted, and the next of them to come.
+    wanted: Vec<u64>,
+    wanted_at: usize,
+    /// The entries at those seqs, for the heads the checkpoints signed.
+    heads: std::collections::HashMap<u64, Item>,
+    max_seq: Option<u64>,
+    problems: Vec<Problem>,
+}
+
+impl ChainCheck {
+    fn new(stream: &str, cps: &[Checkpoint]) -> Self {
+        let mut wanted: Vec<u64> = cps.iter().map(|cp| cp.seq).collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        Self {
             stream: stream.to_owned(),
+            expected: 0,
+            previous: None,
+            wanted,
+            wanted_at: 0,
+            heads: Default::default(),
+            max_seq: None,
+            problems: Vec::new(),
+        }
+    }
+
+    fn problem(&mut self, seq: Option<u64>, kind: Kind, detail: String) {
+        self.problems.push(Problem {
+            stream: self.stream.clone(),
             seq,
             kind,
             detail,
         });
-    };
-    // One entry per sequence number; the others are inserted.
-    // `items` is sorted by seq: one pass keeps one entry per seq (a sorted Vec, not a map:
-    // a stream may hold millions of entries).
-    let mut by_seq: Vec<(u64, &Item)> = Vec::with_capacity(items.len());
-    for item in items {
-        match by_seq
-            .last()
-            .filter(|(seq, _)| *seq == item.seq)
-            .map(|(_, i)| *i)
-        {
-            Some(first) => {
-                // The one whose content checks out is taken for the original.
-                let (keep, other) = if !first.content_ok && item.content_ok {
-                    (item, first)
-                } else {
-                    (first, item)
-                };
-                problem(
-                    Some(item.seq),
-                    Kind::Inserted,
-                    format!(
-                        "two entries claim this seq: {} and {}",
-                        place(keep),
-                        place(other)
-                    ),
-                );
-                if let Some(last) = by_seq.last_mut() {
-                    last.1 = keep;
-                }
-            }
-            None => by_seq.push((item.seq, item)),
-        }
     }
-    let find = |seq: u64| {
-        by_seq
-            .binary_search_by_key(&seq, |(s, _)| *s)
-            .ok()
-            .map(|i| by_seq[i].1)
-    };
-    let mut expected = 0u64;
-    let mut previous: Option<&Item> = None;
-    for &(seq, item) in &by_seq {
+
+    /// The next entry or stand-in: its seq is above all the seqs before it.
+    fn push(&mut self, item: Item, place: Place<'_>) {
+        let seq = item.seq;
         // A tombstone's stand-in takes the place of the entries it covers.
         let first = item.covers().unwrap_or(seq);
-        if first > expected {
+        if first > self.expected {
+            let expected = self.expected;
             let range = if first - 1 == expected {
                 format!("seq {expected}")
             } else {
                 format!("seq {expected} to {}", first - 1)
             };
-            problem(
+            self.problem(
                 Some(expected),
                 Kind::Deleted,
-                format!("{range} missing before {}", place(item)),
+                format!("{range} missing before {}", place(&item)),
             );
         }
         if !item.content_ok {
-            problem(
+            self.problem(
                 Some(seq),
                 Kind::Modified,
-                format!("{}: the content does not match its hash", place(item)),
+                format!("{}: the content does not match its hash", place(&item)),
             );
         }
-        let want_prev = match previous {
+        let want_prev = match &self.previous {
             Some(p) if p.seq + 1 == first => Some(p.hash),
             None if first == 0 => Some(parse_hash(GENESIS)),
             _ => None,
         };
         if let Some(want) = want_prev {
             if item.prev.is_none() || item.prev != want {
-                let (at, what) = match previous {
+                let (at, what) = match &self.previous {
                     Some(p) if p.content_ok => (
                         Some(p.seq),
                         format!(
@@ -805,92 +1008,133 @@ fn check_stream(
                     ),
                     Some(_) => (
                         Some(seq),
-                        format!("{}: its link does not match the entry before", place(item)),
+                        format!("{}: its link does not match the entry before", place(&item)),
                     ),
                     None => (
                         Some(seq),
-                        format!("{}: the first entry does not start the chain", place(item)),
+                        format!("{}: the first entry does not start the chain", place(&item)),
                     ),
                 };
-                problem(at, Kind::Modified, what);
+                self.problem(at, Kind::Modified, what);
             }
         }
-        expected = seq + 1;
-        previous = Some(item);
+        while self
+            .wanted
+            .get(self.wanted_at)
+            .is_some_and(|&wanted| wanted < seq)
+        {
+            self.wanted_at += 1;
+        }
+        if self.wanted.get(self.wanted_at) == Some(&seq) {
+            self.heads.insert(seq, item.clone());
+        }
+        self.expected = seq.saturating_add(1);
+        self.max_seq = Some(seq);
+        self.previous = Some(item);
     }
-    let max_seq = by_seq.last().map(|(seq, _)| *seq);
 
-    // Checkpoints.
-    cps.sort_by_key(|c| c.index);
-    let mut valid: Vec<&Checkpoint> = Vec::new();
-    let mut next_index = 0;
-    for cp in &cps {
-        if cp.index > next_index {
-            problem(
-                Some(cp.seq),
-                Kind::MissingCheckpoint,
-                format!("checkpoint #{next_index} to #{} are gone", cp.index - 1),
-            );
-        }
-        next_index = cp.index + 1;
-        if !cp.verify(key) {
-            let why = if cp.key_id == key.key_id() {
-                "its signature does not verify".to_owned()
-            } else {
-                format!("signed by key {}, not by {}", cp.key_id, key.key_id())
-            };
-            problem(
-                Some(cp.seq),
-                Kind::BadSignature,
-                format!("checkpoint #{}: {why}", cp.index),
-            );
-            continue;
-        }
-        valid.push(cp);
-        match find(cp.seq) {
-            Some(item) if item.hash.is_none() || item.hash != parse_hash(&cp.head) => problem(
-                Some(cp.seq),
-                Kind::Modified,
-                format!(
-                    "checkpoint #{} signed another head: the chain up to {} was rewritten",
-                    cp.index,
-                    place(item)
-                ),
-            ),
-            Some(_) => {}
-            None if max_seq.is_none_or(|m| m < cp.seq) => problem(
-                Some(max_seq.map_or(0, |m| m + 1)),
-                Kind::Truncated,
-                format!(
-                    "checkpoint #{} covers up to seq {}; the entries after {} are gone",
-                    cp.index,
-                    cp.seq,
-                    max_seq.map_or_else(|| "the start".to_owned(), |m| format!("seq {m}"))
-                ),
-            ),
-            None => {} // deleted: reported above
-        }
-    }
-    match (valid.last(), max_seq) {
-        (None, Some(_)) if cps.is_empty() => {
-            problem(None, unsealed, "the stream has no checkpoint".to_owned());
-        }
-        (None, _) => {}
-        (Some(last), max) => {
-            if let Some(max) = max.filter(|&m| m > last.seq) {
-                if last.last {
-                    problem(
-                        Some(last.seq + 1),
-                        Kind::Inserted,
-                        format!("entries up to seq {max} after the stream's final checkpoint"),
-                    );
+    /// The problems of the stream, once every entry is in: those of the chain, then those of
+    /// its checkpoints. `crash_repaired`: a later writer recorded that this one crashed.
+    fn finish(
+        self,
+        mut cps: Vec<Checkpoint>,
+        key: &VerifyingKey,
+        place: Place<'_>,
+        crash_repaired: bool,
+    ) -> Vec<Problem> {
+        let Self {
+            stream,
+            heads,
+            max_seq,
+            mut problems,
+            ..
+        } = self;
+        // A stream that ends unsealed: a crash a later writer repaired, or a missing checkpoint.
+        let unsealed = if crash_repaired {
+            Kind::Repaired
+        } else {
+            Kind::MissingCheckpoint
+        };
+        let mut problem = |seq: Option<u64>, kind: Kind, detail: String| {
+            problems.push(Problem {
+                stream: stream.clone(),
+                seq,
+                kind,
+                detail,
+            });
+        };
+        cps.sort_by_key(|c| c.index);
+        let mut valid: Vec<&Checkpoint> = Vec::new();
+        let mut next_index = 0;
+        for cp in &cps {
+            if cp.index > next_index {
+                problem(
+                    Some(cp.seq),
+                    Kind::MissingCheckpoint,
+                    format!("checkpoint #{next_index} to #{} are gone", cp.index - 1),
+                );
+            }
+            next_index = cp.index + 1;
+            if !cp.verify(key) {
+                let why = if cp.key_id == key.key_id() {
+                    "its signature does not verify".to_owned()
                 } else {
-                    problem(Some(last.seq + 1), unsealed, format!("no checkpoint covers seq {} to {max}, and the stream has no final checkpoint (the writer stopped without shutting down, or checkpoints were removed)", last.seq + 1));
-                }
-            } else if !last.last {
-                problem(Some(last.seq), unsealed, "the stream has no final checkpoint (the writer stopped without shutting down, or it was removed)".to_owned());
+                    format!("signed by key {}, not by {}", cp.key_id, key.key_id())
+                };
+                problem(
+                    Some(cp.seq),
+                    Kind::BadSignature,
+                    format!("checkpoint #{}: {why}", cp.index),
+                );
+                continue;
+            }
+            valid.push(cp);
+            match heads.get(&cp.seq) {
+                Some(item) if item.hash.is_none() || item.hash != parse_hash(&cp.head) => problem(
+                    Some(cp.seq),
+                    Kind::Modified,
+                    format!(
+                        "checkpoint #{} signed another head: the chain up to {} was rewritten",
+                        cp.index,
+                        place(item)
+                    ),
+                ),
+                Some(_) => {}
+                None if max_seq.is_none_or(|m| m < cp.seq) => problem(
+                    Some(max_seq.map_or(0, |m| m + 1)),
+                    Kind::Truncated,
+                    format!(
+                        "checkpoint #{} covers up to seq {}; the entries after {} are gone",
+                        cp.index,
+                        cp.seq,
+                        max_seq.map_or_else(|| "the start".to_owned(), |m| format!("seq {m}"))
+                    ),
+                ),
+                None => {} // deleted: reported above
             }
         }
+        match (valid.last(), max_seq) {
+            (None, Some(_)) if cps.is_empty() => {
+                problem(None, unsealed, "the stream has no checkpoint".to_owned());
+            }
+            (None, _) => {}
+            (Some(last), max) => {
+                if let Some(max) = max.filter(|&m| m > last.seq) {
+                    if last.last {
+                        problem(
+                            Some(last.seq + 1),
+                            Kind::Inserted,
+                            format!("entries up to seq {max} after the stream's final checkpoint"),
+                        );
+                    } else {
+                        problem(Some(last.seq + 1), unsealed, format!("no checkpoint covers seq {} to {max}, and the stream has no final checkpoint (the writer stopped without shutting down, or checkpoints were removed)", last.seq + 1));
+                    }
+                } else if !last.last {
+                    problem(Some(last.seq), unsealed, "the stream has no final checkpoint (the writer stopped without shutting down, or it was removed)".to_owned());
+                }
+            }
+        }
+        problems
     }
 }
 
@@ -928,7 +1172,8 @@ pub(crate) fn verify_postgres(pg: &mut Postgres, key: &VerifyingKey) -> Result<R
 
     // The request id of each item, by its `line`.
     let mut ids: Vec<uuid::Uuid> = Vec::new();
-    let mut streams: BTreeMap<String, StreamData> = BTreeMap::new();
+    let mut streams: BTreeMap<String, Vec<Item>> = BTreeMap::new();
+    let mut repairs = Vec::new();
     let progress = Progress::start(0, "verifying");
     pg.each_row(
         "SELECT * FROM llm_audit_log ORDER BY chain_stream, chain_seq",
@@ -968,15 +1213,19 @@ pub(crate) fn verify_postgres(pg: &mut Postgres, key: &VerifyingKey) -> Result<R
                 .and_then(|v| crashed_streams(&v));
             ids.push(entry.request_id);
             let link = LinkRef::from(link);
-            let mut item = item(&link, &digest, repaired);
+            let mut item = item(&link, &digest, None);
             item.line = ids.len() - 1;
+            if let Some(named) = repaired {
+                repairs.push(Repair {
+                    stream: link.stream.to_string(),
+                    seq: item.seq,
+                    content_ok: item.content_ok,
+                    named,
+                });
+            }
             match streams.get_mut(&*link.stream) {
-                Some(data) => data.items.push(item),
-                None => streams
-                    .entry(link.stream.into_owned())
-                    .or_default()
-                    .items
-                    .push(item),
+                Some(items) => items.push(item),
+                None => streams.entry(link.stream.into_owned()).or_default().push(item),
             }
             Ok(true)
         },
@@ -987,13 +1236,200 @@ pub(crate) fn verify_postgres(pg: &mut Postgres, key: &VerifyingKey) -> Result<R
         None => format!("row {}", ids[item.line]),
     };
     let tombstones = pg_tombstones(pg)?;
+    let streams = streams
+        .into_iter()
+        .map(|(name, items)| (name, Stream::Whole(items)))
+        .collect();
     Ok(conclude(
         report,
         streams,
+        repairs,
         checkpoints,
         tombstones,
         problems,
         key,
         &place,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tracing_llm_audit::chain::SigningKey;
+
+    fn hash_of(seq: u64) -> String {
+        format!("{:064x}", seq + 0xabc_0000)
+    }
+
+    fn place(item: &Item) -> String {
+        match item.covers() {
+            Some(first) => format!("tombstone {first}..={}", item.seq),
+            None => format!("line {}", item.line),
+        }
+    }
+
+    /// A small xorshift: the same cases on every run.
+    struct Rng(u64);
+
+    impl Rng {
+        fn below(&mut self, n: u64) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0 % n.max(1)
+        }
+    }
+
+    type Outcome = (Vec<Problem>, Vec<Problem>, u64, Vec<Problem>);
+
+    fn outcome(
+        (chain, plan): (ChainCheck, StandIns),
+        cps: &[Checkpoint],
+        key: &VerifyingKey,
+    ) -> Outcome {
+        let found = chain.finish(cps.to_vec(), key, &place, false);
+        (plan.problems, plan.notes, plan.expired, found)
+    }
+
+    /// Checking a stream as it is read gives what checking it whole gives, whenever its
+    /// entries come in order; when they do not, it says so and the stream is checked whole.
+    /// Cases: honest streams, then deletions, duplicates, swaps, modified and re-hashed
+    /// entries, tombstones (valid, forged, over entries still there), checkpoints (signed,
+    /// forged, of a rewritten head, past the end).
+    #[test]
+    fn a_stream_checked_as_read_gets_what_it_gets_checked_whole() {
+        let key = SigningKey::generate().unwrap();
+        let verifying = key.verifying_key();
+        let stream = "s";
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let (mut streamed, mut whole) = (0, 0);
+        for case in 0..3_000 {
+            let n = 1 + rng.below(40);
+            let mut items: Vec<Item> = (0..n)
+                .map(|seq| Item {
+                    seq,
+                    prev: parse_hash(&if seq == 0 {
+                        GENESIS.to_owned()
+                    } else {
+                        hash_of(seq - 1)
+                    }),
+                    hash: parse_hash(&hash_of(seq)),
+                    repaired: None,
+                    content_ok: true,
+                    file: 0,
+                    line: seq as usize + 1,
+                })
+                .collect();
+            let mut tombstones = Vec::new();
+            let mut cps = Vec::new();
+            for index in 0..rng.below(4) {
+                let seq = rng.below(n + 3);
+                let mut cp = Checkpoint {
+                    stream: stream.to_owned(),
+                    index,
+                    seq,
+                    head: if rng.below(8) == 0 {
+                        hash_of(seq + 7)
+                    } else {
+                        hash_of(seq)
+                    },
+                    time: "2026-11-25T00:00:00Z".to_owned(),
+                    key_id: key.key_id().to_owned(),
+                    last: rng.below(2) == 0,
+                    signature: String::new(),
+                };
+                if rng.below(10) != 0 {
+                    key.sign(&mut cp);
+                }
+                cps.push(cp);
+            }
+            // The first cases are honest.
+            let changes = if case < 100 { 0 } else { 1 + rng.below(3) };
+            for _ in 0..changes {
+                let len = items.len() as u64;
+                let i = rng.below(len) as usize;
+                // With no entries left, only another tombstone.
+                match if len == 0 { 6 } else { rng.below(7) } {
+                    0 if len > 1 => {
+                        items.remove(i);
+                    }
+                    1 => {
+                        let mut copy = items[i].clone();
+                        copy.content_ok = rng.below(2) == 0;
+                        copy.line += 1000;
+                        items.insert(rng.below(len + 1) as usize, copy);
+                    }
+                    2 => items.swap(i, rng.below(len) as usize),
+                    3 => items[i].content_ok = false,
+                    4 => items[i].hash = parse_hash(&hash_of(items[i].seq + 500)),
+                    // A tombstone over a range, with its entries removed or not (an
+                    // interrupted retention run), signed or forged.
+                    _ => {
+                        let first = rng.below(n);
+                        let last = (first + rng.below(5)).min(n - 1);
+                        if rng.below(3) != 0 {
+                            items.retain(|it| it.seq < first || it.seq > last);
+                        }
+                        let mut t = Tombstone {
+                            stream: stream.to_owned(),
+                            first,
+                            last,
+                            prev: if first == 0 {
+                                GENESIS.to_owned()
+                            } else {
+                                hash_of(first - 1)
+                            },
+                            last_hash: hash_of(last),
+                            reason: "expired".to_owned(),
+                            time: "2026-11-25T00:00:00Z".to_owned(),
+                            key_id: key.key_id().to_owned(),
+                            signature: String::new(),
+                        };
+                        if rng.below(8) != 0 {
+                            key.sign_tombstone(&mut t);
+                        }
+                        tombstones.push(t);
+                    }
+                }
+            }
+            let expected = outcome(
+                check_whole(
+                    stream,
+                    items.clone(),
+                    &cps,
+                    tombstones.clone(),
+                    &verifying,
+                    &place,
+                ),
+                &cps,
+                &verifying,
+            );
+            let in_order = items.windows(2).all(|w| w[0].seq < w[1].seq)
+                && !items.iter().any(|it| {
+                    tombstones
+                        .iter()
+                        .any(|t| (t.first..=t.last).contains(&it.seq))
+                });
+            let mut checked = Checked::new(stream, &cps, tombstones.clone(), &verifying);
+            let took_all = items.iter().all(|it| checked.push(it.clone(), &place));
+            assert_eq!(took_all, in_order, "case {case}: {items:?}");
+            // An honest stream is checked as it is read.
+            assert!(took_all || case >= 100, "case {case}");
+            if took_all {
+                assert_eq!(
+                    outcome(checked.finish(&place), &cps, &verifying),
+                    expected,
+                    "case {case}"
+                );
+                streamed += 1;
+            } else {
+                whole += 1;
+            }
+        }
+        // Both ways were taken, often.
+        assert!(
+            streamed > 1_000 && whole > 500,
+            "{streamed} streamed, {whole} whole"
+        );
+    }
 }
