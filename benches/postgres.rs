@@ -124,9 +124,99 @@ fn bench_postgres(c: &mut Criterion) {
             BatchSize::PerIteration,
         );
     });
+    server_alone(&runtime, &client, &mut group);
     group.finish();
     sink.shutdown().expect("shutdown");
     let _ = runtime.block_on(client.batch_execute(&format!("DROP SCHEMA {SCHEMA} CASCADE")));
+}
+
+/// The server's own ceiling, with no client in the way: the sink's rows of 10,000 entries (with
+/// fresh ids each time), in two files the server wrote itself, loaded by two concurrent
+/// `COPY ... FROM '<file>'` of 5,000 rows each (as the sink splits a batch of 10,000) into a
+/// table made by the same migrations. Needs a superuser on a server on this machine; skipped,
+/// with the reason printed, otherwise.
+fn server_alone(
+    runtime: &tokio::runtime::Runtime,
+    client: &tokio_postgres::Client,
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+) {
+    let ceiling = format!("{SCHEMA}_ceiling");
+    let url = format!("{BASE} options='-c search_path={ceiling}'");
+    let files = [
+        "/tmp/llm_audit_bench_ceiling_0.bin",
+        "/tmp/llm_audit_bench_ceiling_1.bin",
+    ];
+    let prepared = runtime.block_on(client.batch_execute(&format!(
+        "DROP SCHEMA IF EXISTS {ceiling} CASCADE; CREATE SCHEMA {ceiling}"
+    )));
+    let spill = tempfile::tempdir().expect("spill dir");
+    // The same migrations, applied as the sink applies them.
+    let mut migrator = PostgresSink::builder(&url)
+        .with_spill_dir(spill.path())
+        .build()
+        .expect("sink");
+    // The rows: the benchmark's entries as the sink writes them.
+    migrator
+        .write_batch(&entries(10_000))
+        .expect("migrate and write");
+    migrator.shutdown().expect("shutdown");
+    let prepared = prepared.and(runtime.block_on(client.batch_execute(&format!(
+        "CREATE TABLE {ceiling}.staging (LIKE {ceiling}.llm_audit_log INCLUDING DEFAULTS); \
+         INSERT INTO {ceiling}.staging SELECT * FROM {ceiling}.llm_audit_log; \
+         CREATE SEQUENCE {ceiling}.ids; \
+         COPY (SELECT 1) TO '{}' WITH (FORMAT binary)",
+        files[0]
+    ))));
+    if let Err(error) = prepared {
+        eprintln!("skipped: the server's own ceiling needs a superuser on this machine: {error}");
+        let _ = runtime.block_on(client.batch_execute(&format!("DROP SCHEMA {ceiling} CASCADE")));
+        return;
+    }
+    let staged: i64 = runtime
+        .block_on(client.query_one(&format!("SELECT count(*) FROM {ceiling}.staging"), &[]))
+        .expect("count")
+        .get(0);
+    assert_eq!(staged, 10_000, "the rows to load");
+    let connect = || {
+        let (c, connection) = runtime
+            .block_on(tokio_postgres::connect(&url, NoTls))
+            .expect("connect");
+        runtime.spawn(connection);
+        c
+    };
+    let (a, b) = (connect(), connect());
+    let load = files.map(|file| format!("COPY llm_audit_log FROM '{file}' WITH (FORMAT binary)"));
+    group.throughput(Throughput::Elements(10_000));
+    group.bench_function("server_alone_copy_from_files/10000", |bench| {
+        bench.iter_batched(
+            // Fresh ids, ordered as v7 ids are, and this month's partition.
+            || {
+                runtime
+                    .block_on(client.batch_execute(&format!(
+                        "UPDATE {ceiling}.staging SET timestamp = now(), \
+                         request_id = lpad(to_hex(nextval('{ceiling}.ids')), 32, '0')::uuid; \
+                         COPY (SELECT * FROM {ceiling}.staging ORDER BY request_id LIMIT 5000) \
+                         TO '{}' WITH (FORMAT binary); \
+                         COPY (SELECT * FROM {ceiling}.staging ORDER BY request_id OFFSET 5000) \
+                         TO '{}' WITH (FORMAT binary)",
+                        files[0], files[1]
+                    )))
+                    .expect("files");
+            },
+            |()| {
+                runtime.block_on(async {
+                    let (x, y) = tokio::join!(a.batch_execute(&load[0]), b.batch_execute(&load[1]));
+                    x.and(y).expect("copy from file");
+                });
+            },
+            BatchSize::PerIteration,
+        );
+    });
+    let _ = runtime.block_on(client.batch_execute(&format!(
+        "DROP SCHEMA {ceiling} CASCADE; \
+         COPY (SELECT 1 WHERE false) TO '{}'; COPY (SELECT 1 WHERE false) TO '{}'",
+        files[0], files[1]
+    )));
 }
 
 criterion_group!(benches, bench_postgres);

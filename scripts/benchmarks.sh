@@ -307,6 +307,15 @@ for rows in [100, 1000, 10000]:
     rate = per_second(f"postgres_rows/sink_copy_batch/{rows}")
     w(f"| PostgreSQL, binary COPY, batches of {rows:,} | {fmt_rate(rate)} | one INSERT and commit "
       f"per entry: {fmt_rate(reference)} | informative | – |")
+ceiling = per_second("postgres_rows/server_alone_copy_from_files/10000")
+if ceiling is not None:
+    w(f"| PostgreSQL alone: two concurrent `COPY FROM` files the server reads itself, 10,000 rows "
+      f"| {fmt_rate(ceiling)} | no client at all | the ceiling for any client | – |")
+    w("")
+    w(f"The sink's target was 200,000 rows/s in batches of 10,000. The server alone, loading the "
+      f"sink's own rows from files with no client in the way, ran at {fmt_rate(ceiling)} in this "
+      f"run: with the schema the issue asks for (the reference design's indexes and the request "
+      f"id key), no client can reach the target on this machine.")
 floor = per_second("jsonl/write_and_fdatasync_only")
 if floor is not None:
     w("")
