@@ -312,10 +312,12 @@ if ceiling is not None:
     w(f"| PostgreSQL alone: two concurrent `COPY FROM` files the server reads itself, 10,000 rows "
       f"| {fmt_rate(ceiling)} | no client at all | the ceiling for any client | – |")
     w("")
-    w(f"The sink's target was 200,000 rows/s in batches of 10,000. The server alone, loading the "
+    verdict = ("with the schema the issue asks for (the reference design's indexes and the "
+               "request id key), no client can reach the target on this machine"
+               if ceiling < 2e5 else "the target is within the server's reach")
+    w(f"The sink's target is 200,000 rows/s in batches of 10,000. The server alone, loading the "
       f"sink's own rows from files with no client in the way, ran at {fmt_rate(ceiling)} in this "
-      f"run: with the schema the issue asks for (the reference design's indexes and the request "
-      f"id key), no client can reach the target on this machine.")
+      f"run: {verdict}.")
 floor = per_second("jsonl/write_and_fdatasync_only")
 if floor is not None:
     w("")
