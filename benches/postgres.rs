@@ -146,9 +146,11 @@ fn server_alone(
         "/tmp/llm_audit_bench_ceiling_0.bin",
         "/tmp/llm_audit_bench_ceiling_1.bin",
     ];
-    let prepared = runtime.block_on(client.batch_execute(&format!(
-        "DROP SCHEMA IF EXISTS {ceiling} CASCADE; CREATE SCHEMA {ceiling}"
-    )));
+    runtime
+        .block_on(client.batch_execute(&format!(
+            "DROP SCHEMA IF EXISTS {ceiling} CASCADE; CREATE SCHEMA {ceiling}"
+        )))
+        .expect("schema");
     let spill = tempfile::tempdir().expect("spill dir");
     // The same migrations, applied as the sink applies them.
     let mut migrator = PostgresSink::builder(&url)
@@ -160,13 +162,14 @@ fn server_alone(
         .write_batch(&entries(10_000))
         .expect("migrate and write");
     migrator.shutdown().expect("shutdown");
-    let prepared = prepared.and(runtime.block_on(client.batch_execute(&format!(
+    // Writing a file on the server is the superuser's right this needs.
+    let prepared = runtime.block_on(client.batch_execute(&format!(
         "CREATE TABLE {ceiling}.staging (LIKE {ceiling}.llm_audit_log INCLUDING DEFAULTS); \
          INSERT INTO {ceiling}.staging SELECT * FROM {ceiling}.llm_audit_log; \
          CREATE SEQUENCE {ceiling}.ids; \
          COPY (SELECT 1) TO '{}' WITH (FORMAT binary)",
         files[0]
-    ))));
+    )));
     if let Err(error) = prepared {
         eprintln!("skipped: the server's own ceiling needs a superuser on this machine: {error}");
         let _ = runtime.block_on(client.batch_execute(&format!("DROP SCHEMA {ceiling} CASCADE")));

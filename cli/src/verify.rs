@@ -131,8 +131,6 @@ struct Item {
     seq: u64,
     prev: Hash,
     hash: Hash,
-    /// For a repair entry: the streams it says crashed.
-    repaired: Option<Vec<Crashed>>,
     /// The stored hash is the hash of the content.
     content_ok: bool,
     file: usize,
@@ -283,12 +281,13 @@ impl Checked {
     }
 }
 
-// One per line, moved once into its stream's list: boxing the large variant would cost an
+// One per line, moved once into its stream's check: boxing the large variant would cost an
 // allocation per entry for nothing.
 #[allow(clippy::large_enum_variant)]
 enum Read {
-    /// A chained entry, and why its erasure does not check out, if it does not.
-    Chained(Arc<str>, Item, Option<Box<str>>),
+    /// A chained entry; for a repair entry, the streams it says crashed; and why its erasure
+    /// does not check out, if it does not.
+    Chained(Arc<str>, Item, Option<Vec<Crashed>>, Option<Box<str>>),
     Unchained,
 }
 
@@ -318,7 +317,7 @@ static ERASED_KEY: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
     std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\"erased\""));
 
 /// An item of `link`, whose content has the entry digest `digest`.
-fn item(link: &LinkRef<'_>, digest: &[u8; 32], repaired: Option<Vec<Crashed>>) -> Item {
+fn item(link: &LinkRef<'_>, digest: &[u8; 32]) -> Item {
     let hash = parse_hash(&link.hash);
     Item {
         seq: link.seq,
@@ -332,7 +331,6 @@ fn item(link: &LinkRef<'_>, digest: &[u8; 32], repaired: Option<Vec<Crashed>>) -
                     digest,
                 ))),
         hash,
-        repaired,
         file: 0,
         line: 0,
     }
@@ -453,7 +451,7 @@ pub(crate) fn verify(dir: &Path, key: &VerifyingKey) -> Result<Report, String> {
             .flatten()
             .and_then(|_| serde_json::from_slice::<serde_json::Value>(line).ok())
             .and_then(|v| crashed_streams(&v));
-        let item = item(&link, &digest, repaired);
+        let item = item(&link, &digest);
         // An entry a retention or erasure step changed carries the signature of that change.
         let erasure = ERASED_KEY
             .find(line)
@@ -466,6 +464,7 @@ pub(crate) fn verify(dir: &Path, key: &VerifyingKey) -> Result<Report, String> {
         Ok(Some(Read::Chained(
             shared_stream(&link.stream),
             item,
+            repaired,
             erasure,
         )))
     };
@@ -495,7 +494,7 @@ pub(crate) fn verify(dir: &Path, key: &VerifyingKey) -> Result<Report, String> {
                     kind: Kind::Unchained,
                     detail: format!("{}:{line}: an entry without a chain link (written without tamper evidence, or forged)", files[file].display()),
                 }),
-                Read::Chained(stream, mut item, erasure) => {
+                Read::Chained(stream, mut item, repaired, erasure) => {
                     item.file = file;
                     item.line = line;
                     if let Some(why) = erasure {
@@ -530,7 +529,7 @@ pub(crate) fn verify(dir: &Path, key: &VerifyingKey) -> Result<Report, String> {
                     } else {
                         *last = item.seq;
                     }
-                    if let Some(named) = item.repaired.take() {
+                    if let Some(named) = repaired {
                         repairs.push(Repair {
                             stream: stream.to_string(),
                             seq: item.seq,
@@ -584,7 +583,7 @@ pub(crate) fn verify(dir: &Path, key: &VerifyingKey) -> Result<Report, String> {
             &progress,
             work,
             |file, line, read| {
-                if let Read::Chained(stream, mut item, _) = read {
+                if let Read::Chained(stream, mut item, _, _) = read {
                     if let Some(items) = whole.get_mut(&*stream) {
                         item.file = file;
                         item.line = line;
@@ -837,7 +836,6 @@ fn stand_ins(
             seq: t.last,
             prev: parse_hash(&t.prev),
             hash: parse_hash(&t.last_hash),
-            repaired: None,
             content_ok: true,
             file: STAND_IN,
             line: usize::try_from(t.first).unwrap_or(usize::MAX),
@@ -1213,7 +1211,7 @@ pub(crate) fn verify_postgres(pg: &mut Postgres, key: &VerifyingKey) -> Result<R
                 .and_then(|v| crashed_streams(&v));
             ids.push(entry.request_id);
             let link = LinkRef::from(link);
-            let mut item = item(&link, &digest, None);
+            let mut item = item(&link, &digest);
             item.line = ids.len() - 1;
             if let Some(named) = repaired {
                 repairs.push(Repair {
@@ -1314,7 +1312,6 @@ mod tests {
                         hash_of(seq - 1)
                     }),
                     hash: parse_hash(&hash_of(seq)),
-                    repaired: None,
                     content_ok: true,
                     file: 0,
                     line: seq as usize + 1,
