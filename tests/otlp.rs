@@ -11,10 +11,13 @@ use std::time::Duration;
 
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
+use prost::Message as _;
 use support::otlp_receiver::{closed_port_endpoint, GrpcReceiver, HangingReceiver, HttpReceiver};
 use tracing_llm_audit::names;
 use tracing_llm_audit::otlp::{Compression, OtlpLogSink, OtlpSetup, Protocol};
-use tracing_llm_audit::{AuditEntry, AuditLayer, HashKey, LlmSpanExt, MemorySink, Status, Usage};
+use tracing_llm_audit::{
+    AuditEntry, AuditLayer, AuditSink as _, HashKey, LlmSpanExt, MemorySink, Status, Usage,
+};
 use tracing_subscriber::layer::SubscriberExt;
 
 const API_KEY: &str = "Bearer sk-live-TOPSECRET-9f8e7d";
@@ -244,6 +247,131 @@ fn http_receiver_gets_every_entry_gzipped() {
         assert!(headers.contains(&("content-encoding".to_owned(), "gzip".to_owned())));
         assert!(headers.contains(&("x-api-key".to_owned(), API_KEY.to_owned())));
     }
+}
+
+/// Entries with content large enough that a batch of them exceeds 4 MiB, the message limit of
+/// gRPC receivers (the OpenTelemetry Collector's, tonic's and grpc-go's default).
+fn large_entries(n: usize) -> Vec<AuditEntry> {
+    (0..n)
+        .map(|i| {
+            let mut entry = AuditEntry::new("chat");
+            entry.user_id = Some(format!("user-{i}"));
+            // About 100 KB a record: the message goes in the body and in an attribute.
+            entry.error_message = Some("x".repeat(50_000));
+            entry
+        })
+        .collect()
+}
+
+fn request_ids(records: &[LogRecord]) -> Vec<String> {
+    records
+        .iter()
+        .map(|r| text(&attributes(r)[names::REQUEST_ID]))
+        .collect()
+}
+
+/// A batch of about 6.5 MB goes as requests of about the configured size, each under the
+/// receiver's 4 MiB limit; one request of it all would be refused.
+#[test]
+fn a_batch_over_the_receivers_message_limit_arrives_whole_in_smaller_requests() {
+    let receiver = GrpcReceiver::start();
+    let entries = large_entries(64);
+    for max_request_bytes in [None, Some(1_000_000)] {
+        let mut builder = OtlpLogSink::builder().with_endpoint(receiver.endpoint());
+        if let Some(bytes) = max_request_bytes {
+            builder = builder.with_max_request_bytes(bytes);
+        }
+        let mut sink = builder.build().unwrap();
+        sink.write_batch(&entries).unwrap();
+        let mut received = receiver.received.lock().unwrap();
+        let mut sizes: Vec<usize> = received.requests.iter().map(|r| r.encoded_len()).collect();
+        sizes.sort_unstable();
+        let limit = max_request_bytes.unwrap_or(tracing_llm_audit::otlp::DEFAULT_MAX_REQUEST_BYTES);
+        // Each request reaches the limit but for the last, and passes it by one record at most.
+        assert!(sizes.len() > 1, "{sizes:?}");
+        assert!(sizes[1..].iter().all(|&size| size >= limit), "{sizes:?}");
+        assert!(
+            sizes.iter().all(|&size| size < limit + 110_000),
+            "{sizes:?}"
+        );
+        assert!(sizes.iter().all(|&size| size < 4 << 20), "{sizes:?}");
+        // Every entry once; the requests may arrive in any order, each holds consecutive ones.
+        let mut got: Vec<Vec<String>> = received
+            .requests
+            .iter()
+            .map(|r| request_ids(&r.resource_logs[0].scope_logs[0].log_records))
+            .collect();
+        got.sort_by_key(|ids| {
+            entries
+                .iter()
+                .position(|e| e.request_id.to_string() == ids[0])
+        });
+        let want: Vec<String> = entries.iter().map(|e| e.request_id.to_string()).collect();
+        assert_eq!(got.concat(), want);
+        received.requests.clear();
+        received.headers.clear();
+    }
+    // The same batch as one request is refused by this receiver: the split is what lets it in.
+    let mut sink = OtlpLogSink::builder()
+        .with_endpoint(receiver.endpoint())
+        .with_max_request_bytes(usize::MAX)
+        .build()
+        .unwrap();
+    let error = sink.write_batch(&entries).unwrap_err();
+    assert_eq!(error.accepted(), 0, "{error}");
+    assert!(receiver.received.lock().unwrap().requests.is_empty());
+}
+
+/// One request of a batch fails: the batch's error says which entries went before it, and the
+/// pipeline's retry sends the rest again, so every entry arrives (some twice: at least once).
+#[test]
+fn a_failed_request_in_a_batch_is_retried_with_the_entries_after_it() {
+    let receiver = GrpcReceiver::start();
+    let entries = large_entries(12);
+    let mut sink = OtlpLogSink::builder()
+        .with_endpoint(receiver.endpoint())
+        .with_max_request_bytes(1)
+        .build()
+        .unwrap();
+    *receiver.fail_once.lock().unwrap() = Some("user-5".to_owned());
+    let error = sink.write_batch(&entries).unwrap_err();
+    assert_eq!(error.accepted(), 5, "{error}");
+    assert_eq!(error.rejected(), 0);
+    assert!(error.to_string().contains("Unavailable"), "{error}");
+    assert!(error.to_string().contains(&receiver.endpoint()), "{error}");
+    let mut got = request_ids(&receiver.received.lock().unwrap().records());
+    got.sort();
+    let mut others: Vec<String> = entries
+        .iter()
+        .filter(|e| e.user_id.as_deref() != Some("user-5"))
+        .map(|e| e.request_id.to_string())
+        .collect();
+    others.sort();
+    assert_eq!(got, others, "every request but the failed one arrived");
+
+    // Through the pipeline: the retry completes the batch and nothing is counted as lost.
+    let receiver = GrpcReceiver::start();
+    *receiver.fail_once.lock().unwrap() = Some("user-1".to_owned());
+    let sink = OtlpLogSink::builder()
+        .with_endpoint(receiver.endpoint())
+        .with_max_request_bytes(1)
+        .build()
+        .unwrap();
+    let (layer, guard) = AuditLayer::builder()
+        .with_sink(sink)
+        .with_hash_key(key())
+        .with_max_batch(10)
+        .with_retry(3, Duration::from_millis(10))
+        .build()
+        .unwrap();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || calls(10));
+    let stats = guard.shutdown(Duration::from_secs(30)).unwrap();
+    let otlp = &stats.sinks[0];
+    assert!(stats.is_lossless(), "{stats:?}");
+    assert_eq!((otlp.written, otlp.retries), (10, 1), "{stats:?}");
+    let received = request_ids(&receiver.received.lock().unwrap().records());
+    let unique: std::collections::HashSet<&String> = received.iter().collect();
+    assert_eq!(unique.len(), 10);
 }
 
 #[test]

@@ -1,5 +1,7 @@
 //! [`OtlpLogSink`]: every audit entry as an OTLP log record.
 
+use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use opentelemetry_proto::tonic::resource::v1::Resource;
@@ -45,13 +47,21 @@ use crate::sink::{AuditSink, SinkError};
 pub struct OtlpLogSink {
     runtime: OwnRuntime,
     transport: Transport,
-    endpoint: String,
+    endpoint: Arc<str>,
     timeout: Duration,
-    /// Encodes each batch's request straight from the entries, reusing its buffers.
+    /// Encodes each request straight from the entries, reusing its buffers.
     encoder: RequestEncoder,
+    /// A batch is sent as requests whose records take about this many bytes.
+    max_request_bytes: usize,
     /// The size of the last request: the next one's buffer starts at that capacity.
     last_request_len: usize,
 }
+
+/// The default of [`OtlpLogSinkBuilder::with_max_request_bytes`].
+pub const DEFAULT_MAX_REQUEST_BYTES: usize = 512 * 1024;
+
+/// How many requests of one batch are in flight at once.
+const MAX_IN_FLIGHT: usize = 4;
 
 /// Configures an [`OtlpLogSink`].
 #[derive(Debug, Default, Clone)]
@@ -59,10 +69,27 @@ pub struct OtlpLogSinkBuilder {
     pub(crate) overrides: Overrides,
     service_name: Option<String>,
     resource: Vec<(String, String)>,
+    max_request_bytes: Option<usize>,
 }
 
 impl OtlpLogSinkBuilder {
     export_settings!();
+
+    /// Splits each batch into export requests of about `bytes` of log records (default
+    /// [`DEFAULT_MAX_REQUEST_BYTES`], 512 KiB), sent several at once on the same connection:
+    /// the sink encodes the next request while the receiver reads the last one, and no request
+    /// comes near a receiver's message limit (the OpenTelemetry Collector's gRPC receiver
+    /// refuses messages over 4 MiB by default). A request always holds at least one record, so
+    /// a single larger record goes alone. `0` is taken as 1.
+    ///
+    /// The requests of a batch that fail (a timeout, a receiver that is down) are retried with
+    /// those after them; the receiver may then get a record twice, as with any OTLP exporter
+    /// that retries (delivery is at least once).
+    #[must_use]
+    pub fn with_max_request_bytes(mut self, bytes: usize) -> Self {
+        self.max_request_bytes = Some(bytes.max(1));
+        self
+    }
 
     /// The receiver's URL: for gRPC `http(s)://host:4317`, for HTTP the full URL of the logs
     /// endpoint, `http(s)://host:4318/v1/logs`.
@@ -108,9 +135,10 @@ impl OtlpLogSinkBuilder {
         Ok(OtlpLogSink {
             runtime,
             transport,
-            endpoint: config.endpoint,
+            endpoint: config.endpoint.into(),
             timeout: config.timeout,
             encoder: RequestEncoder::new(&resource),
+            max_request_bytes: self.max_request_bytes.unwrap_or(DEFAULT_MAX_REQUEST_BYTES),
             last_request_len: 0,
         })
     }
@@ -140,55 +168,117 @@ impl AuditSink for OtlpLogSink {
             return Ok(());
         }
         let observed = unix_nanos(SystemTime::now());
-        // A new buffer for every request: the transport owns it until the request is sent.
-        let mut buffer = Vec::with_capacity(self.last_request_len);
-        let start = self.encoder.encode(entries, observed, &mut buffer);
-        self.last_request_len = buffer.len();
-        let request = Bytes::from(buffer).slice(start..);
-        let endpoint = self.endpoint.clone();
-        let timeout = self.timeout;
-        let transport = &mut self.transport;
-        // The transport has its own timeout; this one also bounds a receiver that accepts the
-        // connection and never answers at the HTTP/2 level.
-        let outcome = self.runtime.get().block_on(async {
-            tokio::time::timeout(timeout, transport.export(&endpoint, request))
-                .await
-                .unwrap_or_else(|_| {
-                    Outcome::Retry(
-                        format!("OTLP export to {endpoint} failed: timeout after {timeout:?}"),
-                        None,
-                    )
-                })
-        });
-        match outcome {
-            Outcome::Accepted { rejected: 0, .. } => Ok(()),
-            Outcome::Accepted { rejected, message } => {
-                let rejected = usize::try_from(rejected)
-                    .unwrap_or(usize::MAX)
-                    .min(entries.len());
-                Err(SinkError::new(format!(
-                    "the OTLP receiver rejected {rejected} of {} log records: {message}",
-                    entries.len()
-                ))
-                .accepted_before_failure(entries.len())
-                .with_rejected(rejected))
+        // The timeout bounds the whole batch, as `OTEL_EXPORTER_OTLP_TIMEOUT` bounds an export.
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        let Self {
+            runtime,
+            transport,
+            endpoint,
+            timeout,
+            encoder,
+            max_request_bytes,
+            last_request_len,
+        } = self;
+        let timeout = *timeout;
+        let outcomes = runtime.get().block_on(async {
+            let mut in_flight = VecDeque::with_capacity(MAX_IN_FLIGHT);
+            let mut outcomes = Vec::new();
+            let mut rest = entries;
+            while !rest.is_empty() {
+                if in_flight.len() == MAX_IN_FLIGHT {
+                    if let Some((taken, export)) = in_flight.pop_front() {
+                        outcomes.push((taken, joined(export).await));
+                    }
+                }
+                let mut buffer = Vec::with_capacity(*last_request_len);
+                let (start, taken) =
+                    encoder.encode_front(rest, observed, &mut buffer, *max_request_bytes);
+                *last_request_len = buffer.len();
+                rest = &rest[taken..];
+                let export = transport.export(endpoint.clone(), Bytes::from(buffer).slice(start..));
+                let endpoint = endpoint.clone();
+                in_flight.push_back((
+                    taken,
+                    tokio::spawn(async move {
+                        tokio::time::timeout_at(deadline, export)
+                            .await
+                            .unwrap_or_else(|_| {
+                                Outcome::Retry(
+                                    format!(
+                                        "OTLP export to {endpoint} failed: timeout after \
+                                         {timeout:?}"
+                                    ),
+                                    None,
+                                )
+                            })
+                    }),
+                ));
+                // Lets the connection write what is sent before the next request is encoded,
+                // so that the receiver reads one while the sink encodes the next.
+                tokio::task::yield_now().await;
             }
-            Outcome::Refused(message) => Err(SinkError::new(message)
-                .accepted_before_failure(entries.len())
-                .with_rejected(entries.len())),
-            Outcome::Retry(message, Some(source)) => Err(SinkError::with_source(message, source)),
-            Outcome::Retry(message, None) => Err(SinkError::new(message)),
-        }
+            for (taken, export) in in_flight {
+                outcomes.push((taken, joined(export).await));
+            }
+            outcomes
+        });
+        settle(entries.len(), outcomes)
     }
 
-    /// Every batch is acknowledged by the receiver before `write_batch` returns: nothing is
-    /// buffered here.
     fn flush(&mut self) -> Result<(), SinkError> {
         Ok(())
     }
 
     fn shutdown(&mut self) -> Result<(), SinkError> {
         Ok(())
+    }
+}
+
+async fn joined(export: tokio::task::JoinHandle<Outcome>) -> Outcome {
+    export.await.unwrap_or_else(|e| {
+        Outcome::Retry("the OTLP export task failed".to_owned(), Some(Box::new(e)))
+    })
+}
+
+/// The batch's result from its requests' outcomes, in the order of their entries: what is
+/// accepted up to the first request to retry, and which of those records the receiver refused
+/// for good.
+fn settle(len: usize, outcomes: Vec<(usize, Outcome)>) -> Result<(), SinkError> {
+    let (mut accepted, mut rejected) = (0, 0);
+    let mut refusal = None;
+    for (taken, outcome) in outcomes {
+        match outcome {
+            Outcome::Accepted { rejected: 0, .. } => {}
+            Outcome::Accepted {
+                rejected: some,
+                message,
+            } => {
+                rejected += usize::try_from(some).unwrap_or(usize::MAX).min(taken);
+                refusal.get_or_insert(message);
+            }
+            Outcome::Refused(message) => {
+                rejected += taken;
+                refusal.get_or_insert(message);
+            }
+            Outcome::Retry(message, source) => {
+                let error = match source {
+                    Some(source) => SinkError::with_source(message, source),
+                    None => SinkError::new(message),
+                };
+                return Err(error
+                    .accepted_before_failure(accepted)
+                    .with_rejected(rejected));
+            }
+        }
+        accepted += taken;
+    }
+    match refusal {
+        None => Ok(()),
+        Some(message) => Err(SinkError::new(format!(
+            "the OTLP receiver rejected {rejected} of {len} log records: {message}"
+        ))
+        .accepted_before_failure(len)
+        .with_rejected(rejected)),
     }
 }
 

@@ -95,7 +95,7 @@ mod wire;
 pub use config::{
     Compression, Protocol, DEFAULT_GRPC_ENDPOINT, DEFAULT_HTTP_ENDPOINT, DEFAULT_TIMEOUT,
 };
-pub use logs::{OtlpLogSink, OtlpLogSinkBuilder};
+pub use logs::{OtlpLogSink, OtlpLogSinkBuilder, DEFAULT_MAX_REQUEST_BYTES};
 pub use setup::{OtlpSetup, OtlpSetupBuilder, OtlpShutdown};
 
 /// An OTLP exporter could not be configured or shut down.

@@ -26,6 +26,9 @@ pub(crate) enum Outcome {
     Retry(String, Option<Box<dyn std::error::Error + Send + Sync>>),
 }
 
+/// A client of the receiver. Clones share the connection (gRPC multiplexes its streams; the
+/// HTTP client keeps a pool), so a sink sends several requests at once through clones.
+#[derive(Clone)]
 pub(crate) enum Transport {
     Grpc {
         client: tonic::client::Grpc<Channel>,
@@ -117,8 +120,18 @@ impl Transport {
         })
     }
 
-    /// Sends one `ExportLogsServiceRequest`, already encoded as protobuf.
-    pub(crate) async fn export(&mut self, endpoint: &str, request: Bytes) -> Outcome {
+    /// Sends one `ExportLogsServiceRequest`, already encoded as protobuf, through a clone of
+    /// the client: the future borrows nothing, so it can be spawned.
+    pub(crate) fn export(
+        &self,
+        endpoint: std::sync::Arc<str>,
+        request: Bytes,
+    ) -> impl std::future::Future<Output = Outcome> + Send + 'static {
+        let mut transport = self.clone();
+        async move { transport.send(&endpoint, request).await }
+    }
+
+    async fn send(&mut self, endpoint: &str, request: Bytes) -> Outcome {
         match self {
             Self::Grpc { client, metadata } => {
                 let mut request = tonic::Request::new(request);

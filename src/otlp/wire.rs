@@ -63,19 +63,39 @@ impl RequestEncoder {
     /// Encodes the request for `entries` observed at `observed` (Unix nanoseconds) into `out`
     /// (cleared first) and returns where the message starts in it: `out[start..]` is the whole
     /// `ExportLogsServiceRequest`.
+    #[cfg(test)]
     pub(crate) fn encode(
         &mut self,
         entries: &[AuditEntry],
         observed: u64,
         out: &mut Vec<u8>,
     ) -> usize {
+        self.encode_front(entries, observed, out, usize::MAX).0
+    }
+
+    /// Encodes a request for the front of `entries`, as [`encode`](Self::encode) does, and
+    /// stops after the record that takes its records past `max_records_len` bytes (the first
+    /// record always goes in). Returns where the message starts in `out` and how many entries
+    /// it holds.
+    pub(crate) fn encode_front(
+        &mut self,
+        entries: &[AuditEntry],
+        observed: u64,
+        out: &mut Vec<u8>,
+        max_records_len: usize,
+    ) -> (usize, usize) {
         out.clear();
         out.resize(self.headroom, 0);
+        let mut taken = 0;
         for entry in entries {
             self.record.clear();
             self.log_record(entry, observed);
             // ScopeLogs.log_records (field 2).
             put_bytes_field(out, 2, &self.record);
+            taken += 1;
+            if out.len() - self.headroom >= max_records_len {
+                break;
+            }
         }
         let records_len = out.len() - self.headroom;
         // ScopeLogs: scope, then the records already in `out`.
@@ -94,7 +114,7 @@ impl RequestEncoder {
         let start = self.headroom - head_len;
         out[start..start + head.len()].copy_from_slice(&head);
         out[start + head.len()..self.headroom].copy_from_slice(&self.scope);
-        start
+        (start, taken)
     }
 
     /// One `LogRecord`, its fields in prost's order (by field number), into `self.record`.
@@ -330,6 +350,7 @@ pub(crate) fn string_key_value(key: String, value: String) -> KeyValue {
 mod tests {
     use std::collections::BTreeMap;
 
+    use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
     use prost::Message as _;
     use rust_decimal::Decimal;
 
@@ -415,6 +436,64 @@ mod tests {
             let start = encoder.encode(&all, 0, &mut out);
             let expected = reference_request(&resource, &all, 0).encode_to_vec();
             assert_same(&out[start..], &expected, extra);
+        }
+    }
+
+    #[test]
+    fn a_batch_split_by_size_is_requests_of_consecutive_entries_each_equal_to_prost() {
+        let observed = 1_764_000_000_123_456_789;
+        let resource = resource(1);
+        let mut encoder = RequestEncoder::new(&resource);
+        let all: Vec<AuditEntry> = entries().into_iter().cycle().take(41).collect();
+        let mut whole = Vec::new();
+        let start = encoder.encode(&all, observed, &mut whole);
+        let records_len = whole.len() - start;
+        let mut out = Vec::new();
+        // No limit, a limit smaller than any record (one entry per request), and limits between.
+        for limit in [usize::MAX, 1, records_len / 10, records_len / 3] {
+            let (mut rest, mut requests) = (&all[..], 0);
+            while !rest.is_empty() {
+                let (start, taken) = encoder.encode_front(rest, observed, &mut out, limit);
+                assert!(
+                    taken >= 1 && taken <= rest.len(),
+                    "limit {limit}: took {taken}"
+                );
+                let expected =
+                    reference_request(&resource, &rest[..taken], observed).encode_to_vec();
+                assert_same(&out[start..], &expected, 1);
+                let records = ExportLogsServiceRequest::decode(&out[start..])
+                    .expect("decodes")
+                    .resource_logs[0]
+                    .scope_logs[0]
+                    .log_records
+                    .len();
+                assert_eq!(records, taken);
+                // Under the limit until its last record, which takes it past the limit.
+                let without_last = reference_request(&resource, &rest[..taken - 1], observed);
+                assert!(
+                    taken == 1
+                        || without_last.resource_logs[0].scope_logs[0]
+                            .log_records
+                            .iter()
+                            .map(|r| {
+                                let len = r.encoded_len();
+                                1 + varint_len(len as u64) + len
+                            })
+                            .sum::<usize>()
+                            < limit,
+                    "limit {limit}: a request of {taken} went on past the limit"
+                );
+                if taken < rest.len() {
+                    assert!(out.len() - start >= limit.min(records_len), "limit {limit}");
+                }
+                rest = &rest[taken..];
+                requests += 1;
+            }
+            match limit {
+                usize::MAX => assert_eq!(requests, 1),
+                1 => assert_eq!(requests, all.len()),
+                _ => assert!(requests > 1 && requests < all.len(), "limit {limit}"),
+            }
         }
     }
 

@@ -24,6 +24,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
+use opentelemetry_proto::tonic::common::v1::any_value;
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message;
@@ -120,6 +121,7 @@ impl MetricsService for OtherSignals {
 struct Service {
     received: Arc<Mutex<Received>>,
     reject_per_request: i64,
+    fail_once: Arc<Mutex<Option<String>>>,
 }
 
 #[tonic::async_trait]
@@ -138,6 +140,25 @@ impl LogsService for Service {
                 tonic::metadata::KeyAndValueRef::Binary(..) => None,
             })
             .collect();
+        let failing = self.fail_once.lock().unwrap().take_if(|user| {
+            request
+                .get_ref()
+                .resource_logs
+                .iter()
+                .flat_map(|r| &r.scope_logs)
+                .flat_map(|s| &s.log_records)
+                .flat_map(|r| &r.attributes)
+                .any(|kv| {
+                    kv.key == "user.id"
+                        && kv.value.as_ref().and_then(|v| v.value.as_ref())
+                            == Some(&any_value::Value::StringValue(user.clone()))
+                })
+        });
+        if let Some(user) = failing {
+            return Err(tonic::Status::unavailable(format!(
+                "not now (a request with {user})"
+            )));
+        }
         let mut received = self.received.lock().unwrap();
         received.headers.push(headers);
         received.requests.push(request.into_inner());
@@ -157,6 +178,9 @@ pub struct GrpcReceiver {
     pub received: Arc<Mutex<Received>>,
     /// Traces and metrics (the receiver is a whole collector's OTLP endpoint).
     pub signals: Arc<Mutex<Signals>>,
+    /// A user id: the next request holding a record of this user fails (`UNAVAILABLE`) and
+    /// is not kept, once.
+    pub fail_once: Arc<Mutex<Option<String>>>,
     _runtime: tokio::runtime::Runtime,
 }
 
@@ -185,9 +209,11 @@ impl GrpcReceiver {
             .build()
             .unwrap();
         let received = Arc::new(Mutex::new(Received::default()));
+        let fail_once = Arc::new(Mutex::new(None));
         let service = Service {
             received: received.clone(),
             reject_per_request: reject,
+            fail_once: fail_once.clone(),
         };
         let listener = runtime
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
@@ -222,6 +248,7 @@ impl GrpcReceiver {
             addr,
             received,
             signals,
+            fail_once,
             _runtime: runtime,
         }
     }
