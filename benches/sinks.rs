@@ -17,6 +17,8 @@
 //!   `opentelemetry-proto` structs and keeping it (about half the CPU time of a sample). Also
 //!   printed: the sink's own CPU time per entry (it encodes and exports on the calling thread)
 //!   and the rate that alone would allow (`sink_cpu_ns_per_entry`, `sink_alone_per_second`).
+//!   The peers `…/one_request_per_batch` send each batch as one request instead of the sink's
+//!   requests of about 512 KiB with several in flight.
 //!
 //! PostgreSQL batch sizes are in `benches/postgres.rs`.
 
@@ -155,20 +157,45 @@ fn bench_otlp(c: &mut Criterion) {
     let http = otlp_receiver::HttpReceiver::start();
     let mut group = c.benchmark_group("otlp");
     group.throughput(Throughput::Elements(BATCH as u64));
-    for (name, protocol, endpoint, received) in [
-        ("grpc", Protocol::Grpc, grpc.endpoint(), &grpc.received),
+    // Each protocol twice: as the sink sends a batch (requests of about 512 KiB, several in
+    // flight), and as one request per batch (the peer: what the sink did before).
+    for (name, protocol, endpoint, received, max_request_bytes) in [
+        (
+            "grpc",
+            Protocol::Grpc,
+            grpc.endpoint(),
+            &grpc.received,
+            None,
+        ),
+        (
+            "grpc/one_request_per_batch",
+            Protocol::Grpc,
+            grpc.endpoint(),
+            &grpc.received,
+            Some(usize::MAX),
+        ),
         (
             "http_protobuf",
             Protocol::HttpProtobuf,
             http.endpoint(),
             &http.received,
+            None,
+        ),
+        (
+            "http_protobuf/one_request_per_batch",
+            Protocol::HttpProtobuf,
+            http.endpoint(),
+            &http.received,
+            Some(usize::MAX),
         ),
     ] {
-        let mut sink = OtlpLogSink::builder()
+        let mut builder = OtlpLogSink::builder()
             .with_endpoint(endpoint)
-            .with_protocol(protocol)
-            .build()
-            .expect("sink");
+            .with_protocol(protocol);
+        if let Some(bytes) = max_request_bytes {
+            builder = builder.with_max_request_bytes(bytes);
+        }
+        let mut sink = builder.build().expect("sink");
         // Connects.
         sink.write_batch(&batch).expect("first export");
         // The sink's own CPU time: it encodes and exports on the calling thread (a runtime of
