@@ -19,7 +19,7 @@ mod support;
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{criterion_group, Criterion};
 use tracing::Dispatch;
 use tracing_llm_audit::Overflow;
 
@@ -109,5 +109,58 @@ fn bench_passthrough(c: &mut Criterion) {
     }
 }
 
+/// `n` plain spans, and nothing else: what `scripts/passthrough_instructions.sh` counts the
+/// instructions of (callgrind, collecting only inside this function, so on the calling thread).
+#[inline(never)]
+fn measured_spans(n: u64) {
+    for _ in 0..n {
+        plain_span();
+    }
+}
+
+/// With `LLM_AUDIT_PASSTHROUGH_SPANS=<n>` and `LLM_AUDIT_PASSTHROUGH_SUBSCRIBER=<name>` (one of
+/// the group's subscribers), runs `n` plain spans through that subscriber after a warm-up, and
+/// no benchmark. Instruction counts do not move with the machine's load, as times do.
+fn count_mode() -> bool {
+    let Ok(spans) = std::env::var("LLM_AUDIT_PASSTHROUGH_SPANS") else {
+        return false;
+    };
+    let spans: u64 = spans
+        .parse()
+        .expect("LLM_AUDIT_PASSTHROUGH_SPANS: a number");
+    let wanted = std::env::var("LLM_AUDIT_PASSTHROUGH_SUBSCRIBER")
+        .expect("LLM_AUDIT_PASSTHROUGH_SUBSCRIBER: a subscriber's name");
+    // Room for every span: a full queue drops spans on the calling thread, and how many it
+    // drops depends on when the export thread runs, so the count would too.
+    let queue = usize::try_from(spans).expect("spans") + 2_000;
+    support::OTEL_QUEUE.store(queue, std::sync::atomic::Ordering::Relaxed);
+    let mut found = false;
+    for (name, running) in subscribers() {
+        if name != wanted {
+            continue;
+        }
+        found = true;
+        with(running.as_ref().map(|(d, _)| d), || {
+            // The warm-up (the registry's slab and pools) is outside what is counted.
+            (0..1_000).for_each(|_| plain_span());
+            measured_spans(spans);
+        });
+        if let Some(stats) = running.and_then(|(_, r)| r.shutdown()) {
+            assert_eq!(
+                stats.emitted, 0,
+                "{name}: plain spans must not become entries"
+            );
+        }
+    }
+    assert!(found, "no subscriber named `{wanted}`");
+    true
+}
+
 criterion_group!(benches, bench_passthrough);
-criterion_main!(benches);
+
+fn main() {
+    if !count_mode() {
+        benches();
+        Criterion::default().configure_from_args().final_summary();
+    }
+}

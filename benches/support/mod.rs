@@ -203,10 +203,22 @@ pub fn audit_layer(overflow: Overflow) -> (AuditLayer, WorkerGuard) {
         .expect("audit layer")
 }
 
+/// The queue of the `BatchSpanProcessor` of [`otel_provider`]; 0 for the SDK's default (2,048).
+pub static OTEL_QUEUE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 /// `tracing-opentelemetry` with a `BatchSpanProcessor` and an exporter that discards.
 pub fn otel_provider() -> SdkTracerProvider {
+    let mut processor = BatchSpanProcessor::builder(DiscardExporter);
+    let queue = OTEL_QUEUE.load(std::sync::atomic::Ordering::Relaxed);
+    if queue > 0 {
+        processor = processor.with_batch_config(
+            opentelemetry_sdk::trace::BatchConfigBuilder::default()
+                .with_max_queue_size(queue)
+                .build(),
+        );
+    }
     SdkTracerProvider::builder()
-        .with_span_processor(BatchSpanProcessor::builder(DiscardExporter).build())
+        .with_span_processor(processor.build())
         .build()
 }
 
