@@ -18,7 +18,7 @@
 //!   printed: the sink's own CPU time per entry (it encodes and exports on the calling thread)
 //!   and the rate that alone would allow (`sink_cpu_ns_per_entry`, `sink_alone_per_second`).
 //!   The peers `…/one_request_per_batch` send each batch as one request instead of the sink's
-//!   requests of about 512 KiB with several in flight.
+//!   requests of at most 512 KiB with several in flight.
 //!
 //! PostgreSQL batch sizes are in `benches/postgres.rs`.
 
@@ -157,7 +157,7 @@ fn bench_otlp(c: &mut Criterion) {
     let http = otlp_receiver::HttpReceiver::start();
     let mut group = c.benchmark_group("otlp");
     group.throughput(Throughput::Elements(BATCH as u64));
-    // Each protocol twice: as the sink sends a batch (requests of about 512 KiB, several in
+    // Each protocol twice: as the sink sends a batch (requests of at most 512 KiB, several in
     // flight), and as one request per batch (the peer: what the sink did before).
     for (name, protocol, endpoint, received, max_request_bytes) in [
         (

@@ -284,17 +284,33 @@ fn a_batch_over_the_receivers_message_limit_arrives_whole_in_smaller_requests() 
         let mut sink = builder.build().unwrap();
         sink.write_batch(&entries).unwrap();
         let mut received = receiver.received.lock().unwrap();
-        let mut sizes: Vec<usize> = received.requests.iter().map(|r| r.encoded_len()).collect();
+        // The bytes of each request's records (each with its tag and length), and of one.
+        let records_len = |records: &[LogRecord]| -> usize {
+            records
+                .iter()
+                .map(|r| {
+                    let len = r.encoded_len();
+                    len + prost::encoding::encoded_len_varint(len as u64) + 1
+                })
+                .sum()
+        };
+        let one = records_len(&received.records()[..1]);
+        let mut sizes: Vec<usize> = received
+            .requests
+            .iter()
+            .map(|r| records_len(&r.resource_logs[0].scope_logs[0].log_records))
+            .collect();
         sizes.sort_unstable();
         let limit = max_request_bytes.unwrap_or(tracing_llm_audit::otlp::DEFAULT_MAX_REQUEST_BYTES);
-        // Each request reaches the limit but for the last, and passes it by one record at most.
+        // Each request is within the limit, and but for the last one more record would not fit.
         assert!(sizes.len() > 1, "{sizes:?}");
-        assert!(sizes[1..].iter().all(|&size| size >= limit), "{sizes:?}");
+        assert!(sizes.iter().all(|&size| size <= limit), "{sizes:?}");
         assert!(
-            sizes.iter().all(|&size| size < limit + 110_000),
+            sizes[1..].iter().all(|&size| size + one > limit),
             "{sizes:?}"
         );
-        assert!(sizes.iter().all(|&size| size < 4 << 20), "{sizes:?}");
+        let whole: Vec<usize> = received.requests.iter().map(|r| r.encoded_len()).collect();
+        assert!(whole.iter().all(|&size| size < 4 << 20), "{whole:?}");
         // Every entry once; the requests may arrive in any order, each holds consecutive ones.
         let mut got: Vec<Vec<String>> = received
             .requests
@@ -319,7 +335,59 @@ fn a_batch_over_the_receivers_message_limit_arrives_whole_in_smaller_requests() 
         .unwrap();
     let error = sink.write_batch(&entries).unwrap_err();
     assert_eq!(error.accepted(), 0, "{error}");
+    assert!(
+        error.to_string().contains("with_max_request_bytes"),
+        "the error says what to lower: {error}"
+    );
     assert!(receiver.received.lock().unwrap().requests.is_empty());
+}
+
+/// A single record over the receiver's limit is refused for good, not retried forever; the
+/// records around it arrive.
+#[test]
+fn a_record_too_large_for_the_receiver_is_counted_as_failed_and_the_rest_arrive() {
+    let receiver = GrpcReceiver::start();
+    let mut entries = large_entries(5);
+    entries[2].error_message = Some("x".repeat(3 << 20));
+    let mut sink = OtlpLogSink::builder()
+        .with_endpoint(receiver.endpoint())
+        .build()
+        .unwrap();
+    let error = sink.write_batch(&entries).unwrap_err();
+    assert_eq!((error.accepted(), error.rejected()), (5, 1), "{error}");
+    assert!(error.to_string().contains("too large"), "{error}");
+    let mut got = request_ids(&receiver.received.lock().unwrap().records());
+    got.sort();
+    let mut want: Vec<String> = [0, 1, 3, 4]
+        .iter()
+        .map(|&i| entries[i].request_id.to_string())
+        .collect();
+    want.sort();
+    assert_eq!(got, want);
+}
+
+/// The timeout bounds a whole batch, however many requests it takes: against a receiver that
+/// never answers, a batch of 40 requests with a timeout of 300 ms gives up at about 300 ms, not
+/// after one timeout for each round of four requests in flight (3 s).
+#[test]
+fn the_timeout_bounds_the_whole_batch_not_each_request() {
+    let hanging = HangingReceiver::start();
+    let mut sink = OtlpLogSink::builder()
+        .with_endpoint(hanging.endpoint())
+        .with_timeout(Duration::from_millis(300))
+        .with_max_request_bytes(1)
+        .build()
+        .unwrap();
+    let entries = large_entries(40);
+    let began = std::time::Instant::now();
+    let error = sink.write_batch(&entries).unwrap_err();
+    let took = began.elapsed();
+    assert_eq!(error.accepted(), 0, "{error}");
+    assert!(
+        error.to_string().to_lowercase().contains("timeout"),
+        "{error}"
+    );
+    assert!(took < Duration::from_secs(2), "{took:?}");
 }
 
 /// One request of a batch fails: the batch's error says which entries went before it, and the
@@ -339,15 +407,18 @@ fn a_failed_request_in_a_batch_is_retried_with_the_entries_after_it() {
     assert_eq!(error.rejected(), 0);
     assert!(error.to_string().contains("Unavailable"), "{error}");
     assert!(error.to_string().contains(&receiver.endpoint()), "{error}");
-    let mut got = request_ids(&receiver.received.lock().unwrap().records());
-    got.sort();
-    let mut others: Vec<String> = entries
-        .iter()
-        .filter(|e| e.user_id.as_deref() != Some("user-5"))
-        .map(|e| e.request_id.to_string())
-        .collect();
-    others.sort();
-    assert_eq!(got, others, "every request but the failed one arrived");
+    // The five before it arrived, and not the failed one; the sink stopped sending once it knew
+    // (what it sent meanwhile is sent again on the retry).
+    let got = request_ids(&receiver.received.lock().unwrap().records());
+    for (i, entry) in entries.iter().enumerate() {
+        let arrived = got.contains(&entry.request_id.to_string());
+        match i {
+            0..5 => assert!(arrived, "entry {i}"),
+            5 => assert!(!arrived, "the failed request"),
+            _ => {}
+        }
+    }
+    assert!(got.len() < entries.len() - 1, "{} arrived", got.len());
 
     // Through the pipeline: the retry completes the batch and nothing is counted as lost.
     let receiver = GrpcReceiver::start();

@@ -53,8 +53,8 @@ pub struct OtlpLogSink {
     encoder: RequestEncoder,
     /// A batch is sent as requests whose records take about this many bytes.
     max_request_bytes: usize,
-    /// The size of the last request: the next one's buffer starts at that capacity.
-    last_request_len: usize,
+    /// The size of the largest request so far: each request's buffer starts at that capacity.
+    largest_request: usize,
 }
 
 /// The default of [`OtlpLogSinkBuilder::with_max_request_bytes`].
@@ -75,16 +75,18 @@ pub struct OtlpLogSinkBuilder {
 impl OtlpLogSinkBuilder {
     export_settings!();
 
-    /// Splits each batch into export requests of about `bytes` of log records (default
-    /// [`DEFAULT_MAX_REQUEST_BYTES`], 512 KiB), sent several at once on the same connection:
-    /// the sink encodes the next request while the receiver reads the last one, and no request
-    /// comes near a receiver's message limit (the OpenTelemetry Collector's gRPC receiver
-    /// refuses messages over 4 MiB by default). A request always holds at least one record, so
-    /// a single larger record goes alone. `0` is taken as 1.
+    /// Splits each batch into export requests of at most `bytes` of log records (default
+    /// [`DEFAULT_MAX_REQUEST_BYTES`], 512 KiB; the request's envelope adds the resource and
+    /// scope, a few hundred bytes), sent several at once on the same connection: the sink
+    /// encodes the next request while the receiver reads the last one, and no request comes
+    /// near a receiver's message limit (the OpenTelemetry Collector's gRPC receiver refuses
+    /// messages over 4 MiB by default). A record larger than `bytes` goes alone. `0` is taken
+    /// as 1.
     ///
-    /// The requests of a batch that fail (a timeout, a receiver that is down) are retried with
-    /// those after them; the receiver may then get a record twice, as with any OTLP exporter
-    /// that retries (delivery is at least once).
+    /// When a request fails (a timeout, a receiver that is down), the sink sends no more of the
+    /// batch, and the pipeline retries it from that request on; the receiver may then get a
+    /// record twice, as from any OTLP exporter that retries (delivery is at least once). A
+    /// single record the receiver refuses as too large is counted as failed, not retried.
     #[must_use]
     pub fn with_max_request_bytes(mut self, bytes: usize) -> Self {
         self.max_request_bytes = Some(bytes.max(1));
@@ -139,7 +141,7 @@ impl OtlpLogSinkBuilder {
             timeout: config.timeout,
             encoder: RequestEncoder::new(&resource),
             max_request_bytes: self.max_request_bytes.unwrap_or(DEFAULT_MAX_REQUEST_BYTES),
-            last_request_len: 0,
+            largest_request: 0,
         })
     }
 }
@@ -177,9 +179,15 @@ impl AuditSink for OtlpLogSink {
             timeout,
             encoder,
             max_request_bytes,
-            last_request_len,
+            largest_request,
         } = self;
         let timeout = *timeout;
+        let timed_out = move |endpoint: &str| {
+            Outcome::Retry(
+                format!("OTLP export to {endpoint} failed: timeout after {timeout:?}"),
+                None,
+            )
+        };
         let outcomes = runtime.get().block_on(async {
             let mut in_flight = VecDeque::with_capacity(MAX_IN_FLIGHT);
             let mut outcomes = Vec::new();
@@ -187,13 +195,23 @@ impl AuditSink for OtlpLogSink {
             while !rest.is_empty() {
                 if in_flight.len() == MAX_IN_FLIGHT {
                     if let Some((taken, export)) = in_flight.pop_front() {
-                        outcomes.push((taken, joined(export).await));
+                        let outcome = classify(taken, joined(export).await);
+                        let failed = matches!(outcome, Outcome::Retry(..));
+                        outcomes.push((taken, outcome));
+                        // The batch is retried from that request on: what follows it would be
+                        // sent again anyway, to a receiver that may be struggling.
+                        if failed {
+                            break;
+                        }
                     }
                 }
-                let mut buffer = Vec::with_capacity(*last_request_len);
+                if tokio::time::Instant::now() >= deadline {
+                    break;
+                }
+                let mut buffer = Vec::with_capacity(*largest_request);
                 let (start, taken) =
                     encoder.encode_front(rest, observed, &mut buffer, *max_request_bytes);
-                *last_request_len = buffer.len();
+                *largest_request = (*largest_request).max(buffer.len());
                 rest = &rest[taken..];
                 let export = transport.export(endpoint.clone(), Bytes::from(buffer).slice(start..));
                 let endpoint = endpoint.clone();
@@ -202,15 +220,7 @@ impl AuditSink for OtlpLogSink {
                     tokio::spawn(async move {
                         tokio::time::timeout_at(deadline, export)
                             .await
-                            .unwrap_or_else(|_| {
-                                Outcome::Retry(
-                                    format!(
-                                        "OTLP export to {endpoint} failed: timeout after \
-                                         {timeout:?}"
-                                    ),
-                                    None,
-                                )
-                            })
+                            .unwrap_or_else(|_| timed_out(&endpoint))
                     }),
                 ));
                 // Lets the connection write what is sent before the next request is encoded,
@@ -218,7 +228,12 @@ impl AuditSink for OtlpLogSink {
                 tokio::task::yield_now().await;
             }
             for (taken, export) in in_flight {
-                outcomes.push((taken, joined(export).await));
+                outcomes.push((taken, classify(taken, joined(export).await)));
+            }
+            // Entries never sent: after a failed request (whose outcome comes first) or once
+            // the time was up.
+            if !rest.is_empty() {
+                outcomes.push((rest.len(), timed_out(endpoint)));
             }
             outcomes
         });
@@ -240,6 +255,22 @@ async fn joined(export: tokio::task::JoinHandle<Outcome>) -> Outcome {
     })
 }
 
+/// A request refused as too large: a record alone is refused for good (it would be on every
+/// retry, and would hold up the entries after it); a request of several is retried, and the
+/// message says what to lower.
+fn classify(taken: usize, outcome: Outcome) -> Outcome {
+    match outcome {
+        Outcome::TooLarge(message) if taken == 1 => {
+            Outcome::Refused(format!("{message} (a single log record too large for it)"))
+        }
+        Outcome::TooLarge(message) => Outcome::Retry(
+            format!("{message} (a request of {taken} log records; lower `with_max_request_bytes`)"),
+            None,
+        ),
+        other => other,
+    }
+}
+
 /// The batch's result from its requests' outcomes, in the order of their entries: what is
 /// accepted up to the first request to retry, and which of those records the receiver refused
 /// for good.
@@ -247,30 +278,43 @@ fn settle(len: usize, outcomes: Vec<(usize, Outcome)>) -> Result<(), SinkError> 
     let (mut accepted, mut rejected) = (0, 0);
     let mut refusal = None;
     for (taken, outcome) in outcomes {
-        match outcome {
-            Outcome::Accepted { rejected: 0, .. } => {}
+        let (mut message, source) = match classify(taken, outcome) {
+            Outcome::Accepted { rejected: 0, .. } => {
+                accepted += taken;
+                continue;
+            }
             Outcome::Accepted {
                 rejected: some,
                 message,
             } => {
                 rejected += usize::try_from(some).unwrap_or(usize::MAX).min(taken);
                 refusal.get_or_insert(message);
+                accepted += taken;
+                continue;
             }
             Outcome::Refused(message) => {
                 rejected += taken;
                 refusal.get_or_insert(message);
+                accepted += taken;
+                continue;
             }
-            Outcome::Retry(message, source) => {
-                let error = match source {
-                    Some(source) => SinkError::with_source(message, source),
-                    None => SinkError::new(message),
-                };
-                return Err(error
-                    .accepted_before_failure(accepted)
-                    .with_rejected(rejected));
-            }
+            Outcome::Retry(message, source) => (message, source),
+            // `classify` leaves none: a retry, were it to.
+            Outcome::TooLarge(message) => (message, None),
+        };
+        if let Some(refused) = refusal {
+            message = format!(
+                "{message}; before it, the receiver rejected {rejected} of {accepted} log \
+                 records: {refused}"
+            );
         }
-        accepted += taken;
+        let error = match source {
+            Some(source) => SinkError::with_source(message, source),
+            None => SinkError::new(message),
+        };
+        return Err(error
+            .accepted_before_failure(accepted)
+            .with_rejected(rejected));
     }
     match refusal {
         None => Ok(()),
@@ -470,5 +514,98 @@ pub(crate) mod tests {
             span_id: decode(&entry.span_id, 8),
             event_name: names::EVENT_NAME.to_owned(),
         }
+    }
+}
+
+#[cfg(test)]
+mod settle_tests {
+    //! How a batch's requests' outcomes become the sink's answer to the pipeline: the first
+    //! `accepted` entries are done, `rejected` of them refused for good, the rest retried.
+
+    use super::{settle, Outcome};
+
+    fn ok() -> Outcome {
+        Outcome::Accepted {
+            rejected: 0,
+            message: String::new(),
+        }
+    }
+
+    fn partial(rejected: u64, why: &str) -> Outcome {
+        Outcome::Accepted {
+            rejected,
+            message: why.to_owned(),
+        }
+    }
+
+    fn retry(why: &str) -> Outcome {
+        Outcome::Retry(why.to_owned(), None)
+    }
+
+    /// `(accepted, rejected, message)` of the error, or `None` for `Ok`.
+    fn run(outcomes: Vec<(usize, Outcome)>) -> Option<(usize, usize, String)> {
+        let len = outcomes.iter().map(|(taken, _)| taken).sum();
+        settle(len, outcomes)
+            .err()
+            .map(|e| (e.accepted(), e.rejected(), e.to_string()))
+    }
+
+    #[test]
+    fn every_request_accepted_is_ok() {
+        assert!(run(vec![(3, ok()), (5, ok()), (1, ok())]).is_none());
+    }
+
+    #[test]
+    fn partial_successes_add_up_and_are_capped_at_their_request() {
+        let (accepted, rejected, message) = run(vec![
+            (3, partial(2, "too big")),
+            (4, ok()),
+            (5, partial(1, "bad")),
+        ])
+        .unwrap();
+        assert_eq!((accepted, rejected), (12, 3));
+        assert!(message.contains("rejected 3 of 12"), "{message}");
+        assert!(message.contains("too big"), "the first reason: {message}");
+        // A receiver claiming more than the request held.
+        let (accepted, rejected, _) = run(vec![(3, partial(10, "x")), (4, ok())]).unwrap();
+        assert_eq!((accepted, rejected), (7, 3));
+    }
+
+    #[test]
+    fn a_refused_request_counts_as_done_and_rejected() {
+        let refused = Outcome::Refused("InvalidArgument".to_owned());
+        let (accepted, rejected, message) = run(vec![(2, ok()), (4, refused), (1, ok())]).unwrap();
+        assert_eq!((accepted, rejected), (7, 4));
+        assert!(message.contains("InvalidArgument"), "{message}");
+    }
+
+    #[test]
+    fn the_first_request_to_retry_ends_what_is_accepted_and_keeps_earlier_reasons() {
+        let refused = Outcome::Refused("InvalidArgument: bad record".to_owned());
+        let (accepted, rejected, message) = run(vec![
+            (3, ok()),
+            (2, refused),
+            (4, retry("Unavailable")),
+            (5, ok()),
+            (6, retry("later")),
+        ])
+        .unwrap();
+        assert_eq!((accepted, rejected), (5, 2));
+        assert!(message.starts_with("Unavailable"), "{message}");
+        assert!(message.contains("bad record"), "{message}");
+        assert_eq!(run(vec![(4, retry("down")), (3, ok())]).unwrap().0, 0);
+    }
+
+    #[test]
+    fn too_large_refuses_a_single_record_and_retries_a_request_of_several() {
+        let too_large = || Outcome::TooLarge("OutOfRange: too large".to_owned());
+        let (accepted, rejected, message) =
+            run(vec![(2, ok()), (1, too_large()), (3, ok())]).unwrap();
+        assert_eq!((accepted, rejected), (6, 1));
+        assert!(message.contains("single log record"), "{message}");
+        let (accepted, rejected, message) =
+            run(vec![(2, ok()), (3, too_large()), (3, ok())]).unwrap();
+        assert_eq!((accepted, rejected), (2, 0));
+        assert!(message.contains("with_max_request_bytes"), "{message}");
     }
 }

@@ -24,6 +24,10 @@ pub(crate) enum Outcome {
     Refused(String),
     /// Failed in a way that may pass on a retry (unreachable, timeout, overloaded).
     Retry(String, Option<Box<dyn std::error::Error + Send + Sync>>),
+    /// Refused as larger than the receiver takes (HTTP 413; gRPC `OUT_OF_RANGE` or
+    /// `RESOURCE_EXHAUSTED` saying the message is too large). A smaller request may pass; the
+    /// same one never will.
+    TooLarge(String),
 }
 
 /// A client of the receiver. Clones share the connection (gRPC multiplexes its streams; the
@@ -182,6 +186,8 @@ impl Transport {
                 // 5xx) may pass later, once a token, a route or the receiver is fixed.
                 if status == reqwest::StatusCode::BAD_REQUEST {
                     Outcome::Refused(message)
+                } else if status == reqwest::StatusCode::PAYLOAD_TOO_LARGE {
+                    Outcome::TooLarge(message)
                 } else {
                     Outcome::Retry(message, None)
                 }
@@ -269,6 +275,21 @@ fn grpc_failure(endpoint: &str, status: &tonic::Status) -> Outcome {
         status.code(),
         status.message()
     );
+    // A message over the receiver's limit: tonic answers OUT_OF_RANGE ("decoded message length
+    // too large"), grpc-go and grpcio RESOURCE_EXHAUSTED ("received message larger than max").
+    // RESOURCE_EXHAUSTED otherwise means overloaded, which a retry may pass.
+    let too_large = {
+        let text = status.message().to_ascii_lowercase();
+        text.contains("too large") || text.contains("larger than max")
+    };
+    if too_large
+        && matches!(
+            status.code(),
+            tonic::Code::OutOfRange | tonic::Code::ResourceExhausted
+        )
+    {
+        return Outcome::TooLarge(message);
+    }
     // A malformed request, a receiver without a logs service, or credentials it refuses: the
     // same request fails the same way on every retry.
     match status.code() {

@@ -73,10 +73,10 @@ impl RequestEncoder {
         self.encode_front(entries, observed, out, usize::MAX).0
     }
 
-    /// Encodes a request for the front of `entries`, as [`encode`](Self::encode) does, and
-    /// stops after the record that takes its records past `max_records_len` bytes (the first
-    /// record always goes in). Returns where the message starts in `out` and how many entries
-    /// it holds.
+    /// Encodes a request for the front of `entries`, as [`encode`](Self::encode) does, with as
+    /// many entries as fit in `max_records_len` bytes of records (a record with its tag and
+    /// length). The first record goes in whatever its size. Returns where the message starts in
+    /// `out` and how many entries it holds.
     pub(crate) fn encode_front(
         &mut self,
         entries: &[AuditEntry],
@@ -90,12 +90,14 @@ impl RequestEncoder {
         for entry in entries {
             self.record.clear();
             self.log_record(entry, observed);
+            let field_len = 1 + varint_len(self.record.len() as u64) + self.record.len();
+            // Left for the next request, which encodes it again (one record a request).
+            if taken > 0 && out.len() - self.headroom + field_len > max_records_len {
+                break;
+            }
             // ScopeLogs.log_records (field 2).
             put_bytes_field(out, 2, &self.record);
             taken += 1;
-            if out.len() - self.headroom >= max_records_len {
-                break;
-            }
         }
         let records_len = out.len() - self.headroom;
         // ScopeLogs: scope, then the records already in `out`.
@@ -439,19 +441,32 @@ mod tests {
         }
     }
 
+    /// The length of a request's records alone (each with its tag and length), from prost.
+    fn records_len(request: &ExportLogsServiceRequest) -> Vec<usize> {
+        request.resource_logs[0].scope_logs[0]
+            .log_records
+            .iter()
+            .map(|r| {
+                let len = r.encoded_len();
+                1 + varint_len(len as u64) + len
+            })
+            .collect()
+    }
+
     #[test]
     fn a_batch_split_by_size_is_requests_of_consecutive_entries_each_equal_to_prost() {
         let observed = 1_764_000_000_123_456_789;
         let resource = resource(1);
         let mut encoder = RequestEncoder::new(&resource);
         let all: Vec<AuditEntry> = entries().into_iter().cycle().take(41).collect();
-        let mut whole = Vec::new();
-        let start = encoder.encode(&all, observed, &mut whole);
-        let records_len = whole.len() - start;
+        let sizes = records_len(&reference_request(&resource, &all, observed));
+        let total: usize = sizes.iter().sum();
         let mut out = Vec::new();
-        // No limit, a limit smaller than any record (one entry per request), and limits between.
-        for limit in [usize::MAX, 1, records_len / 10, records_len / 3] {
-            let (mut rest, mut requests) = (&all[..], 0);
+        // No limit, a limit smaller than any record (one entry per request), limits between,
+        // and limits that fall exactly on a record's end.
+        let exact = sizes[..3].iter().sum::<usize>();
+        for limit in [usize::MAX, 1, total / 10, total / 3, exact, exact - 1] {
+            let (mut rest, mut sizes_left, mut requests) = (&all[..], &sizes[..], 0);
             while !rest.is_empty() {
                 let (start, taken) = encoder.encode_front(rest, observed, &mut out, limit);
                 assert!(
@@ -461,32 +476,23 @@ mod tests {
                 let expected =
                     reference_request(&resource, &rest[..taken], observed).encode_to_vec();
                 assert_same(&out[start..], &expected, 1);
-                let records = ExportLogsServiceRequest::decode(&out[start..])
-                    .expect("decodes")
-                    .resource_logs[0]
-                    .scope_logs[0]
-                    .log_records
-                    .len();
-                assert_eq!(records, taken);
-                // Under the limit until its last record, which takes it past the limit.
-                let without_last = reference_request(&resource, &rest[..taken - 1], observed);
+                let request = ExportLogsServiceRequest::decode(&out[start..]).expect("decodes");
+                let records: usize = records_len(&request).iter().sum();
+                assert_eq!(records_len(&request).len(), taken);
+                // At most the limit (but for a first record larger than it), and the next
+                // record would have passed it.
                 assert!(
-                    taken == 1
-                        || without_last.resource_logs[0].scope_logs[0]
-                            .log_records
-                            .iter()
-                            .map(|r| {
-                                let len = r.encoded_len();
-                                1 + varint_len(len as u64) + len
-                            })
-                            .sum::<usize>()
-                            < limit,
-                    "limit {limit}: a request of {taken} went on past the limit"
+                    taken == 1 || records <= limit,
+                    "limit {limit}: {records} bytes of records"
                 );
                 if taken < rest.len() {
-                    assert!(out.len() - start >= limit.min(records_len), "limit {limit}");
+                    assert!(
+                        records + sizes_left[taken] > limit,
+                        "limit {limit}: the next record would have fit"
+                    );
                 }
                 rest = &rest[taken..];
+                sizes_left = &sizes_left[taken..];
                 requests += 1;
             }
             match limit {
