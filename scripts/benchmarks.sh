@@ -233,9 +233,10 @@ else:
           f"{'–' if own is None else f'{own:.0f}'} | {added_ns:+.1f} ns | "
           f"{a_with or '–'} / {a_without or '–'} | ≤ +10 ns, +0 allocations | {met(ok)} |")
     w("")
-    w("Instruction counts leave out what two threads do to each other (a cache line both write).")
-    w("The audit layer writes nothing shared for a plain span; the 2-thread no-op row below is the")
-    w("check on that.")
+    w("Instruction counts leave out what two threads do to each other through a shared cache")
+    w("line. For a plain span the audit layer writes nothing and reads one counter, which sits on")
+    w("a cache line of its own (`CachePadded`), so no write by another thread shares its line.")
+    w("The 2-thread timings below move by tens of ns from run to run on this machine.")
 for group, title in [("passthrough_1_thread", "Timings, 1 thread"),
                      ("passthrough_2_threads", "Timings, 2 threads at once (time per span on each)")]:
     w("")

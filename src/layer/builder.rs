@@ -398,7 +398,9 @@ impl AuditLayerBuilder {
         let layer = AuditLayer {
             queue: Queue::new(tx.clone(), shared.clone(), self.overflow),
             max_error_message_len: self.max_error_message_len,
-            open_llm_spans: std::sync::atomic::AtomicUsize::new(0),
+            open_llm_spans: crossbeam_utils::CachePadded::new(std::sync::atomic::AtomicUsize::new(
+                0,
+            )),
             #[cfg(feature = "otel")]
             assembler,
             #[cfg(feature = "otel")]

@@ -33,8 +33,10 @@ pub struct AuditLayer {
     queue: Queue,
     max_error_message_len: usize,
     /// LLM spans created and not yet closed. While there are none, callbacks for other spans
-    /// return without looking the span up.
-    open_llm_spans: AtomicUsize,
+    /// return without looking the span up. Every span close reads it, from every thread: on a
+    /// cache line of its own, no write nearby (such as a scoped `Dispatch`'s reference count,
+    /// which every new span bumps) makes that read a cache miss.
+    open_llm_spans: crossbeam_utils::CachePadded<AtomicUsize>,
     /// Builds entries on the application's thread when their values must go onto an
     /// OpenTelemetry span before it is exported.
     #[cfg(feature = "otel")]
