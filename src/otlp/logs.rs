@@ -51,7 +51,8 @@ pub struct OtlpLogSink {
     timeout: Duration,
     /// Encodes each request straight from the entries, reusing its buffers.
     encoder: RequestEncoder,
-    /// A batch is sent as requests whose records take about this many bytes.
+    /// A batch is sent as requests whose records take at most this many bytes (a larger
+    /// record goes alone).
     max_request_bytes: usize,
     /// The size of the largest request so far: each request's buffer starts at that capacity.
     largest_request: usize,
@@ -215,6 +216,8 @@ impl AuditSink for OtlpLogSink {
                 rest = &rest[taken..];
                 let export = transport.export(endpoint.clone(), Bytes::from(buffer).slice(start..));
                 let endpoint = endpoint.clone();
+                // The transport has timeouts of its own; this one also bounds a receiver that
+                // accepts the connection and never answers at the HTTP/2 level.
                 in_flight.push_back((
                     taken,
                     tokio::spawn(async move {
@@ -240,6 +243,8 @@ impl AuditSink for OtlpLogSink {
         settle(entries.len(), outcomes)
     }
 
+    /// Every batch is acknowledged by the receiver before `write_batch` returns: nothing is
+    /// buffered here.
     fn flush(&mut self) -> Result<(), SinkError> {
         Ok(())
     }

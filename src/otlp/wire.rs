@@ -91,7 +91,8 @@ impl RequestEncoder {
             self.record.clear();
             self.log_record(entry, observed);
             let field_len = 1 + varint_len(self.record.len() as u64) + self.record.len();
-            // Left for the next request, which encodes it again (one record a request).
+            // Left for the next request, which encodes it again: one record encoded twice a
+            // request.
             if taken > 0 && out.len() - self.headroom + field_len > max_records_len {
                 break;
             }
