@@ -196,7 +196,7 @@ impl AuditSink for OtlpLogSink {
             while !rest.is_empty() {
                 if in_flight.len() == MAX_IN_FLIGHT {
                     if let Some((taken, export)) = in_flight.pop_front() {
-                        let outcome = classify(taken, joined(export).await);
+                        let outcome = joined(export).await;
                         let failed = matches!(outcome, Outcome::Retry(..));
                         outcomes.push((taken, outcome));
                         // The batch is retried from that request on: what follows it would be
@@ -221,9 +221,10 @@ impl AuditSink for OtlpLogSink {
                 in_flight.push_back((
                     taken,
                     tokio::spawn(async move {
-                        tokio::time::timeout_at(deadline, export)
+                        let outcome = tokio::time::timeout_at(deadline, export)
                             .await
-                            .unwrap_or_else(|_| timed_out(&endpoint))
+                            .unwrap_or_else(|_| timed_out(&endpoint));
+                        classify(taken, outcome)
                     }),
                 ));
                 // Lets the connection write what is sent before the next request is encoded,
@@ -231,7 +232,7 @@ impl AuditSink for OtlpLogSink {
                 tokio::task::yield_now().await;
             }
             for (taken, export) in in_flight {
-                outcomes.push((taken, classify(taken, joined(export).await)));
+                outcomes.push((taken, joined(export).await));
             }
             // Entries never sent: after a failed request (whose outcome comes first) or once
             // the time was up.
@@ -283,7 +284,7 @@ fn settle(len: usize, outcomes: Vec<(usize, Outcome)>) -> Result<(), SinkError> 
     let (mut accepted, mut rejected) = (0, 0);
     let mut refusal = None;
     for (taken, outcome) in outcomes {
-        let (mut message, source) = match classify(taken, outcome) {
+        let (mut message, source) = match outcome {
             Outcome::Accepted { rejected: 0, .. } => {
                 accepted += taken;
                 continue;
@@ -304,7 +305,7 @@ fn settle(len: usize, outcomes: Vec<(usize, Outcome)>) -> Result<(), SinkError> 
                 continue;
             }
             Outcome::Retry(message, source) => (message, source),
-            // `classify` leaves none: a retry, were it to.
+            // The export tasks classify theirs: a retry, were one left.
             Outcome::TooLarge(message) => (message, None),
         };
         if let Some(refused) = refusal {
@@ -527,7 +528,7 @@ mod settle_tests {
     //! How a batch's requests' outcomes become the sink's answer to the pipeline: the first
     //! `accepted` entries are done, `rejected` of them refused for good, the rest retried.
 
-    use super::{settle, Outcome};
+    use super::{classify, settle, Outcome};
 
     fn ok() -> Outcome {
         Outcome::Accepted {
@@ -547,9 +548,14 @@ mod settle_tests {
         Outcome::Retry(why.to_owned(), None)
     }
 
-    /// `(accepted, rejected, message)` of the error, or `None` for `Ok`.
+    /// `(accepted, rejected, message)` of the error, or `None` for `Ok`, for outcomes as the
+    /// export tasks hand them over (classified).
     fn run(outcomes: Vec<(usize, Outcome)>) -> Option<(usize, usize, String)> {
         let len = outcomes.iter().map(|(taken, _)| taken).sum();
+        let outcomes = outcomes
+            .into_iter()
+            .map(|(taken, outcome)| (taken, classify(taken, outcome)))
+            .collect();
         settle(len, outcomes)
             .err()
             .map(|e| (e.accepted(), e.rejected(), e.to_string()))

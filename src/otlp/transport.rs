@@ -131,16 +131,20 @@ impl Transport {
         endpoint: std::sync::Arc<str>,
         request: Bytes,
     ) -> impl std::future::Future<Output = Outcome> + Send + 'static {
-        let mut transport = self.clone();
+        let transport = self.clone();
         async move { transport.send(&endpoint, request).await }
     }
 
-    async fn send(&mut self, endpoint: &str, request: Bytes) -> Outcome {
+    /// Sends through this clone, whose headers or metadata go with the request as they are.
+    async fn send(self, endpoint: &str, request: Bytes) -> Outcome {
         match self {
-            Self::Grpc { client, metadata } => {
+            Self::Grpc {
+                mut client,
+                metadata,
+            } => {
                 let mut request = tonic::Request::new(request);
-                *request.metadata_mut() = metadata.clone();
-                match grpc_export(client, request).await {
+                *request.metadata_mut() = metadata;
+                match grpc_export(&mut client, request).await {
                     Ok(response) => accepted(response.into_inner()),
                     Err(status) => grpc_failure(endpoint, &status),
                 }
@@ -153,9 +157,9 @@ impl Transport {
                 let mut body = request;
                 let mut post = client
                     .post(endpoint)
-                    .headers(headers.clone())
+                    .headers(headers)
                     .header(reqwest::header::CONTENT_TYPE, "application/x-protobuf");
-                if *gzip {
+                if gzip {
                     let mut encoder =
                         flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
                     if encoder.write_all(&body).is_ok() {
