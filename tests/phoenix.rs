@@ -1,6 +1,7 @@
-//! Against a real receiver none of us wrote: Arize Phoenix (`bash .ci/phoenix.sh start`, OTLP
-//! gRPC on 127.0.0.1:4317, HTTP and its REST API on 127.0.0.1:6006). Audited calls go out over
-//! gRPC and over HTTP through `OtlpSetup`, and are read back through Phoenix's REST API.
+//! Against a real receiver none of us wrote: Arize Phoenix (`bash scripts/services.sh start
+//! phoenix`, OTLP gRPC on 127.0.0.1:4317, HTTP and its REST API on 127.0.0.1:6006). Audited
+//! calls go out over gRPC and over HTTP through `OtlpSetup`, and are read back through Phoenix's
+//! REST API.
 //!
 //! Skips with a reason when Phoenix is not running, except under `CI=true`, where it must run.
 #![cfg(feature = "otlp")]
@@ -28,10 +29,10 @@ fn phoenix_available() -> bool {
     if !up {
         assert!(
             std::env::var("CI").as_deref() != Ok("true"),
-            "Phoenix is not running at {REST}; under CI=true it must be (bash .ci/phoenix.sh start)"
+            "Phoenix is not running at {REST}; under CI=true it must be (bash scripts/services.sh start phoenix)"
         );
         eprintln!(
-            "skipped: Phoenix is not running at {REST} (start it: bash .ci/phoenix.sh start)"
+            "skipped: Phoenix is not running at {REST} (start it: bash scripts/services.sh start phoenix)"
         );
     }
     up
