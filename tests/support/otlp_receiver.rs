@@ -266,7 +266,13 @@ pub struct HttpReceiver {
 
 impl HttpReceiver {
     pub fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        Self::start_on("127.0.0.1:0")
+    }
+
+    /// On a fixed address, for a collector whose configuration names it.
+    pub fn start_on(addr: &str) -> Self {
+        let listener =
+            TcpListener::bind(addr).unwrap_or_else(|e| panic!("cannot listen on {addr}: {e}"));
         let addr = listener.local_addr().unwrap();
         let received = Arc::new(Mutex::new(Received::default()));
         let shared = received.clone();
