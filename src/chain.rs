@@ -776,8 +776,67 @@ thread_local! {
     static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::default();
 }
 
+/// Checks the top level of a line against the one spelling a writer gives it: an object whose
+/// keys are written without escapes, each once. The digest decodes keys, and readers keep the
+/// last of two equal keys or refuse the line: a key spelled `"erase\u0064"` or written twice
+/// would make the digest and a reader see different entries.
+///
+/// # Errors
+/// The line is not that: the message says what it is instead.
+pub fn check_top_level(line: &[u8]) -> Result<(), serde_json::Error> {
+    struct Keys;
+    impl<'de> serde::de::Visitor<'de> for Keys {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a JSON object (an audit entry)")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            let mut seen = std::collections::HashSet::new();
+            // Keys borrowed from the line: a key with an escape cannot be, and is refused.
+            while let Some(key) = map.next_key::<KeyText<'de>>()? {
+                if !seen.insert(key.0) {
+                    return Err(serde::de::Error::custom(format_args!(
+                        "the key {:?} appears twice",
+                        key.0
+                    )));
+                }
+                map.next_value::<serde::de::IgnoredAny>()?;
+            }
+            Ok(())
+        }
+    }
+    struct KeyText<'a>(&'a str);
+    impl<'de> Deserialize<'de> for KeyText<'de> {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct Plain;
+            impl<'de> serde::de::Visitor<'de> for Plain {
+                type Value = KeyText<'de>;
+                fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    f.write_str("a key")
+                }
+                fn visit_borrowed_str<E: serde::de::Error>(
+                    self,
+                    v: &'de str,
+                ) -> Result<Self::Value, E> {
+                    Ok(KeyText(v))
+                }
+                fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                    Err(E::custom(format_args!(
+                        "the key {v:?} is written with an escape; a writer spells every key plainly"
+                    )))
+                }
+            }
+            d.deserialize_str(Plain)
+        }
+    }
+    let mut de = serde_json::Deserializer::from_slice(line);
+    serde::Deserializer::deserialize_map(&mut de, Keys)?;
+    de.end()
+}
+
 /// The definition's digest and link, for lines the scanner does not take.
 fn line_digest_slow(line: &[u8]) -> Result<([u8; 32], Option<LinkRef<'_>>), serde_json::Error> {
+    check_top_level(line)?;
     let value: Value = serde_json::from_slice(line)?;
     let digest = entry_digest(&value).map_err(serde::de::Error::custom)?;
     let link = value
@@ -1512,6 +1571,12 @@ mod tests {
             r#"{"a":1,"b":2,"c":3}"#,
         ];
         for line in lines {
+            // A key twice is no line a writer writes: refused, whatever order came before.
+            if line.contains(r#""b":2,"b":5"#) {
+                let error = line_digest(line.as_bytes()).unwrap_err().to_string();
+                assert!(error.contains("\"b\" appears twice"), "{line}: {error}");
+                continue;
+            }
             let value: Value = serde_json::from_str(line).unwrap();
             let (digest, _) = line_digest(line.as_bytes()).unwrap();
             assert_eq!(digest, entry_digest(&value).unwrap(), "{line}");
@@ -1523,7 +1588,9 @@ mod tests {
     #[test]
     fn the_template_takes_only_compact_lines_with_the_same_keys() {
         let first = r#"{"a":1,"user_id":"u","c":["stop"],"d":{"x":"}"},"chain":{"stream":"s","seq":0,"prev":"p","hash":"h"}}"#;
+        // The grammar of a line, then the digest of its value.
         let definition = |line: &[u8]| {
+            check_top_level(line).ok()?;
             serde_json::from_slice::<Value>(line)
                 .ok()
                 .and_then(|v| entry_digest(&v).ok())
@@ -1718,13 +1785,17 @@ mod tests {
             );
         }
         assert!(line_digest(br#"{"a":tru}"#).is_err());
-        // Keys with escapes go the slow way and still give the defined digest.
-        let line = r#"{"\u0061":1}"#;
-        let value: Value = serde_json::from_str(line).unwrap();
-        assert_eq!(
-            line_digest(line.as_bytes()).unwrap().0,
-            entry_digest(&value).unwrap()
-        );
+        // Keys with escapes go the slow way, which refuses them: the digest would decode the
+        // key (`"erase\u0064"` becomes `erased`) where no writer writes one.
+        for line in [r#"{"\u0061":1}"#, r#"{"erase\u0064":{}}"#] {
+            let error = line_digest(line.as_bytes()).unwrap_err().to_string();
+            assert!(error.contains("written with an escape"), "{line}: {error}");
+        }
+        // Nor anything but an object at the top.
+        for line in [r#"["a"]"#, "1", "null", r#""x""#] {
+            let error = line_digest(line.as_bytes()).unwrap_err().to_string();
+            assert!(error.contains("expected a JSON object"), "{line}: {error}");
+        }
     }
 
     #[test]

@@ -63,8 +63,8 @@ pub(crate) fn erase_jsonl(
     let files = scan::files(dir, None, None)?;
     if signing.is_none() {
         for path in &files {
-            let text =
-                std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            let text = tracing_llm_audit::sink::log_file::read(path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
             if memchr::memmem::find(&text, b"\"chain\":").is_some() {
                 return Err(format!(
                     "{} holds chained entries: erasing needs --signing-key (the key that signs \
@@ -80,8 +80,8 @@ pub(crate) fn erase_jsonl(
     // The user id as the sinks write it, escapes included.
     let needle = entry_line(&Value::String(user.to_owned()))?;
     for path in files {
-        let bytes =
-            std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let bytes = tracing_llm_audit::sink::log_file::read(&path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         // Most files never mention the user: skip them without parsing.
         if memchr::memmem::find(&bytes, needle.as_bytes()).is_none() {
             continue;
@@ -237,7 +237,7 @@ pub(crate) fn erase_postgres(
 /// `fragment_erased` says why. How many were emptied.
 fn erase_quarantine(dir: &std::path::Path, user: &str) -> Result<u64, String> {
     let path = dir.join(QUARANTINE);
-    let text = match std::fs::read_to_string(&path) {
+    let text = match tracing_llm_audit::sink::log_file::read_to_string(&path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
         Err(e) => return Err(format!("cannot read {}: {e}", path.display())),

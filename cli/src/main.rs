@@ -532,10 +532,11 @@ fn run_verify(args: &VerifyArgs) -> Result<bool, String> {
         strict: false,
     }
     .open()?;
-    let report = match source {
+    let mut report = match source {
         Source::Jsonl(jsonl) => verify::verify(&jsonl.dir, &key)?,
         Source::Postgres(mut pg) => verify::verify_postgres(&mut pg, &key)?,
     };
+    report.refuse_empty();
     let format = format_or_default(args.format);
     if !report.problems.is_empty() || !report.notes.is_empty() {
         write_table(&report.table(), format)?;

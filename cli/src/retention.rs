@@ -213,7 +213,7 @@ fn timestamp(entry: &Value) -> Option<OffsetDateTime> {
 /// (their signatures are `verify`'s to check).
 pub(crate) fn read_tombstones(dir: &Path) -> Result<TombstoneLines, String> {
     let path = dir.join(TOMBSTONES);
-    let text = match std::fs::read_to_string(&path) {
+    let text = match tracing_llm_audit::sink::log_file::read_to_string(&path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
@@ -279,8 +279,8 @@ pub(crate) fn apply_jsonl(
         if earliest_cut.is_none_or(|c| day_start >= c) {
             continue;
         }
-        let text =
-            std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let text = tracing_llm_audit::sink::log_file::read(&path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         let whole_file = metadata_cut.is_some_and(|c| day_end <= c);
         let mut kept: Vec<u8> = Vec::with_capacity(text.len());
         let mut changed = false;
@@ -354,11 +354,12 @@ pub(crate) fn apply_jsonl(
     // notes, and a second run removes), never removed entries without one.
     if !outcome.tombstones.is_empty() {
         let path = dir.join(TOMBSTONES);
-        let mut file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+        let mut file = tracing_llm_audit::sink::log_file::open(
+            &path,
+            std::fs::OpenOptions::new().create(true).append(true),
+            tracing_llm_audit::sink::log_file::Access::Write,
+        )
+        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
         let mut text = String::new();
         for t in &outcome.tombstones {
             text.push_str(&serde_json::to_string(t).map_err(|e| e.to_string())?);
@@ -384,7 +385,7 @@ pub(crate) fn apply_jsonl(
 /// Removes the quarantine records of fragments cut from day files that have expired whole.
 fn expire_quarantine(dir: &Path, cut: OffsetDateTime) -> Result<u64, String> {
     let path = dir.join(crate::erase::QUARANTINE);
-    let text = match std::fs::read(&path) {
+    let text = match tracing_llm_audit::sink::log_file::read(&path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
         Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
@@ -456,11 +457,12 @@ pub(crate) fn sync_dir(dir: &Path) {
 /// what it appends.
 pub(crate) fn lock_out_writers(dir: &Path) -> Result<Vec<std::fs::File>, String> {
     let open = |path: &Path| {
-        std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(path)
-            .map_err(|e| format!("cannot open {}: {e}", path.display()))
+        tracing_llm_audit::sink::log_file::open(
+            path,
+            std::fs::OpenOptions::new().read(true).write(true),
+            tracing_llm_audit::sink::log_file::Access::Write,
+        )
+        .map_err(|e| format!("cannot open {}: {e}", path.display()))
     };
     let startup = dir.join("audit_startup.lock");
     let mut locks = Vec::new();

@@ -1,8 +1,6 @@
 //! Reads a JSONL audit directory as a stream, in constant memory, file by file in date order,
 //! skipping (and reporting) lines that are not entries.
 
-use std::fs::File;
-
 use std::path::{Path, PathBuf};
 
 use time::{Date, OffsetDateTime};
@@ -185,8 +183,8 @@ fn read_chunks(
 ) -> Result<(), String> {
     use std::io::Read;
     for (index, path) in files.iter().enumerate() {
-        let mut file =
-            File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+        let mut file = tracing_llm_audit::sink::log_file::open_read(path)
+            .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
         let mut carry: Vec<u8> = Vec::new();
         let mut seq = 0;
         loop {

@@ -85,8 +85,8 @@ struct Followed {
 
 impl Followed {
     fn open(path: &Path, at_end: bool) -> Result<Self, String> {
-        let mut file =
-            File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+        let mut file = tracing_llm_audit::sink::log_file::open_read(path)
+            .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
         let mut skip_partial = false;
         if at_end {
             let len = file

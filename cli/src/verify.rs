@@ -30,6 +30,10 @@ pub(crate) enum Kind {
     /// Not a problem by itself: a line that is no entry or checkpoint, such as what a failed
     /// write leaves. Whatever it held is missing from its chain and reported there.
     Fragment,
+    /// A line that is JSON but not an entry as a writer writes it (an array, a key spelled with
+    /// an escape or twice, a `chain` member that is no link): a reader might take it for an
+    /// entry that no chain covers.
+    Malformed,
     Unchained,
     /// Not a problem: a crashed writer's stream, repaired by a later one.
     Repaired,
@@ -51,6 +55,7 @@ impl Kind {
             Self::MissingCheckpoint => "missing checkpoint",
             Self::BadSignature => "bad signature",
             Self::Fragment => "fragment",
+            Self::Malformed => "malformed",
             Self::Unchained => "unchained",
             Self::Repaired => "repaired",
             Self::Expired => "expired by policy",
@@ -88,6 +93,21 @@ pub(crate) struct Report {
 }
 
 impl Report {
+    /// An audit trail with no entry, no checkpoint and no tombstone proves nothing: an emptied
+    /// one looks the same, so it is not called intact.
+    pub(crate) fn refuse_empty(&mut self) {
+        if self.entries == 0 && self.checkpoints == 0 && self.expired == 0 {
+            self.problems.push(Problem {
+                stream: String::new(),
+                seq: None,
+                kind: Kind::Deleted,
+                detail: "no entry, checkpoint or tombstone to verify: nothing is proven (an \
+                         emptied audit trail looks the same)"
+                    .to_owned(),
+            });
+        }
+    }
+
     pub(crate) fn table(&self) -> Table {
         let mut table = Table::new(["stream", "seq", "kind", "detail"]);
         for p in self.problems.iter().chain(&self.notes) {
@@ -289,6 +309,8 @@ enum Read {
     /// does not check out, if it does not.
     Chained(Arc<str>, Item, Option<Vec<Crashed>>, Option<Box<str>>),
     Unchained,
+    /// Complete JSON that is not an entry, and why.
+    Malformed(Box<str>),
 }
 
 thread_local! {
@@ -395,7 +417,7 @@ pub(crate) fn verify(dir: &Path, key: &VerifyingKey) -> Result<Report, String> {
     // Checkpoints, by stream.
     let mut checkpoints: BTreeMap<String, Vec<Checkpoint>> = BTreeMap::new();
     for path in checkpoint_files(dir)? {
-        let text = std::fs::read_to_string(&path)
+        let text = tracing_llm_audit::sink::log_file::read_to_string(&path)
             .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         let stream = path
             .file_name()
@@ -440,7 +462,14 @@ pub(crate) fn verify(dir: &Path, key: &VerifyingKey) -> Result<Report, String> {
 
     // Entries, in file order, hashed on every core.
     let work = |line: &[u8]| -> Result<Option<Read>, String> {
-        let (digest, link) = line_digest_ref(line).map_err(|e| e.to_string())?;
+        let (digest, link) = match line_digest_ref(line) {
+            Ok(read) => read,
+            // What a failed write leaves is never complete JSON; this is a forged line.
+            Err(e) if serde_json::from_slice::<serde::de::IgnoredAny>(line).is_ok() => {
+                return Ok(Some(Read::Malformed(e.to_string().into_boxed_str())));
+            }
+            Err(e) => return Err(e.to_string()),
+        };
         let Some(link) = link else {
             return Ok(Some(Read::Unchained));
         };
@@ -493,6 +522,16 @@ pub(crate) fn verify(dir: &Path, key: &VerifyingKey) -> Result<Report, String> {
                     seq: None,
                     kind: Kind::Unchained,
                     detail: format!("{}:{line}: an entry without a chain link (written without tamper evidence, or forged)", files[file].display()),
+                }),
+                Read::Malformed(why) => problems.push(Problem {
+                    stream: String::new(),
+                    seq: None,
+                    kind: Kind::Malformed,
+                    detail: format!(
+                        "{}:{line}: {why}: not an entry as a writer writes it (a reader might \
+                         take it for one that no chain covers)",
+                        files[file].display()
+                    ),
                 }),
                 Read::Chained(stream, mut item, repaired, erasure) => {
                     item.file = file;

@@ -12,6 +12,8 @@
 
 use std::fmt;
 use std::fs::{self, DirBuilder, File, OpenOptions};
+
+use super::log_file::Access;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -741,24 +743,15 @@ fn check_writable(dir: &Path, prefix: &str) -> Result<(), JsonlError> {
     let probe = dir.join(format!(".{prefix}write-check-{}", std::process::id()));
     let mut options = OpenOptions::new();
     options.write(true).create(true).truncate(true);
-    owner_only(&mut options);
-    options
-        .open(&probe)
-        .map_err(|source| JsonlError::NotWritable {
+    super::log_file::open(&probe, &options, Access::Write).map_err(|source| {
+        JsonlError::NotWritable {
             path: dir.to_owned(),
             source,
-        })?;
+        }
+    })?;
     // The probe is empty and ours; failing to remove it is harmless.
     let _ = fs::remove_file(&probe);
     Ok(())
-}
-
-/// New files are readable and writable by their owner only: audit entries name users.
-fn owner_only(options: &mut OpenOptions) {
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(options, 0o600);
-    #[cfg(not(unix))]
-    let _ = options;
 }
 
 /// Opens (or creates) a day's file for appending, and finds out whether it ends mid-line.
@@ -771,8 +764,7 @@ fn open_day_file(date: Date, path: PathBuf) -> Result<DayFile, SinkError> {
     };
     let mut options = OpenOptions::new();
     options.read(true).append(true).create(true);
-    owner_only(&mut options);
-    let (file, ends_mid_line) = match options.open(&path) {
+    let (file, ends_mid_line) = match super::log_file::open(&path, &options, Access::Write) {
         Ok(file) => {
             let ends_mid_line = ends_mid_line(&file).map_err(open_error)?;
             (file, ends_mid_line)
@@ -780,9 +772,7 @@ fn open_day_file(date: Date, path: PathBuf) -> Result<DayFile, SinkError> {
         // An existing file we may append to but not read: we cannot look at its end, so a
         // non-empty one is assumed to end mid-line. A blank line is harmless; a glued one is not.
         Err(error) if error.kind() == io::ErrorKind::PermissionDenied => {
-            let file = OpenOptions::new()
-                .append(true)
-                .open(&path)
+            let file = super::log_file::open(&path, OpenOptions::new().append(true), Access::Write)
                 .map_err(|_| open_error(error))?;
             let len = file.metadata().map_err(open_error)?.len();
             (file, len > 0)

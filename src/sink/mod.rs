@@ -12,6 +12,8 @@ use crate::entry::AuditEntry;
 #[cfg(feature = "jsonl")]
 mod jsonl;
 #[cfg(feature = "jsonl")]
+pub mod log_file;
+#[cfg(feature = "jsonl")]
 pub mod repair;
 #[cfg(feature = "jsonl")]
 pub use jsonl::{

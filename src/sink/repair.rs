@@ -26,6 +26,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+use super::log_file::{self, Access};
 use crate::entry::AuditEntry;
 
 /// The `action` of a repair entry.
@@ -35,9 +36,7 @@ pub const ACTION_REPAIR: &str = "llm_audit.repair";
 pub(crate) fn lock_checkpoint_file(path: &Path) -> io::Result<File> {
     let mut options = OpenOptions::new();
     options.create(true).append(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let file = options.open(path)?;
+    let file = log_file::open(path, &options, Access::Write)?;
     file.try_lock().map_err(|e| match e {
         std::fs::TryLockError::WouldBlock => io::Error::new(
             io::ErrorKind::WouldBlock,
@@ -83,7 +82,7 @@ fn daily_files(dir: &Path, prefix: &str) -> io::Result<Vec<PathBuf>> {
 /// checkpoints whose write was cut short (a full disk, a kill): never signed as far as `verify`
 /// is concerned, so the repair must name the one before them.
 fn last_checkpoint(path: &Path) -> io::Result<Option<crate::chain::Checkpoint>> {
-    let text = std::fs::read_to_string(path)?;
+    let text = log_file::read_to_string(path)?;
     Ok(text
         .lines()
         .rev()
@@ -96,9 +95,11 @@ fn last_checkpoint(path: &Path) -> io::Result<Option<crate::chain::Checkpoint>> 
 pub(crate) fn lock_startup(dir: &Path, prefix: &str) -> io::Result<File> {
     let mut options = OpenOptions::new();
     options.create(true).append(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let file = options.open(dir.join(format!("{prefix}startup.lock")))?;
+    let file = log_file::open(
+        &dir.join(format!("{prefix}startup.lock")),
+        &options,
+        Access::Write,
+    )?;
     file.lock()?;
     Ok(file)
 }
@@ -118,7 +119,10 @@ impl Repair {
     /// entry: `verify` ignores a repair entry that none covers.
     pub(crate) fn mark_named(&self) -> io::Result<()> {
         for marker in &self.markers {
-            std::fs::write(marker, format!("repaired by stream {}\n", self.stream))?;
+            log_file::write(
+                marker,
+                format!("repaired by stream {}\n", self.stream).as_bytes(),
+            )?;
         }
         Ok(())
     }
@@ -198,7 +202,11 @@ fn quarantine_torn_tail(
     path: &Path,
     stream: &str,
 ) -> io::Result<Option<serde_json::Value>> {
-    let mut file = match OpenOptions::new().read(true).write(true).open(path) {
+    let mut file = match log_file::open(
+        path,
+        OpenOptions::new().read(true).write(true),
+        Access::Write,
+    ) {
         Ok(file) => file,
         // An archived, read-only day file: not this writer's to repair.
         Err(e) if e.kind() == io::ErrorKind::PermissionDenied => return Ok(None),
@@ -244,9 +252,11 @@ fn quarantine_torn_tail(
     });
     let mut options = OpenOptions::new();
     options.read(true).create(true).append(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut quarantine = options.open(dir.join(format!("{prefix}quarantine.jsonl")))?;
+    let mut quarantine = log_file::open(
+        &dir.join(format!("{prefix}quarantine.jsonl")),
+        &options,
+        Access::Write,
+    )?;
     let mut line = Vec::new();
     // A writer killed while it appended here left part of a record: start after it, or this
     // record would be glued to it and unreadable. (That writer had not cut its fragment yet,

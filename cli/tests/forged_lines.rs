@@ -1,0 +1,174 @@
+//! Lines forged by someone who can write to the log directory but holds no key, in the spellings
+//! JSON allows and a writer never uses. `verify` must never say intact on them: each made it
+//! exit 0 before (issue 20, findings 1 to 4).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+use tracing_llm_audit::chain::{erase_member, SigningKey};
+use tracing_llm_audit::{AuditEntry, AuditSink, JsonlSink};
+
+struct Log {
+    _root: tempfile::TempDir,
+    dir: PathBuf,
+    public: PathBuf,
+    day: PathBuf,
+}
+
+/// A chained directory of three entries of alice's, each with a cost.
+fn log() -> Log {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("logs");
+    let key = SigningKey::generate().unwrap();
+    let public = root.path().join("signing.pub");
+    fs::write(&public, key.verifying_key().to_public_text()).unwrap();
+    let mut sink = JsonlSink::builder(&dir).chain(key).build().unwrap();
+    let entries: Vec<AuditEntry> = (0..3)
+        .map(|i| {
+            let mut e = AuditEntry::new("chat");
+            e.user_id = Some("alice".to_owned());
+            e.model = Some("gpt-4o".to_owned());
+            e.cost_usd = Some(rust_decimal::Decimal::new(1_000 + i, 6));
+            e
+        })
+        .collect();
+    sink.write_batch(&entries).unwrap();
+    sink.shutdown().unwrap();
+    let day = fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            let name = p.file_name().unwrap().to_str().unwrap();
+            name.starts_with("audit_2") && name.ends_with(".jsonl")
+        })
+        .unwrap();
+    Log {
+        _root: root,
+        dir,
+        public,
+        day,
+    }
+}
+
+fn verify(log: &Log) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_llm-audit"))
+        .args(["verify", "--dir"])
+        .arg(&log.dir)
+        .arg("--public-key")
+        .arg(&log.public)
+        .env("LLM_AUDIT_PROGRESS", "never")
+        .output()
+        .unwrap()
+}
+
+fn lines(path: &Path) -> Vec<String> {
+    fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+fn write_lines(path: &Path, lines: &[String]) {
+    fs::write(path, lines.join("\n") + "\n").unwrap();
+}
+
+/// `verify` fails and names the line as malformed.
+fn assert_caught(log: &Log, what: &str) {
+    let out = verify(log);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_ne!(
+        out.status.code(),
+        Some(0),
+        "{what}: verify said intact:\n{text}"
+    );
+    assert!(text.contains("malformed"), "{what}: {text}");
+}
+
+#[test]
+fn the_honest_log_verifies() {
+    let log = log();
+    let out = verify(&log);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+/// Finding 1: an erasure record under an escaped key rewrote the user with exit 0.
+#[test]
+fn an_erasure_record_under_an_escaped_key_is_malformed() {
+    let log = log();
+    let mut lines = lines(&log.day);
+    let mut entry: Value = serde_json::from_str(&lines[1]).unwrap();
+    // What `erase` would do, unsigned: the digest of "alice" moves into `erased`.
+    assert!(erase_member(&mut entry, "user_id", Some(Value::from("mallory"))).unwrap());
+    let forged = serde_json::to_string(&entry)
+        .unwrap()
+        .replace("\"erased\":", "\"erase\\u0064\":");
+    assert!(forged.contains("erase\\u0064") && forged.contains("mallory"));
+    lines[1] = forged;
+    write_lines(&log.day, &lines);
+    assert_caught(&log, "escaped key");
+}
+
+/// Finding 2: a line whose `chain` is null was a fragment note, yet `report` counted it.
+#[test]
+fn a_line_whose_chain_is_not_a_link_is_malformed() {
+    let log = log();
+    let mut lines = lines(&log.day);
+    let mut entry: Value = serde_json::from_str(&lines[0]).unwrap();
+    entry["request_id"] = Value::from("0190aaaa-0000-7000-8000-000000000001");
+    entry["cost_usd"] = Value::from("999.99");
+    entry["chain"] = Value::Null;
+    lines.push(serde_json::to_string(&entry).unwrap());
+    write_lines(&log.day, &lines);
+    assert_caught(&log, "chain null");
+}
+
+/// Finding 3: an entry written as a JSON array (serde's sequence form of the struct).
+#[test]
+fn an_entry_written_as_an_array_is_malformed() {
+    let log = log();
+    let mut lines = lines(&log.day);
+    let entry: Value = serde_json::from_str(&lines[0]).unwrap();
+    let values: Vec<Value> = entry.as_object().unwrap().values().cloned().collect();
+    lines.push(serde_json::to_string(&values).unwrap());
+    write_lines(&log.day, &lines);
+    assert_caught(&log, "array");
+}
+
+/// Finding 4: a member written twice with the same value kept the digest, while the readers
+/// refused the line: an entry hidden from every report.
+#[test]
+fn a_key_written_twice_is_malformed() {
+    let log = log();
+    let mut lines = lines(&log.day);
+    let line = &lines[2];
+    let at = line.find("\"user_id\":\"alice\"").unwrap();
+    lines[2] = format!("{}\"user_id\":\"alice\",{}", &line[..at], &line[at..]);
+    write_lines(&log.day, &lines);
+    assert_caught(&log, "duplicate key");
+}
+
+/// Finding 8: an emptied directory said intact.
+#[test]
+fn an_emptied_directory_is_not_intact() {
+    let log = log();
+    for entry in fs::read_dir(&log.dir).unwrap() {
+        fs::remove_file(entry.unwrap().path()).unwrap();
+    }
+    let out = verify(&log);
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("nothing is proven"), "{text}");
+}
