@@ -33,7 +33,7 @@
 # jaeger and otelcol are built from the Go modules in tools/ (pinned by their go.sum) into
 # $LLM_AUDIT_CACHE_DIR/bin (default ~/.cache/llm-audit/bin), named <name>-<hash of the module's
 # files>: a changed go.mod, go.sum or main.go builds afresh, else the cached binary is used.
-# A cold build takes minutes (jaeger ~6, otelcol ~3 on 2 cores); a warm start, a second.
+# A cold build takes minutes (jaeger ~4, otelcol ~2 on 2 cores); a warm start, a second.
 #
 # Quiet on success; on failure it says which service failed and why, prints the tail of its log
 # and exits non-zero. A service that already answers on its port (ours or someone else's) is

@@ -50,6 +50,40 @@ pub(crate) struct Erased {
     pub(crate) files: usize,
     /// Torn fragments in the quarantine file that held the user id, emptied.
     pub(crate) fragments: u64,
+    /// Lines of day files that are no entry (what a full disk or a crash left) and held the
+    /// user id in some spelling: removed, and counted in the signed erasure event.
+    pub(crate) torn_lines: u64,
+}
+
+/// Whether a line that is no entry (a torn write) holds `user` in some spelling: as it is, or
+/// inside a JSON string once its escapes are decoded (`\u0061lice`), a string cut short by the
+/// tear included.
+fn fragment_mentions(line: &[u8], user: &str) -> bool {
+    if memchr::memmem::find(line, user.as_bytes()).is_some() {
+        return true;
+    }
+    if memchr::memmem::find(line, b"\\u").is_none() {
+        return false;
+    }
+    // Each string literal, decoded. A quote inside a string is escaped, so an unescaped quote
+    // always starts or ends one.
+    let mut i = 0;
+    while let Some(start) = memchr::memchr(b'"', &line[i..]).map(|p| i + p) {
+        let mut end = start + 1;
+        while end < line.len() && line[end] != b'"' {
+            end += if line[end] == b'\\' { 2 } else { 1 };
+        }
+        let mut literal = line[start..end.min(line.len())].to_vec();
+        literal.push(b'"');
+        if serde_json::from_slice::<String>(&literal).is_ok_and(|text| text.contains(user)) {
+            return true;
+        }
+        i = end + 1;
+        if i >= line.len() {
+            break;
+        }
+    }
+    false
 }
 
 /// Erases `user` from the JSONL directory `dir`, then records the event.
@@ -77,27 +111,43 @@ pub(crate) fn erase_jsonl(
     let pseudonym = pseudonym(key, user);
     let now = now_text()?;
     let mut done = Erased::default();
-    // The user id as the sinks write it, escapes included.
+    // The user id as the sinks write it, escapes included. A line may spell it otherwise
+    // (`\u0061lice`): every line with an escape is decoded too.
     let needle = entry_line(&Value::String(user.to_owned()))?;
+    let mentions = |line: &[u8]| {
+        memchr::memmem::find(line, needle.as_bytes()).is_some()
+            || memchr::memmem::find(line, user.as_bytes()).is_some()
+            || memchr::memmem::find(line, b"\\u").is_some()
+    };
     for path in files {
         let bytes = tracing_llm_audit::sink::log_file::read(&path)
             .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         // Most files never mention the user: skip them without parsing.
-        if memchr::memmem::find(&bytes, needle.as_bytes()).is_none() {
+        if !mentions(&bytes) {
             continue;
         }
         let mut out: Vec<u8> = Vec::with_capacity(bytes.len());
         let mut changed = 0;
+        let mut torn = 0;
         for line in bytes.split(|&b| b == b'\n') {
-            if memchr::memmem::find(line, needle.as_bytes()).is_some() {
-                if let Ok(mut entry) = serde_json::from_slice::<Value>(line) {
-                    if erase_entry(&mut entry, user, &pseudonym)? {
-                        changed += 1;
-                        sign(&mut entry, signing, &now, false)?;
-                        out.extend_from_slice(entry_line(&entry)?.as_bytes());
-                        out.push(b'\n');
+            if mentions(line) {
+                match serde_json::from_slice::<Value>(line) {
+                    Ok(mut entry) => {
+                        if erase_entry(&mut entry, user, &pseudonym)? {
+                            changed += 1;
+                            sign(&mut entry, signing, &now, false)?;
+                            out.extend_from_slice(entry_line(&entry)?.as_bytes());
+                            out.push(b'\n');
+                            continue;
+                        }
+                    }
+                    // A torn line that holds the user: removed (no chain covers it; the signed
+                    // erasure event counts it).
+                    Err(_) if fragment_mentions(line, user) => {
+                        torn += 1;
                         continue;
                     }
+                    Err(_) => {}
                 }
             }
             // Everything else byte for byte, fragments cut inside a character included.
@@ -106,9 +156,10 @@ pub(crate) fn erase_jsonl(
                 out.push(b'\n');
             }
         }
-        if changed > 0 {
+        if changed > 0 || torn > 0 {
             replace_file(&path, &out)?;
             done.entries += changed;
+            done.torn_lines += torn;
             done.files += 1;
         }
     }
@@ -116,7 +167,7 @@ pub(crate) fn erase_jsonl(
     sync_dir(dir);
     // The event's sink takes the directory's startup lock itself.
     drop(locks);
-    record_event(JsonlSink::builder(dir), signing, &pseudonym, done.entries)?;
+    record_event(JsonlSink::builder(dir), signing, &pseudonym, &done)?;
     Ok((done, pseudonym))
 }
 
@@ -125,14 +176,21 @@ fn record_event(
     builder: tracing_llm_audit::sink::JsonlSinkBuilder,
     signing: Option<&SigningKey>,
     pseudonym: &str,
-    entries: u64,
+    done: &Erased,
 ) -> Result<(), String> {
     let builder = match signing {
         Some(key) => builder.chain(key.clone()),
         None => builder,
     };
     let mut sink = builder.build().map_err(|e| e.to_string())?;
-    sink.write_batch(&[event(pseudonym, entries)])
+    let mut event = event(pseudonym, done.entries);
+    if let Some(metadata) = event.metadata.as_mut() {
+        metadata.insert(
+            "llm_audit.erased_torn_lines".to_owned(),
+            done.torn_lines.into(),
+        );
+    }
+    sink.write_batch(&[event])
         .map_err(|e| format!("cannot record the erasure event: {e}"))?;
     sink.shutdown()
         .map_err(|e| format!("cannot record the erasure event: {e}"))

@@ -775,8 +775,13 @@ fn run_erase(args: &EraseArgs) -> Result<(), String> {
             erase::erase_postgres(&mut pg, &url, &args.user, &key, signing.as_ref())?
         }
     };
+    let torn = match done.torn_lines {
+        0 => String::new(),
+        n => format!(" and {n} torn line(s)"),
+    };
     println!(
-        "erased user {:?} from {} entries; their id is now {pseudonym}; the erasure is recorded",
+        "erased user {:?} from {} entries{torn}; their id is now {pseudonym}; the erasure is \
+         recorded",
         args.user, done.entries
     );
     Ok(())

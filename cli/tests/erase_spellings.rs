@@ -1,0 +1,164 @@
+//! `llm-audit erase` finds the user in every spelling JSON allows, and in the torn lines a full
+//! disk or a crash leaves (issue 20, finding 7): afterwards no file of the directory holds the
+//! id raw, JSON-escaped, hex or base64, and `query --user` finds nothing.
+
+use std::fs;
+use std::path::Path;
+use std::process::{Command, Output};
+
+use base64::Engine as _;
+use tracing_llm_audit::chain::SigningKey;
+use tracing_llm_audit::{AuditEntry, AuditSink, JsonlSink};
+
+const USER: &str = "user-1";
+const HASH_KEY: &str =
+    "pseudonyms-1:000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+
+fn cli(args: &[&str], dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_llm-audit"))
+        .args(args)
+        .arg("--dir")
+        .arg(dir)
+        .env("LLM_AUDIT_PROGRESS", "never")
+        .env("LLM_AUDIT_HASH_KEY", HASH_KEY)
+        .env_remove("LLM_AUDIT_DATABASE_URL")
+        .output()
+        .unwrap()
+}
+
+fn text(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+}
+
+/// Every spelling of the id that a scan of the files must not find.
+fn spellings() -> Vec<String> {
+    let escaped: String = USER
+        .chars()
+        .map(|c| format!("\\u{:04x}", c as u32))
+        .collect();
+    vec![
+        USER.to_owned(),
+        escaped,
+        format!("\\u0075{}", &USER[1..]),
+        hex::encode(USER),
+        base64::engine::general_purpose::STANDARD.encode(USER),
+    ]
+}
+
+#[test]
+fn erase_finds_every_spelling_and_the_torn_lines() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("logs");
+    let key = SigningKey::generate().unwrap();
+    let secret = root.path().join("signing.key");
+    fs::write(&secret, key.to_secret_text().as_bytes()).unwrap();
+    let public = root.path().join("signing.pub");
+    fs::write(&public, key.verifying_key().to_public_text()).unwrap();
+    let mut sink = JsonlSink::builder(&dir).chain(key).build().unwrap();
+    let entries: Vec<AuditEntry> = (0..4)
+        .map(|i| {
+            let mut e = AuditEntry::new("chat");
+            e.user_id = Some(if i % 2 == 0 { USER } else { "bob" }.to_owned());
+            e.session_id = Some(format!("session-of-{i}"));
+            e
+        })
+        .collect();
+    sink.write_batch(&entries).unwrap();
+    sink.shutdown().unwrap();
+    drop(sink); // its lock on the checkpoint file too
+    let day = fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .starts_with("audit_2")
+        })
+        .unwrap();
+
+    // The first entry with its id spelled with a JSON escape: the same entry to every reader
+    // and to the chain's digest, so it still verifies; and two torn lines holding the id.
+    let mut lines: Vec<String> = fs::read_to_string(&day)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    lines[0] = lines[0].replace(
+        &format!("\"user_id\":\"{USER}\""),
+        &format!("\"user_id\":\"\\u0075{}\"", &USER[1..]),
+    );
+    assert!(lines[0].contains("\\u0075ser-1"));
+    lines.insert(
+        2,
+        format!("{{\"schema_version\":1,\"user_id\":\"{USER}\",\"sess"),
+    );
+    lines.insert(
+        3,
+        format!(
+            "{{\"schema_version\":1,\"user_id\":\"\\u0075{}",
+            &USER[1..3]
+        ),
+    );
+    lines.insert(
+        4,
+        format!(
+            "{{\"schema_version\":1,\"user_id\":\"\\u0075{}\",\"se",
+            &USER[1..]
+        ),
+    );
+    fs::write(&day, lines.join("\n") + "\n").unwrap();
+    let public_arg = public.to_str().unwrap();
+    let out = cli(&["verify", "--public-key", public_arg], &dir);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = cli(&["query", "--user", USER, "--format", "jsonl"], &dir);
+    assert_eq!(
+        text(&out).matches("\"request_id\"").count(),
+        2,
+        "{}",
+        text(&out)
+    );
+
+    let out = cli(
+        &[
+            "erase",
+            "--user",
+            USER,
+            "--signing-key",
+            secret.to_str().unwrap(),
+        ],
+        &dir,
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("from 2 entries and 2 torn line(s)"),
+        "{}",
+        text(&out)
+    );
+
+    for file in fs::read_dir(&dir).unwrap() {
+        let path = file.unwrap().path();
+        let bytes = fs::read(&path).unwrap();
+        let content = String::from_utf8_lossy(&bytes);
+        for spelling in spellings() {
+            assert!(
+                !content.contains(&spelling),
+                "{} still holds {spelling:?}",
+                path.display()
+            );
+        }
+    }
+    // The third torn line held only part of the id ("\u0075s"): not the id, and kept.
+    assert!(fs::read_to_string(&day).unwrap().contains("\\u0075s"));
+    let out = cli(&["query", "--user", USER, "--format", "jsonl"], &dir);
+    assert!(!text(&out).contains("\"request_id\""), "{}", text(&out));
+    let out = cli(&["verify", "--public-key", public_arg], &dir);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = cli(&["query", "--format", "jsonl"], &dir);
+    assert!(
+        text(&out).contains("\"llm_audit.erased_torn_lines\":2"),
+        "the signed erasure event counts the torn lines: {}",
+        text(&out)
+    );
+}
