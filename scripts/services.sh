@@ -141,8 +141,15 @@ postgres_start() {
             --auth=trust --encoding=UTF8 --locale=C.UTF-8
     fi
     as_pg mkdir -p "$PG_SOCKET"
-    if ! as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$PG_LOG" -w -t 60 -s start \
-        -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $PG_SOCKET -c max_connections=200" \
+    local options="-c listen_addresses=127.0.0.1 -p $PG_PORT -k $PG_SOCKET -c max_connections=200"
+    # TLS with Debian's self-signed certificate for localhost (package ssl-cert, which the
+    # postgres account may read), as Debian's own clusters have it: tests/postgres.rs checks
+    # that the sink verifies the server's certificate.
+    if [ -r /etc/ssl/certs/ssl-cert-snakeoil.pem ] && [ -e /etc/ssl/private/ssl-cert-snakeoil.key ]; then
+        options="$options -c ssl=on -c ssl_cert_file=/etc/ssl/certs/ssl-cert-snakeoil.pem"
+        options="$options -c ssl_key_file=/etc/ssl/private/ssl-cert-snakeoil.key"
+    fi
+    if ! as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$PG_LOG" -w -t 60 -s start -o "$options" \
         >/dev/null 2>&1 8>&-; then
         postgres_fail "the server did not start on 127.0.0.1:$PG_PORT"
     fi

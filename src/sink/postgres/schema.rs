@@ -35,6 +35,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         "retention",
         include_str!("../../../sql/migrations/0004_retention.sql"),
     ),
+    (
+        5,
+        "partition_limit",
+        include_str!("../../../sql/migrations/0005_partition_limit.sql"),
+    ),
 ];
 
 /// The SQL that creates the owner, writer and reader roles and their privileges.
