@@ -724,6 +724,9 @@ fn canonical_raw(raw: &str, out: &mut Vec<u8>) -> Result<(), serde_json::Error> 
     if simple {
         out.extend_from_slice(raw.as_bytes());
     } else {
+        if raw.starts_with(['{', '[']) {
+            check_unique_keys(raw)?;
+        }
         canonical_json(&serde_json::from_str::<Value>(raw)?, out);
     }
     Ok(())
@@ -776,14 +779,15 @@ thread_local! {
     static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::default();
 }
 
-/// Checks the top level of a line against the one spelling a writer gives it: an object whose
-/// keys are written without escapes, each once. The digest decodes keys, and readers keep the
-/// last of two equal keys or refuse the line: a key spelled `"erase\u0064"` or written twice
-/// would make the digest and a reader see different entries.
+/// Checks a line against the one spelling a writer gives it: an object whose keys are written
+/// without escapes, each once, and no object at any depth with a key twice. The digest decodes
+/// keys and keeps the last of two equal ones, while readers refuse such a line or read another
+/// value: a key spelled `"erase\u0064"` or written twice would make the digest and a reader see
+/// different entries.
 ///
 /// # Errors
 /// The line is not that: the message says what it is instead.
-pub fn check_top_level(line: &[u8]) -> Result<(), serde_json::Error> {
+pub fn check_line(line: &[u8]) -> Result<(), serde_json::Error> {
     struct Keys;
     impl<'de> serde::de::Visitor<'de> for Keys {
         type Value = ();
@@ -800,7 +804,7 @@ pub fn check_top_level(line: &[u8]) -> Result<(), serde_json::Error> {
                         key.0
                     )));
                 }
-                map.next_value::<serde::de::IgnoredAny>()?;
+                map.next_value::<Unique>()?;
             }
             Ok(())
         }
@@ -834,9 +838,70 @@ pub fn check_top_level(line: &[u8]) -> Result<(), serde_json::Error> {
     de.end()
 }
 
+/// Checks that no object in a JSON value has a key twice (keys compared decoded).
+fn check_unique_keys(json: &str) -> Result<(), serde_json::Error> {
+    serde_json::from_str::<Unique>(json).map(drop)
+}
+
+/// Any JSON value, read only to refuse an object with a key twice.
+struct Unique;
+
+impl<'de> Deserialize<'de> for Unique {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Unique;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Unique, E> {
+                Ok(Unique)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Unique, E> {
+                Ok(Unique)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Unique, E> {
+                Ok(Unique)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Unique, E> {
+                Ok(Unique)
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Unique, E> {
+                Ok(Unique)
+            }
+            fn visit_unit<E>(self) -> Result<Unique, E> {
+                Ok(Unique)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Unique, A::Error> {
+                while seq.next_element::<Unique>()?.is_some() {}
+                Ok(Unique)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Unique, A::Error> {
+                let mut seen = std::collections::HashSet::new();
+                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    if !seen.insert(key.clone()) {
+                        return Err(serde::de::Error::custom(format_args!(
+                            "the key {key:?} appears twice in one object"
+                        )));
+                    }
+                    map.next_value::<Unique>()?;
+                }
+                Ok(Unique)
+            }
+        }
+        d.deserialize_any(Visit)
+    }
+}
+
 /// The definition's digest and link, for lines the scanner does not take.
 fn line_digest_slow(line: &[u8]) -> Result<([u8; 32], Option<LinkRef<'_>>), serde_json::Error> {
-    check_top_level(line)?;
+    check_line(line)?;
     let value: Value = serde_json::from_slice(line)?;
     let digest = entry_digest(&value).map_err(serde::de::Error::custom)?;
     let link = value
@@ -975,6 +1040,9 @@ fn line_digest_with<'a>(
                 out.extend_from_slice(&hex_digits(&Sha256::digest(raw.as_bytes()).into()));
                 out.push(b'"');
             } else {
+                if raw.starts_with(['{', '[']) {
+                    check_unique_keys(raw)?;
+                }
                 let digest = erasable_digest(&serde_json::from_str::<Value>(raw)?);
                 serde_json::to_writer(&mut *out, &digest)?;
             }
@@ -1590,7 +1658,7 @@ mod tests {
         let first = r#"{"a":1,"user_id":"u","c":["stop"],"d":{"x":"}"},"chain":{"stream":"s","seq":0,"prev":"p","hash":"h"}}"#;
         // The grammar of a line, then the digest of its value.
         let definition = |line: &[u8]| {
-            check_top_level(line).ok()?;
+            check_line(line).ok()?;
             serde_json::from_slice::<Value>(line)
                 .ok()
                 .and_then(|v| entry_digest(&v).ok())
@@ -1677,12 +1745,11 @@ mod tests {
 
     /// Found by the `jsonl_line` fuzz target: the fast path refused a link with a field twice.
     #[test]
-    fn a_link_with_a_field_twice_reads_as_the_definition_reads_it() {
+    fn a_link_with_a_field_twice_is_refused() {
+        // Which `seq` would it be? The definition's map kept the last; a writer writes one.
         let line = r#"{"a":1,"chain":{"stream":"s","seq":0,"seq":1,"prev":"p","hash":"h"}}"#;
-        let (digest, link) = line_digest(line.as_bytes()).unwrap();
-        let value: Value = serde_json::from_str(line).unwrap();
-        assert_eq!(digest, entry_digest(&value).unwrap());
-        assert_eq!(link.unwrap().seq, 1);
+        let error = line_digest(line.as_bytes()).unwrap_err().to_string();
+        assert!(error.contains("\"seq\" appears twice"), "{error}");
         let not_a_link = r#"{"a":1,"chain":{"stream":"s","seq":"0","prev":"p","hash":"h"}}"#;
         assert!(line_digest(not_a_link.as_bytes()).is_err());
     }
@@ -1796,6 +1863,29 @@ mod tests {
             let error = line_digest(line.as_bytes()).unwrap_err().to_string();
             assert!(error.contains("expected a JSON object"), "{line}: {error}");
         }
+    }
+
+    /// A key twice at any depth: the digest keeps the last, a reader refuses the entry or reads
+    /// the first. Refused on the fast path and the slow one alike, however the value is written.
+    #[test]
+    fn a_key_twice_at_any_depth_is_refused() {
+        for line in [
+            r#"{"a":1,"input_content":{"kind":"plaintext","text":"x","text":"x"}}"#,
+            r#"{"a":1,"metadata":{"k":{"j":1,"j":1}}}"#,
+            r#"{"a":1,"metadata":{"k":[{"j":1,"\u006a":2}]}}"#,
+            r#"{"a":1,"user_id":"u","sanitization":{"email":1,"email":1}}"#,
+            r#"{"a":1,"chain":{"stream":"s","seq":0,"prev":"p","hash":"h","hash":"h"}}"#,
+        ] {
+            let error = line_digest(line.as_bytes()).unwrap_err().to_string();
+            assert!(error.contains("appears twice"), "{line}: {error}");
+            // Also once the template of an honest line with the same keys is set.
+            let honest = line.replace(r#","text":"x","text":"x""#, r#","text":"x""#);
+            let _ = line_digest(honest.as_bytes());
+            assert!(line_digest(line.as_bytes()).is_err(), "{line}");
+        }
+        // Equal values under different keys, and the same key in two objects, are fine.
+        line_digest(br#"{"a":{"k":1},"b":{"k":1},"metadata":{"x":{"k":1},"y":[{"k":1},{"k":1}]}}"#)
+            .unwrap();
     }
 
     #[test]

@@ -56,7 +56,8 @@ fn assert_untouched(s: &Setup) {
     let secret_hex = hex::encode(b"sk-live-0123456789");
     for entry in fs::read_dir(&s.dir).unwrap() {
         let path = entry.unwrap().path();
-        if path.is_symlink() {
+        // The planted name itself (a link, or another name of the target).
+        if path.is_symlink() || same_file(&path, &s.secret) {
             continue;
         }
         let bytes = fs::read(&path).unwrap();
@@ -67,6 +68,12 @@ fn assert_untouched(s: &Setup) {
             path.display()
         );
     }
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let (a, b) = (fs::metadata(a).unwrap(), fs::metadata(b).unwrap());
+    (a.dev(), a.ino()) == (b.dev(), b.ino())
 }
 
 fn assert_refuses_link(message: &str, file: &Path) {
@@ -99,15 +106,47 @@ fn a_day_file_linked_elsewhere_is_not_appended_to() {
     assert_untouched(&s);
 }
 
+/// A torn last line is cut from its day file: not from a file with another name elsewhere,
+/// which the cut would change too. Nothing of it is copied into the quarantine file either.
 #[test]
-fn a_day_file_hard_linked_to_another_file_is_not_appended_to() {
+fn a_hard_linked_day_file_is_not_cut_nor_quarantined() {
     let s = setup();
     let day = today_file(&s.dir);
     fs::hard_link(&s.secret, &day).unwrap();
-    let mut sink = JsonlSink::new(&s.dir).unwrap();
-    let error = sink.write_batch(&[AuditEntry::new("chat")]).unwrap_err();
-    let text = format!("{error} {:?}", std::error::Error::source(&error));
-    assert!(text.contains("hard link"), "{text}");
+    let error = chained(&s.dir).unwrap_err().to_string();
+    assert!(error.contains("has 2 names"), "{error}");
+    assert_untouched(&s);
+}
+
+/// A backup made with hard links (`cp -al`, rsnapshot) gives every file a second name: the
+/// writer still starts and appends.
+#[test]
+fn a_backup_by_hard_links_does_not_stop_the_writer() {
+    let s = setup();
+    let mut sink = chained(&s.dir).unwrap();
+    sink.write_batch(&[AuditEntry::new("chat")]).unwrap();
+    sink.shutdown().unwrap();
+    drop(sink);
+    let backup = s.dir.parent().unwrap().join("backup");
+    fs::create_dir(&backup).unwrap();
+    for entry in fs::read_dir(&s.dir).unwrap() {
+        let path = entry.unwrap().path();
+        fs::hard_link(&path, backup.join(path.file_name().unwrap())).unwrap();
+    }
+    let mut sink = chained(&s.dir).unwrap();
+    sink.write_batch(&[AuditEntry::new("chat")]).unwrap();
+    sink.shutdown().unwrap();
+}
+
+/// The start-up probe's name is predictable; a file planted under it is not truncated.
+#[test]
+fn a_file_planted_as_the_write_probe_is_not_truncated() {
+    let s = setup();
+    let probe = s
+        .dir
+        .join(format!(".audit_write-check-{}", std::process::id()));
+    fs::hard_link(&s.secret, &probe).unwrap();
+    drop(JsonlSink::new(&s.dir).unwrap());
     assert_eq!(fs::read(&s.secret).unwrap(), SECRET);
 }
 

@@ -357,7 +357,7 @@ pub(crate) fn apply_jsonl(
         let mut file = tracing_llm_audit::sink::log_file::open(
             &path,
             std::fs::OpenOptions::new().create(true).append(true),
-            tracing_llm_audit::sink::log_file::Access::Write,
+            tracing_llm_audit::sink::log_file::Access::Append,
         )
         .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
         let mut text = String::new();
@@ -460,7 +460,7 @@ pub(crate) fn lock_out_writers(dir: &Path) -> Result<Vec<std::fs::File>, String>
         tracing_llm_audit::sink::log_file::open(
             path,
             std::fs::OpenOptions::new().read(true).write(true),
-            tracing_llm_audit::sink::log_file::Access::Write,
+            tracing_llm_audit::sink::log_file::Access::Append,
         )
         .map_err(|e| format!("cannot open {}: {e}", path.display()))
     };

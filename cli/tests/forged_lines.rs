@@ -172,3 +172,20 @@ fn an_emptied_directory_is_not_intact() {
     assert_ne!(out.status.code(), Some(0), "{text}");
     assert!(text.contains("nothing is proven"), "{text}");
 }
+
+/// The review's finding: a key twice inside `input_content` kept the digest (the last wins)
+/// while `query` and `show` refused the entry: hidden, with verify intact.
+#[test]
+fn a_key_written_twice_inside_a_member_is_malformed() {
+    let log = log();
+    let mut lines = lines(&log.day);
+    let mut entry: Value = serde_json::from_str(&lines[1]).unwrap();
+    entry["input_content"] = serde_json::json!({"kind": "plaintext", "text": "hello"});
+    let line = serde_json::to_string(&entry)
+        .unwrap()
+        .replace(r#""text":"hello""#, r#""text":"hello","text":"hello""#);
+    assert!(line.contains(r#""text":"hello","text":"hello""#));
+    lines[1] = line;
+    write_lines(&log.day, &lines);
+    assert_caught(&log, "a key twice in input_content");
+}

@@ -1,8 +1,9 @@
 //! One line of a JSONL audit file, as `llm-audit verify` and `query` read it.
 //!
 //! - `chain::line_digest` (the verifier's hand scanner, with its per-thread cache of key
-//!   orders) agrees with the definition on every input: it is `Ok` exactly when `serde_json`
-//!   reads a JSON object whose `chain` member, if any, is a link, and then gives
+//!   orders) agrees with the definition on every input: it is `Ok` exactly when the line is an
+//!   object whose keys are spelled plainly and none twice (`chain::check_line`), which
+//!   `serde_json` reads with a `chain` member, if any, that is a link, and then gives
 //!   `chain::entry_digest` of that object and the same link. Asked twice, it answers the same
 //!   (the second time from its cache).
 //! - A line that reads as an `AuditEntry` is written back by `serde_json` to a line that reads
@@ -19,8 +20,10 @@ use tracing_llm_audit::AuditEntry;
 
 type Read = Result<([u8; 32], Option<ChainLink>), ()>;
 
-/// The definition: parse the whole line, then digest the object.
+/// The definition: the line's grammar (an object, keys spelled plainly, none twice), then
+/// parse the whole line and digest the object.
 fn definition(line: &[u8]) -> Read {
+    chain::check_line(line).map_err(drop)?;
     let value: Value = serde_json::from_slice(line).map_err(drop)?;
     let digest = chain::entry_digest(&value).map_err(drop)?;
     let link = value

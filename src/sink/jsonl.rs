@@ -741,9 +741,12 @@ fn ensure_dir(dir: &Path) -> Result<(), JsonlError> {
 /// the sink is built, not at the first entry.
 fn check_writable(dir: &Path, prefix: &str) -> Result<(), JsonlError> {
     let probe = dir.join(format!(".{prefix}write-check-{}", std::process::id()));
+    // A new file of its own: whatever is planted under that name (a link, another file) fails
+    // the open instead of being truncated.
+    let _ = fs::remove_file(&probe);
     let mut options = OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    super::log_file::open(&probe, &options, Access::Write).map_err(|source| {
+    options.write(true).create_new(true);
+    super::log_file::open(&probe, &options, Access::Append).map_err(|source| {
         JsonlError::NotWritable {
             path: dir.to_owned(),
             source,
@@ -764,7 +767,7 @@ fn open_day_file(date: Date, path: PathBuf) -> Result<DayFile, SinkError> {
     };
     let mut options = OpenOptions::new();
     options.read(true).append(true).create(true);
-    let (file, ends_mid_line) = match super::log_file::open(&path, &options, Access::Write) {
+    let (file, ends_mid_line) = match super::log_file::open(&path, &options, Access::Append) {
         Ok(file) => {
             let ends_mid_line = ends_mid_line(&file).map_err(open_error)?;
             (file, ends_mid_line)
@@ -772,8 +775,9 @@ fn open_day_file(date: Date, path: PathBuf) -> Result<DayFile, SinkError> {
         // An existing file we may append to but not read: we cannot look at its end, so a
         // non-empty one is assumed to end mid-line. A blank line is harmless; a glued one is not.
         Err(error) if error.kind() == io::ErrorKind::PermissionDenied => {
-            let file = super::log_file::open(&path, OpenOptions::new().append(true), Access::Write)
-                .map_err(|_| open_error(error))?;
+            let file =
+                super::log_file::open(&path, OpenOptions::new().append(true), Access::Append)
+                    .map_err(|_| open_error(error))?;
             let len = file.metadata().map_err(open_error)?.len();
             (file, len > 0)
         }

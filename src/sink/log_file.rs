@@ -7,24 +7,32 @@
 //!
 //! - the last component is never followed if it is a symbolic link (`O_NOFOLLOW`);
 //! - what was opened must be a regular file (not a FIFO, whose open would block, nor a device);
-//! - it must belong to the user running the process;
-//! - a file opened for writing must have one name only: a hard link to a file elsewhere is
-//!   refused too.
+//! - a file appended to must belong to the user running the process;
+//! - a file whose bytes are cut or replaced must also have one name only: a hard link to a file
+//!   elsewhere is refused before anything is read from it or cut.
 //!
 //! Anything else is refused with an [`io::Error`] whose message names the file and the reason;
-//! nothing is read from it, written to it or truncated.
+//! nothing is read from it, written to it or truncated. Two things are allowed on purpose:
+//! reading another user's files (an auditor's account verifies a service's log), and appending
+//! to a file with several names (backups made with hard links, `cp -al` or rsnapshot, give every
+//! log file a second name).
+//!
+//! Never open with `truncate(true)`: the kernel truncates before the checks run. [`write`]
+//! truncates after them.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read};
 use std::path::Path;
 
-/// What a file is opened for: a file written to must also have a single name.
+/// What a file is opened for, which decides what is checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
-    /// Reading only.
+    /// Reading only: no link, a regular file.
     Read,
-    /// Writing, appending or truncating (reading too, perhaps).
-    Write,
+    /// Appending (or locking), reading too perhaps: also the running user's file.
+    Append,
+    /// Cutting or replacing bytes: also a file with a single name.
+    Rewrite,
 }
 
 /// Opens `path` with `options`, refusing links, non-regular files and files of other users.
@@ -93,7 +101,8 @@ pub fn read_to_string(path: &Path) -> io::Result<String> {
     })
 }
 
-/// Writes `bytes` as the whole content of `path` (created or truncated), as [`open`] opens it.
+/// Writes `bytes` as the whole content of `path` (created, or cut to nothing once it passed
+/// the checks of [`Access::Rewrite`]).
 ///
 /// # Errors
 /// As [`open`], or the write fails.
@@ -101,10 +110,30 @@ pub fn write(path: &Path, bytes: &[u8]) -> io::Result<()> {
     use std::io::Write;
     let mut file = open(
         path,
-        OpenOptions::new().write(true).create(true).truncate(true),
-        Access::Write,
+        OpenOptions::new().write(true).create(true),
+        Access::Rewrite,
     )?;
+    file.set_len(0)?;
     file.write_all(bytes)
+}
+
+/// Refuses a file with more than one name before its bytes are cut: for a file opened with
+/// [`Access::Append`] that turns out to need it (a torn last line to cut).
+///
+/// # Errors
+/// The file has several names, or its metadata cannot be read.
+pub fn check_single_name(path: &Path, file: &File) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let names = file.metadata()?.nlink();
+        if names > 1 {
+            return Err(refused(path, &format!("has {names} names (a hard link)")));
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (path, file);
+    Ok(())
 }
 
 /// Refused files are `InvalidInput`, not `PermissionDenied`: callers that skip a file they may
@@ -125,6 +154,9 @@ fn check(path: &Path, file: &File, access: Access) -> io::Result<()> {
     if !metadata.file_type().is_file() {
         return Err(refused(path, "is not a regular file"));
     }
+    if access == Access::Read {
+        return Ok(());
+    }
     #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt;
@@ -139,15 +171,10 @@ fn check(path: &Path, file: &File, access: Access) -> io::Result<()> {
                 ),
             ));
         }
-        if access == Access::Write && metadata.nlink() > 1 {
-            return Err(refused(
-                path,
-                &format!("has {} names (a hard link)", metadata.nlink()),
-            ));
-        }
     }
-    #[cfg(not(unix))]
-    let _ = access;
+    if access == Access::Rewrite {
+        check_single_name(path, file)?;
+    }
     Ok(())
 }
 
@@ -161,7 +188,9 @@ mod tests {
         let path = dir.path().join("audit_2026-01-01.jsonl");
         write(&path, b"line\n").unwrap();
         assert_eq!(read(&path).unwrap(), b"line\n");
-        open(&path, OpenOptions::new().append(true), Access::Write).unwrap();
+        open(&path, OpenOptions::new().append(true), Access::Append).unwrap();
+        write(&path, b"new\n").unwrap();
+        assert_eq!(read(&path).unwrap(), b"new\n");
     }
 
     #[test]
@@ -175,12 +204,9 @@ mod tests {
             (OpenOptions::new().read(true).clone(), Access::Read),
             (
                 OpenOptions::new().append(true).create(true).clone(),
-                Access::Write,
+                Access::Append,
             ),
-            (
-                OpenOptions::new().write(true).truncate(true).clone(),
-                Access::Write,
-            ),
+            (OpenOptions::new().write(true).clone(), Access::Rewrite),
         ] {
             let error = open(&link, &options, access).unwrap_err();
             assert!(
@@ -208,14 +234,38 @@ mod tests {
     }
 
     #[test]
-    fn a_hard_link_is_refused_for_writing() {
+    fn a_hard_link_is_refused_before_it_is_cut_and_appended_to_otherwise() {
         let dir = tempfile::tempdir().unwrap();
         let target = dir.path().join("other.log");
         std::fs::write(&target, b"keep me\n").unwrap();
         let link = dir.path().join("audit_2026-01-01.jsonl");
         std::fs::hard_link(&target, &link).unwrap();
-        let error = open(&link, OpenOptions::new().append(true), Access::Write).unwrap_err();
+        let error = open(&link, OpenOptions::new().write(true), Access::Rewrite).unwrap_err();
+        assert!(error.to_string().contains("has 2 names"), "{error}");
+        // Not even emptied first: `write` cuts only after the checks.
+        let error = write(&link, b"").unwrap_err();
         assert!(error.to_string().contains("has 2 names"), "{error}");
         assert_eq!(std::fs::read(&target).unwrap(), b"keep me\n");
+        // A backup's second name does not stop appends.
+        open(&link, OpenOptions::new().append(true), Access::Append).unwrap();
+    }
+
+    #[test]
+    fn another_users_file_is_read_but_not_appended_to() {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("skipped: changing a file's owner needs root");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit_2026-01-01.jsonl");
+        std::fs::write(&path, b"line\n").unwrap();
+        std::os::unix::fs::chown(&path, Some(65534), None).unwrap();
+        assert_eq!(read(&path).unwrap(), b"line\n");
+        let error = open(&path, OpenOptions::new().append(true), Access::Append).unwrap_err();
+        assert!(
+            error.to_string().contains("belongs to user 65534"),
+            "{error}"
+        );
     }
 }

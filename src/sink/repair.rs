@@ -36,7 +36,7 @@ pub const ACTION_REPAIR: &str = "llm_audit.repair";
 pub(crate) fn lock_checkpoint_file(path: &Path) -> io::Result<File> {
     let mut options = OpenOptions::new();
     options.create(true).append(true);
-    let file = log_file::open(path, &options, Access::Write)?;
+    let file = log_file::open(path, &options, Access::Append)?;
     file.try_lock().map_err(|e| match e {
         std::fs::TryLockError::WouldBlock => io::Error::new(
             io::ErrorKind::WouldBlock,
@@ -98,7 +98,7 @@ pub(crate) fn lock_startup(dir: &Path, prefix: &str) -> io::Result<File> {
     let file = log_file::open(
         &dir.join(format!("{prefix}startup.lock")),
         &options,
-        Access::Write,
+        Access::Append,
     )?;
     file.lock()?;
     Ok(file)
@@ -205,7 +205,7 @@ fn quarantine_torn_tail(
     let mut file = match log_file::open(
         path,
         OpenOptions::new().read(true).write(true),
-        Access::Write,
+        Access::Append,
     ) {
         Ok(file) => file,
         // An archived, read-only day file: not this writer's to repair.
@@ -234,6 +234,9 @@ fn quarantine_torn_tail(
     if end_of_last_line == len {
         return Ok(None);
     }
+    // About to copy and cut: a file with another name elsewhere is not ours to cut (a backup's
+    // hard link is fine to append to, but this would change the other name's file too).
+    log_file::check_single_name(path, &file)?;
     let mut fragment = Vec::with_capacity((len - end_of_last_line) as usize);
     file.seek(SeekFrom::Start(end_of_last_line))?;
     file.read_to_end(&mut fragment)?;
@@ -255,7 +258,7 @@ fn quarantine_torn_tail(
     let mut quarantine = log_file::open(
         &dir.join(format!("{prefix}quarantine.jsonl")),
         &options,
-        Access::Write,
+        Access::Append,
     )?;
     let mut line = Vec::new();
     // A writer killed while it appended here left part of a record: start after it, or this
