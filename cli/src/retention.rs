@@ -302,6 +302,21 @@ pub(crate) fn apply_jsonl(
                     n + 1
                 )
             })?;
+            // Which entries expire is decided by their day: an entry moved into an older
+            // day's file must not expire with it.
+            if at < day_start || at >= day_end {
+                return Err(format!(
+                    "{}:{}: an entry of another day than its file's ({}): entries are written \
+                     to the file of their UTC day, so it was moved there (llm-audit verify \
+                     reports it); nothing was changed",
+                    path.display(),
+                    n + 1,
+                    entry
+                        .get("timestamp")
+                        .and_then(Value::as_str)
+                        .unwrap_or("?")
+                ));
+            }
             if whole_file || metadata_cut.is_some_and(|c| at < c) {
                 outcome.entries_removed += 1;
                 removed.extend(link_of(&entry));

@@ -307,7 +307,15 @@ impl Checked {
 enum Read {
     /// A chained entry; for a repair entry, the streams it says crashed; and why its erasure
     /// does not check out, if it does not.
-    Chained(Arc<str>, Item, Option<Vec<Crashed>>, Option<Box<str>>),
+    /// The entry's UTC day (`YYYY-MM-DD`) comes last: `None` for a timestamp that is missing or
+    /// no RFC 3339 time.
+    Chained(
+        Arc<str>,
+        Item,
+        Option<Vec<Crashed>>,
+        Option<Box<str>>,
+        Option<[u8; 10]>,
+    ),
     Unchained,
     /// Complete JSON that is not an entry, and why.
     Malformed(Box<str>),
@@ -356,6 +364,55 @@ fn item(link: &LinkRef<'_>, digest: &[u8; 32]) -> Item {
         file: 0,
         line: 0,
     }
+}
+
+/// The UTC day (`YYYY-MM-DD`) of a line's top-level `timestamp`. The sink's lines begin with
+/// `{"schema_version":N,"request_id":"…","timestamp":"…"`, read here without parsing the rest;
+/// others are parsed. (Only lines whose top-level keys are each written once get here.)
+fn entry_day(line: &[u8]) -> Option<[u8; 10]> {
+    fn writers(line: &[u8]) -> Option<&str> {
+        let rest = line.strip_prefix(b"{\"schema_version\":")?;
+        let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+        let rest = rest[digits..].strip_prefix(b",\"request_id\":\"")?;
+        let end = memchr::memchr2(b'"', b'\\', rest)?;
+        let rest = rest[end..].strip_prefix(b"\",\"timestamp\":\"")?;
+        let end = memchr::memchr2(b'"', b'\\', rest)?;
+        (digits > 0 && rest[end] == b'"')
+            .then(|| std::str::from_utf8(&rest[..end]).ok())
+            .flatten()
+    }
+    #[derive(serde::Deserialize)]
+    struct When<'a> {
+        #[serde(borrow)]
+        timestamp: std::borrow::Cow<'a, str>,
+    }
+    let parsed;
+    let text = match writers(line) {
+        Some(text) => text,
+        None => {
+            parsed = serde_json::from_slice::<When<'_>>(line).ok()?.timestamp;
+            &parsed
+        }
+    };
+    let bytes = text.as_bytes();
+    // `YYYY-MM-DDT…Z`, as the sink writes it: the day is its first ten bytes.
+    let plain = bytes.len() > 10
+        && bytes.ends_with(b"Z")
+        && bytes[10] == b'T'
+        && bytes[..10].iter().enumerate().all(|(i, b)| {
+            if i == 4 || i == 7 {
+                *b == b'-'
+            } else {
+                b.is_ascii_digit()
+            }
+        });
+    if plain {
+        return bytes[..10].try_into().ok();
+    }
+    let at = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .ok()?
+        .checked_to_offset(time::UtcOffset::UTC)?;
+    format!("{}", at.date()).as_bytes().try_into().ok()
 }
 
 /// Where an entry is, for the problem reports: `file:line`, or the row's request id.
@@ -495,8 +552,20 @@ pub(crate) fn verify(dir: &Path, key: &VerifyingKey) -> Result<Report, String> {
             item,
             repaired,
             erasure,
+            entry_day(line),
         )))
     };
+    // Each file's day, from its name (`<prefix>YYYY-MM-DD.jsonl`).
+    let file_days: Vec<Option<[u8; 10]>> = files
+        .iter()
+        .map(|f| {
+            let name = f.file_name()?.to_str()?.strip_suffix(".jsonl")?;
+            name.get(name.len().checked_sub(10)?..)?
+                .as_bytes()
+                .try_into()
+                .ok()
+        })
+        .collect();
     let place = |item: &Item| match item.covers() {
         Some(first) => format!("the tombstone of seq {first} to {}", item.seq),
         None => format!("{}:{}", files[item.file].display(), item.line),
@@ -533,9 +602,28 @@ pub(crate) fn verify(dir: &Path, key: &VerifyingKey) -> Result<Report, String> {
                         files[file].display()
                     ),
                 }),
-                Read::Chained(stream, mut item, repaired, erasure) => {
+                Read::Chained(stream, mut item, repaired, erasure, day) => {
                     item.file = file;
                     item.line = line;
+                    // A writer puts an entry in the file of its UTC day; moved to another day's
+                    // file, reports of its day miss it and retention would remove it with that
+                    // day's entries, though its chain still holds.
+                    if day != file_days[file] {
+                        let day = day.map_or_else(
+                            || "without a valid timestamp".to_owned(),
+                            |d| format!("dated {}", String::from_utf8_lossy(&d)),
+                        );
+                        problems.push(Problem {
+                            stream: stream.to_string(),
+                            seq: Some(item.seq),
+                            kind: Kind::Reordered,
+                            detail: format!(
+                                "{}:{line}: an entry {day} in the file of another day \
+                                 (moved there: reports of its day miss it)",
+                                files[file].display()
+                            ),
+                        });
+                    }
                     if let Some(why) = erasure {
                         problems.push(Problem {
                             stream: stream.to_string(),
@@ -622,7 +710,7 @@ pub(crate) fn verify(dir: &Path, key: &VerifyingKey) -> Result<Report, String> {
             &progress,
             work,
             |file, line, read| {
-                if let Read::Chained(stream, mut item, _, _) = read {
+                if let Read::Chained(stream, mut item, _, _, _) = read {
                     if let Some(items) = whole.get_mut(&*stream) {
                         item.file = file;
                         item.line = line;

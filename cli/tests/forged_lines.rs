@@ -24,6 +24,11 @@ fn log() -> Log {
     let key = SigningKey::generate().unwrap();
     let public = root.path().join("signing.pub");
     fs::write(&public, key.verifying_key().to_public_text()).unwrap();
+    fs::write(
+        root.path().join("signing.key"),
+        key.to_secret_text().as_bytes(),
+    )
+    .unwrap();
     let mut sink = JsonlSink::builder(&dir).chain(key).build().unwrap();
     let entries: Vec<AuditEntry> = (0..3)
         .map(|i| {
@@ -188,4 +193,57 @@ fn a_key_written_twice_inside_a_member_is_malformed() {
     lines[1] = line;
     write_lines(&log.day, &lines);
     assert_caught(&log, "a key twice in input_content");
+}
+
+/// The review's finding: an entry moved to another day's file kept its chain (streams are read
+/// in any file order), so verify said intact while reports of its day missed it, and retention,
+/// which went by the file's name, then removed it under a signed tombstone.
+#[test]
+fn an_entry_moved_to_another_days_file_is_caught_and_not_expired() {
+    let log = log();
+    let mut today = lines(&log.day);
+    let moved = today.remove(1);
+    write_lines(&log.day, &today);
+    let old_day = log.dir.join("audit_2000-01-01.jsonl");
+    write_lines(&old_day, std::slice::from_ref(&moved));
+
+    let out = verify(&log);
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("in the file of another day"), "{text}");
+
+    // Retention verifies first; forced past that, it still goes by each entry's day.
+    let secret = log.public.with_file_name("signing.key");
+    for force in [false, true] {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_llm-audit"));
+        command.args(["retention", "apply", "--policy", "standard"]);
+        if force {
+            command.arg("--force");
+        }
+        let out = command
+            .arg("--dir")
+            .arg(&log.dir)
+            .arg("--signing-key")
+            .arg(&secret)
+            .env("LLM_AUDIT_PROGRESS", "never")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(
+            !out.status.success(),
+            "retention expired the moved entry: {text}"
+        );
+        let why = if force {
+            "another day than its file's"
+        } else {
+            "does not verify"
+        };
+        assert!(text.contains(why), "{text}");
+    }
+    assert_eq!(
+        lines(&old_day),
+        vec![moved],
+        "the moved entry is still there"
+    );
 }
