@@ -43,6 +43,43 @@ pub(crate) fn erase_entry(entry: &mut Value, user: &str, pseudonym: &str) -> Res
     Ok(true)
 }
 
+/// A repair entry written before the repair stopped copying torn lines into it keeps each one's
+/// bytes as `fragment_hex` in `metadata.quarantined`: those that hold the user become null (the
+/// record of the repair, its offset, length and digest, stays), through [`erase_member`] so that
+/// the chain still verifies. Whether the entry changed.
+fn scrub_repair_fragments(entry: &mut Value, user: &str) -> Result<bool, String> {
+    if entry.get("action").and_then(Value::as_str)
+        != Some(tracing_llm_audit::sink::repair::ACTION_REPAIR)
+    {
+        return Ok(false);
+    }
+    let Some(mut metadata) = entry.get("metadata").cloned() else {
+        return Ok(false);
+    };
+    let mut any = false;
+    for record in metadata
+        .get_mut("quarantined")
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+    {
+        let holds = record
+            .get("fragment_hex")
+            .and_then(Value::as_str)
+            .and_then(|h| hex::decode(h).ok())
+            .is_some_and(|bytes| fragment_mentions(&bytes, user));
+        if holds {
+            record["fragment_hex"] = Value::Null;
+            record["fragment_erased"] = "gdpr erasure".into();
+            any = true;
+        }
+    }
+    if any {
+        erase_member(entry, "metadata", Some(metadata)).map_err(|e| e.to_string())?;
+    }
+    Ok(any)
+}
+
 /// What an erasure did.
 #[derive(Debug, Default)]
 pub(crate) struct Erased {
@@ -62,7 +99,7 @@ fn fragment_mentions(line: &[u8], user: &str) -> bool {
     if memchr::memmem::find(line, user.as_bytes()).is_some() {
         return true;
     }
-    if memchr::memmem::find(line, b"\\u").is_none() {
+    if memchr::memchr(b'\\', line).is_none() {
         return false;
     }
     // Each string literal, decoded. A quote inside a string is escaped, so an unescaped quote
@@ -114,10 +151,13 @@ pub(crate) fn erase_jsonl(
     // The user id as the sinks write it, escapes included. A line may spell it otherwise
     // (`\u0061lice`): every line with an escape is decoded too.
     let needle = entry_line(&Value::String(user.to_owned()))?;
+    // Repair entries written before the fix kept a torn line's bytes as hex.
+    let user_hex = hex::encode(user);
     let mentions = |line: &[u8]| {
         memchr::memmem::find(line, needle.as_bytes()).is_some()
             || memchr::memmem::find(line, user.as_bytes()).is_some()
-            || memchr::memmem::find(line, b"\\u").is_some()
+            || memchr::memmem::find(line, user_hex.as_bytes()).is_some()
+            || memchr::memchr(b'\\', line).is_some()
     };
     for path in files {
         let bytes = tracing_llm_audit::sink::log_file::read(&path)
@@ -135,6 +175,13 @@ pub(crate) fn erase_jsonl(
                     Ok(mut entry) => {
                         if erase_entry(&mut entry, user, &pseudonym)? {
                             changed += 1;
+                            sign(&mut entry, signing, &now, false)?;
+                            out.extend_from_slice(entry_line(&entry)?.as_bytes());
+                            out.push(b'\n');
+                            continue;
+                        }
+                        if scrub_repair_fragments(&mut entry, user)? {
+                            torn += 1;
                             sign(&mut entry, signing, &now, false)?;
                             out.extend_from_slice(entry_line(&entry)?.as_bytes());
                             out.push(b'\n');
@@ -300,10 +347,6 @@ fn erase_quarantine(dir: &std::path::Path, user: &str) -> Result<u64, String> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
         Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
     };
-    let needles = [
-        user.as_bytes().to_vec(),
-        entry_line(&Value::String(user.to_owned()))?.into_bytes(),
-    ];
     let mut emptied = 0;
     let mut out = String::with_capacity(text.len());
     for line in text.lines() {
@@ -319,11 +362,7 @@ fn erase_quarantine(dir: &std::path::Path, user: &str) -> Result<u64, String> {
             .get("fragment_hex")
             .and_then(Value::as_str)
             .and_then(|h| hex::decode(h).ok())
-            .is_some_and(|bytes| {
-                needles
-                    .iter()
-                    .any(|n| memchr::memmem::find(&bytes, n).is_some())
-            });
+            .is_some_and(|bytes| fragment_mentions(&bytes, user));
         if holds {
             record["fragment_hex"] = Value::Null;
             record["fragment_erased"] = "gdpr erasure".into();

@@ -162,3 +162,99 @@ fn erase_finds_every_spelling_and_the_torn_lines() {
         text(&out)
     );
 }
+
+/// A torn last line that names the user goes to the quarantine file at the next start; repair
+/// entries written before this was fixed kept its bytes as hex too. After `erase`, neither holds
+/// the id in any spelling, and every chain still verifies. Ids with a slash, a backslash or a
+/// quote, which JSON may escape, are found too.
+#[test]
+fn erase_clears_the_quarantine_and_the_repair_entries() {
+    for user in ["user-1", "tenant/alice", "CORP\\alice"] {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("logs");
+        let key = SigningKey::generate().unwrap();
+        let secret = root.path().join("signing.key");
+        fs::write(&secret, key.to_secret_text().as_bytes()).unwrap();
+        let public = root.path().join("signing.pub");
+        fs::write(&public, key.verifying_key().to_public_text()).unwrap();
+        let quoted = serde_json::to_string(user).unwrap();
+        let torn = format!("{{\"schema_version\":1,\"user_id\":{quoted},\"session_id\":\"s");
+        let mut sink = JsonlSink::builder(&dir).chain(key.clone()).build().unwrap();
+        let mut entry = AuditEntry::new("chat");
+        entry.user_id = Some(user.to_owned());
+        // A repair entry as the sink wrote them before: the torn line's bytes as hex.
+        let mut old_repair = AuditEntry::new(tracing_llm_audit::sink::repair::ACTION_REPAIR);
+        let record = serde_json::json!({"file": "audit_2026-01-01.jsonl", "offset": 0,
+            "length": torn.len(), "fragment_hex": hex::encode(&torn)});
+        old_repair.metadata = Some(
+            serde_json::json!({"crashed_streams": [], "quarantined": [record]})
+                .as_object()
+                .unwrap()
+                .clone(),
+        );
+        sink.write_batch(&[entry, old_repair]).unwrap();
+        sink.shutdown().unwrap();
+        drop(sink);
+        // The slash escaped, as another JSON writer may write it: the same entry to the chain.
+        let day = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_str()
+                    .unwrap()
+                    .starts_with("audit_2")
+            })
+            .unwrap();
+        let written = fs::read_to_string(&day)
+            .unwrap()
+            .replace("tenant/alice", "tenant\\/alice");
+        // A torn last line naming the user: the next start quarantines it.
+        fs::write(&day, written + &torn).unwrap();
+        let mut sink = JsonlSink::builder(&dir).chain(key).build().unwrap();
+        sink.write_batch(&[AuditEntry::new("chat")]).unwrap();
+        sink.shutdown().unwrap();
+        drop(sink);
+        let public_arg = public.to_str().unwrap();
+        let out = cli(&["verify", "--public-key", public_arg], &dir);
+        assert_eq!(out.status.code(), Some(0), "{user}: {}", text(&out));
+
+        let out = cli(
+            &[
+                "erase",
+                "--user",
+                user,
+                "--signing-key",
+                secret.to_str().unwrap(),
+            ],
+            &dir,
+        );
+        assert!(out.status.success(), "{user}: {}", text(&out));
+        assert!(
+            text(&out).contains("from 1 entries"),
+            "{user}: {}",
+            text(&out)
+        );
+        let spellings = [
+            user.to_owned(),
+            quoted.trim_matches('"').to_owned(),
+            user.replace('/', "\\/"),
+            hex::encode(user),
+            base64::engine::general_purpose::STANDARD.encode(user),
+        ];
+        for file in fs::read_dir(&dir).unwrap() {
+            let path = file.unwrap().path();
+            let content = String::from_utf8_lossy(&fs::read(&path).unwrap()).into_owned();
+            for spelling in &spellings {
+                assert!(
+                    !content.contains(spelling.as_str()),
+                    "{user}: {} still holds {spelling:?}",
+                    path.display()
+                );
+            }
+        }
+        let out = cli(&["verify", "--public-key", public_arg], &dir);
+        assert_eq!(out.status.code(), Some(0), "{user}: {}", text(&out));
+    }
+}

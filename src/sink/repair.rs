@@ -279,7 +279,9 @@ fn quarantine_torn_tail(
     file.sync_data()?;
     let mut summary = record;
     if let Some(o) = summary.as_object_mut() {
-        o.remove("fragment");
+        // The repair entry says where the fragment went and its digest; its bytes (which may
+        // name a user) stay in the quarantine file alone, which erasure and retention rewrite.
+        o.remove("fragment_hex");
         o.remove("by_stream");
     }
     Ok(Some(summary))
