@@ -1018,9 +1018,15 @@ fn line_digest_with<'a>(
         let raw = &text[m.value.0..m.value.1];
         match role {
             Role::Chain => {
-                // A link the borrowing read refuses (a field twice, say) may still be one to
-                // the definition, which reads it from a map: the last of each field wins.
-                match plain_link(raw).map_or_else(|| serde_json::from_str::<LinkRef<'a>>(raw), Ok) {
+                // A link written otherwise than the sink writes it is read by serde, which
+                // ignores members it does not know: a key twice among them is refused first.
+                // Whatever this read refuses, the definition decides.
+                let read = match plain_link(raw) {
+                    Some(read) => Ok(read),
+                    None => check_unique_keys(raw)
+                        .and_then(|()| serde_json::from_str::<LinkRef<'a>>(raw)),
+                };
+                match read {
                     Ok(read) => link = Some(read),
                     Err(_) => return line_digest_slow(line),
                 }
@@ -1875,6 +1881,8 @@ mod tests {
             r#"{"a":1,"metadata":{"k":[{"j":1,"\u006a":2}]}}"#,
             r#"{"a":1,"user_id":"u","sanitization":{"email":1,"email":1}}"#,
             r#"{"a":1,"chain":{"stream":"s","seq":0,"prev":"p","hash":"h","hash":"h"}}"#,
+            // Found by the fuzz target: a key twice among members a link does not have.
+            r#"{"a":1,"chain":{"stream":"s","seq":0,"prev":"p","hash":"h","x":1,"x":1}}"#,
         ] {
             let error = line_digest(line.as_bytes()).unwrap_err().to_string();
             assert!(error.contains("appears twice"), "{line}: {error}");
