@@ -266,6 +266,20 @@ wait_up() {
     done
 }
 
+# spawned_status NAME READY PID_FILE WHERE: one line, up (ours or not) or down (exit 1).
+spawned_status() {
+    local name="$1" ready="$2" pid_file="$3" where="$4" pid
+    if ! "$ready"; then
+        echo "$name: down"
+        return 1
+    fi
+    if pid="$(ours "$pid_file")"; then
+        echo "$name: up, $where (ours, pid $pid)"
+    else
+        echo "$name: up, $where (not started by this script)"
+    fi
+}
+
 # ---------------------------------------------------------------------------------------------
 # Go programs built from our modules in tools/ (jaeger, otelcol)
 
@@ -342,17 +356,8 @@ jaeger_start() {
 jaeger_stop() { stop_pid "$JAEGER_PID"; }
 
 jaeger_status() {
-    local pid
-    if jaeger_ready; then
-        if pid="$(ours "$JAEGER_PID")"; then
-            echo "jaeger: up, query http://127.0.0.1:$JAEGER_QUERY_PORT, OTLP gRPC 127.0.0.1:$JAEGER_OTLP_GRPC_PORT (ours, pid $pid)"
-        else
-            echo "jaeger: up, query http://127.0.0.1:$JAEGER_QUERY_PORT, OTLP gRPC 127.0.0.1:$JAEGER_OTLP_GRPC_PORT (not started by this script)"
-        fi
-    else
-        echo "jaeger: down"
-        return 1
-    fi
+    spawned_status jaeger jaeger_ready "$JAEGER_PID" \
+        "query http://127.0.0.1:$JAEGER_QUERY_PORT, OTLP gRPC 127.0.0.1:$JAEGER_OTLP_GRPC_PORT"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -428,17 +433,7 @@ prometheus_start() {
 prometheus_stop() { stop_pid "$PROM_PID"; }
 
 prometheus_status() {
-    local pid
-    if prometheus_ready; then
-        if pid="$(ours "$PROM_PID")"; then
-            echo "prometheus: up at http://127.0.0.1:$PROM_PORT (ours, pid $pid)"
-        else
-            echo "prometheus: up at http://127.0.0.1:$PROM_PORT (not started by this script)"
-        fi
-    else
-        echo "prometheus: down"
-        return 1
-    fi
+    spawned_status prometheus prometheus_ready "$PROM_PID" "http://127.0.0.1:$PROM_PORT"
 }
 
 # ---------------------------------------------------------------------------------------------

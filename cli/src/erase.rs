@@ -43,6 +43,22 @@ pub(crate) fn erase_entry(entry: &mut Value, user: &str, pseudonym: &str) -> Res
     Ok(true)
 }
 
+/// Empties a quarantine record (in the quarantine file, or in an old repair entry) whose torn
+/// bytes hold `user`: `fragment_hex` becomes null and `fragment_erased` says why; the record of
+/// the repair (file, offset, length, digest) stays. Whether it held the user.
+fn empty_fragment(record: &mut Value, user: &str) -> bool {
+    let holds = record
+        .get("fragment_hex")
+        .and_then(Value::as_str)
+        .and_then(|h| hex::decode(h).ok())
+        .is_some_and(|bytes| fragment_mentions(&bytes, user));
+    if holds {
+        record["fragment_hex"] = Value::Null;
+        record["fragment_erased"] = "gdpr erasure".into();
+    }
+    holds
+}
+
 /// A repair entry written before the repair stopped copying torn lines into it keeps each one's
 /// bytes as `fragment_hex` in `metadata.quarantined`: those that hold the user become null (the
 /// record of the repair, its offset, length and digest, stays), through [`erase_member`] so that
@@ -63,16 +79,7 @@ fn scrub_repair_fragments(entry: &mut Value, user: &str) -> Result<bool, String>
         .into_iter()
         .flatten()
     {
-        let holds = record
-            .get("fragment_hex")
-            .and_then(Value::as_str)
-            .and_then(|h| hex::decode(h).ok())
-            .is_some_and(|bytes| fragment_mentions(&bytes, user));
-        if holds {
-            record["fragment_hex"] = Value::Null;
-            record["fragment_erased"] = "gdpr erasure".into();
-            any = true;
-        }
+        any |= empty_fragment(record, user);
     }
     if any {
         erase_member(entry, "metadata", Some(metadata)).map_err(|e| e.to_string())?;
@@ -358,14 +365,7 @@ fn erase_quarantine(dir: &std::path::Path, user: &str) -> Result<u64, String> {
                 continue;
             }
         };
-        let holds = record
-            .get("fragment_hex")
-            .and_then(Value::as_str)
-            .and_then(|h| hex::decode(h).ok())
-            .is_some_and(|bytes| fragment_mentions(&bytes, user));
-        if holds {
-            record["fragment_hex"] = Value::Null;
-            record["fragment_erased"] = "gdpr erasure".into();
+        if empty_fragment(&mut record, user) {
             emptied += 1;
         }
         out.push_str(&entry_line(&record)?);

@@ -3,7 +3,7 @@
 //! id raw, JSON-escaped, hex or base64, and `query --user` finds nothing.
 
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use base64::Engine as _;
@@ -45,15 +45,36 @@ fn spellings() -> Vec<String> {
     ]
 }
 
+/// A new signing key and its two files in `root`: (key, secret key file, public key file).
+fn key_files(root: &Path) -> (SigningKey, PathBuf, PathBuf) {
+    let key = SigningKey::generate().unwrap();
+    let secret = root.join("signing.key");
+    fs::write(&secret, key.to_secret_text().as_bytes()).unwrap();
+    let public = root.join("signing.pub");
+    fs::write(&public, key.verifying_key().to_public_text()).unwrap();
+    (key, secret, public)
+}
+
+/// The directory's day file (each test writes one day).
+fn day_file(dir: &Path) -> PathBuf {
+    fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .starts_with("audit_2")
+        })
+        .unwrap()
+}
+
 #[test]
 fn erase_finds_every_spelling_and_the_torn_lines() {
     let root = tempfile::tempdir().unwrap();
     let dir = root.path().join("logs");
-    let key = SigningKey::generate().unwrap();
-    let secret = root.path().join("signing.key");
-    fs::write(&secret, key.to_secret_text().as_bytes()).unwrap();
-    let public = root.path().join("signing.pub");
-    fs::write(&public, key.verifying_key().to_public_text()).unwrap();
+    let (key, secret, public) = key_files(root.path());
     let mut sink = JsonlSink::builder(&dir).chain(key).build().unwrap();
     let entries: Vec<AuditEntry> = (0..4)
         .map(|i| {
@@ -66,17 +87,7 @@ fn erase_finds_every_spelling_and_the_torn_lines() {
     sink.write_batch(&entries).unwrap();
     sink.shutdown().unwrap();
     drop(sink); // its lock on the checkpoint file too
-    let day = fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| {
-            p.file_name()
-                .unwrap()
-                .to_str()
-                .unwrap()
-                .starts_with("audit_2")
-        })
-        .unwrap();
+    let day = day_file(&dir);
 
     // The first entry with its id spelled with a JSON escape: the same entry to every reader
     // and to the chain's digest, so it still verifies; and two torn lines holding the id.
@@ -172,11 +183,7 @@ fn erase_clears_the_quarantine_and_the_repair_entries() {
     for user in ["user-1", "tenant/alice", "CORP\\alice"] {
         let root = tempfile::tempdir().unwrap();
         let dir = root.path().join("logs");
-        let key = SigningKey::generate().unwrap();
-        let secret = root.path().join("signing.key");
-        fs::write(&secret, key.to_secret_text().as_bytes()).unwrap();
-        let public = root.path().join("signing.pub");
-        fs::write(&public, key.verifying_key().to_public_text()).unwrap();
+        let (key, secret, public) = key_files(root.path());
         let quoted = serde_json::to_string(user).unwrap();
         let torn = format!("{{\"schema_version\":1,\"user_id\":{quoted},\"session_id\":\"s");
         let mut sink = JsonlSink::builder(&dir).chain(key.clone()).build().unwrap();
@@ -196,17 +203,7 @@ fn erase_clears_the_quarantine_and_the_repair_entries() {
         sink.shutdown().unwrap();
         drop(sink);
         // The slash escaped, as another JSON writer may write it: the same entry to the chain.
-        let day = fs::read_dir(&dir)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .find(|p| {
-                p.file_name()
-                    .unwrap()
-                    .to_str()
-                    .unwrap()
-                    .starts_with("audit_2")
-            })
-            .unwrap();
+        let day = day_file(&dir);
         let written = fs::read_to_string(&day)
             .unwrap()
             .replace("tenant/alice", "tenant\\/alice");
