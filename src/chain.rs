@@ -34,6 +34,12 @@
 //! checkpoints from 0 (so that a removed checkpoint shows), `seq` and `head` are those of the last
 //! entry it covers, and `time` is RFC 3339 in UTC. The key id is the first 16 hex digits of
 //! SHA-256 of the 32-byte public key.
+//!
+//! A checkpoint of format v2 also *witnesses* other streams' checkpoints ([`Witness`]: the
+//! last one each other stream had signed when its writer started, see the JSONL sink). It
+//! signs the same text with `v2` in place of `v1`, followed, for each witness in order, by
+//! `"\n"` and the compact JSON array `[stream, index, seq, head, final]` (strings escaped as
+//! in step 3). A checkpoint without witnesses is v1, byte for byte.
 
 use std::fmt;
 use std::path::Path;
@@ -1129,8 +1135,53 @@ pub fn link_hash_bytes(stream: &str, seq: u64, prev: &str, digest: &[u8; 32]) ->
     hasher.finalize().into()
 }
 
+/// Another stream's signed checkpoint, as a writer found it when it started: witnessed in each
+/// of its own checkpoints, so that removing or rewriting that stream's checkpoints (or the whole
+/// stream) later is found by `verify` as soon as one checkpoint of the witness exists.
+///
+/// Serialized as the array `[stream, index, seq, head, final]`, which is also its line in the
+/// signed text (see [`Checkpoint::signed_text`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Witness {
+    /// The witnessed stream.
+    pub stream: String,
+    /// The index of its checkpoint.
+    pub index: u64,
+    /// The checkpoint's sequence number.
+    pub seq: u64,
+    /// The checkpoint's head.
+    pub head: String,
+    /// Whether it was the stream's final checkpoint.
+    pub last: bool,
+}
+
+impl Witness {
+    /// Whether `checkpoint` is the one witnessed.
+    #[must_use]
+    pub fn matches(&self, checkpoint: &Checkpoint) -> bool {
+        checkpoint.stream == self.stream
+            && checkpoint.index == self.index
+            && checkpoint.seq == self.seq
+            && checkpoint.head == self.head
+            && checkpoint.last == self.last
+    }
+
+    /// The witness of `checkpoint`.
+    #[must_use]
+    pub fn of(checkpoint: &Checkpoint) -> Self {
+        Self {
+            stream: checkpoint.stream.clone(),
+            index: checkpoint.index,
+            seq: checkpoint.seq,
+            head: checkpoint.head.clone(),
+            last: checkpoint.last,
+        }
+    }
+}
+
 /// A signed statement that a stream had `seq + 1` entries ending in `head` at `time`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Checkpoint {
     /// The stream.
     pub stream: String,
@@ -1147,16 +1198,63 @@ pub struct Checkpoint {
     /// Whether the writer closed the stream with it (at shutdown).
     #[serde(rename = "final")]
     pub last: bool,
+    /// The other streams' checkpoints the writer found when it started (format v2; none in
+    /// v1).
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        with = "witness_arrays"
+    )]
+    pub witness: Vec<Witness>,
     /// Ed25519 signature of [`signed_text`](Self::signed_text), hex.
     pub signature: String,
 }
 
+/// [`Witness`]es as arrays `[stream, index, seq, head, final]`.
+mod witness_arrays {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use super::Witness;
+
+    type Tuple = (String, u64, u64, String, bool);
+
+    pub(super) fn serialize<S: Serializer>(w: &[Witness], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(
+            w.iter()
+                .map(|w| (w.stream.as_str(), w.index, w.seq, w.head.as_str(), w.last)),
+        )
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Witness>, D::Error> {
+        let tuples = Vec::<Tuple>::deserialize(d)?;
+        Ok(tuples
+            .into_iter()
+            .map(|(stream, index, seq, head, last)| Witness {
+                stream,
+                index,
+                seq,
+                head,
+                last,
+            })
+            .collect())
+    }
+
+    /// One witness as its line of the signed text: the compact JSON array.
+    pub(super) fn line(w: &Witness) -> String {
+        let tuple = (w.stream.as_str(), w.index, w.seq, w.head.as_str(), w.last);
+        // Strings, integers and a bool: serializing cannot fail.
+        serde_json::to_string(&tuple).unwrap_or_default()
+    }
+}
+
 impl Checkpoint {
-    /// The text that is signed.
+    /// The text that is signed: format v1 without witnesses, v2 with them (see the module
+    /// documentation).
     #[must_use]
     pub fn signed_text(&self) -> String {
-        format!(
-            "llm-audit-checkpoint-v1\n{}\n{}\n{}\n{}\n{}\n{}\n{}",
+        let mut text = format!(
+            "llm-audit-checkpoint-{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}",
+            if self.witness.is_empty() { "v1" } else { "v2" },
             self.stream,
             self.index,
             self.seq,
@@ -1164,7 +1262,12 @@ impl Checkpoint {
             self.time,
             self.key_id,
             if self.last { "final" } else { "open" }
-        )
+        );
+        for w in &self.witness {
+            text.push('\n');
+            text.push_str(&witness_arrays::line(w));
+        }
+        text
     }
 
     /// Whether the signature is `key`'s over the checkpoint.
@@ -1456,6 +1559,8 @@ pub(crate) struct ChainState {
     pub(crate) next_seq: u64,
     /// The last entry's hash.
     pub(crate) head: String,
+    /// The other streams' checkpoints that every checkpoint of this one witnesses.
+    pub(crate) witness: Vec<Witness>,
 }
 
 impl ChainState {
@@ -1464,6 +1569,7 @@ impl ChainState {
             stream,
             next_seq: 0,
             head: GENESIS.to_owned(),
+            witness: Vec::new(),
         }
     }
 
@@ -1483,6 +1589,7 @@ impl ChainState {
             time: now_rfc3339(),
             key_id: String::new(),
             last,
+            witness: self.witness.clone(),
             signature: String::new(),
         };
         key.sign(&mut checkpoint);
@@ -1575,6 +1682,31 @@ mod tests {
             !checkpoint.verify(&key.verifying_key()),
             "a changed checkpoint fails"
         );
+
+        // Format v2: witnesses are signed, one JSON array per line.
+        let mut witnessing: Checkpoint =
+            serde_json::from_value(kat["checkpoint"]["witnessing"].clone()).unwrap();
+        assert_eq!(witnessing.witness.len(), 2);
+        assert_eq!(
+            serde_json::to_value(&witnessing).unwrap(),
+            kat["checkpoint"]["witnessing"],
+            "witnesses are written as arrays"
+        );
+        let expected = std::mem::take(&mut witnessing.signature);
+        key.sign(&mut witnessing);
+        assert_eq!(
+            witnessing.signature, expected,
+            "the v2 signed text is pinned"
+        );
+        assert!(witnessing.verify(&key.verifying_key()));
+        let mut stripped = witnessing.clone();
+        stripped.witness.pop();
+        assert!(
+            !stripped.verify(&key.verifying_key()),
+            "a removed witness fails"
+        );
+        stripped.witness.clear();
+        assert!(!stripped.verify(&key.verifying_key()), "so do all of them");
 
         let mut tombstone: Tombstone = serde_json::from_value(kat["tombstone"].clone()).unwrap();
         let expected = std::mem::take(&mut tombstone.signature);

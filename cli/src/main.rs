@@ -50,7 +50,9 @@ enum Command {
     /// Follow a JSONL directory (or the PostgreSQL table) and print entries as they arrive.
     Tail(Box<TailArgs>),
     /// Check the hash chains and signed checkpoints of a tamper-evident JSONL directory. Exit
-    /// code 0 only when everything is intact.
+    /// code 0: every entry is covered by a valid signed checkpoint; 2: problems; 3: no problem,
+    /// but some entries are covered only by the unkeyed chain (the tail of a writer that crashed
+    /// after its last checkpoint); 1: could not verify.
     Verify(Box<VerifyArgs>),
     /// Make an Ed25519 key pair for signing checkpoints: PREFIX.key (secret, mode 0600) and
     /// PREFIX.pub (all a verifier needs). With --keyring: make a content keyring, or add a new
@@ -483,8 +485,9 @@ fn main() -> ExitCode {
         }
         Some(Command::Erase(args)) => ("erase", run_erase(&args)),
         Some(Command::Verify(args)) => match run_verify(&args) {
-            Ok(true) => return ExitCode::SUCCESS,
-            Ok(false) => return ExitCode::from(2),
+            Ok(verify::Verdict::Intact) => return ExitCode::SUCCESS,
+            Ok(verify::Verdict::Problems) => return ExitCode::from(2),
+            Ok(verify::Verdict::Unsigned) => return ExitCode::from(3),
             Err(e) => ("verify", Err(e)),
         },
         Some(Command::Report(report)) => match *report {
@@ -523,7 +526,7 @@ struct VerifyArgs {
     format: Option<Format>,
 }
 
-fn run_verify(args: &VerifyArgs) -> Result<bool, String> {
+fn run_verify(args: &VerifyArgs) -> Result<verify::Verdict, String> {
     let key = tracing_llm_audit::chain::VerifyingKey::from_file(&args.public_key)
         .map_err(|e| format!("--public-key: {e}"))?;
     let source = SourceArgs {
@@ -538,7 +541,7 @@ fn run_verify(args: &VerifyArgs) -> Result<bool, String> {
     };
     report.refuse_empty();
     let format = format_or_default(args.format);
-    if !report.problems.is_empty() || !report.notes.is_empty() {
+    if report.has_findings() {
         write_table(&report.table(), format)?;
     }
     if format == Format::Table {
@@ -546,7 +549,7 @@ fn run_verify(args: &VerifyArgs) -> Result<bool, String> {
     } else {
         eprintln!("llm-audit: {}", report.summary());
     }
-    Ok(report.problems.is_empty())
+    Ok(report.verdict())
 }
 
 fn run_keygen(out: &std::path::Path) -> Result<(), String> {

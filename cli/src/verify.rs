@@ -35,8 +35,14 @@ pub(crate) enum Kind {
     /// entry that no chain covers.
     Malformed,
     Unchained,
-    /// Not a problem: a crashed writer's stream, repaired by a later one.
+    /// Not a problem: a crashed writer's stream, repaired by a later one, whose signed
+    /// checkpoints cover all its entries.
     Repaired,
+    /// Entries that no signed checkpoint covers, only the unkeyed chain: the tail of a stream
+    /// whose writer crashed after its last checkpoint (a later writer recorded the crash). Not
+    /// tampering as far as can be told, and not proven either: anyone can recompute an unkeyed
+    /// chain. Its own verdict and exit code.
+    Unsigned,
     /// Not a problem: entries removed by a retention policy, with a signed tombstone.
     Expired,
     /// Not a problem by itself: a tombstone that covers nothing (entries it names are still
@@ -58,6 +64,7 @@ impl Kind {
             Self::Malformed => "malformed",
             Self::Unchained => "unchained",
             Self::Repaired => "repaired",
+            Self::Unsigned => "unsigned",
             Self::Expired => "expired by policy",
             Self::Tombstone => "tombstone",
         }
@@ -90,6 +97,21 @@ pub(crate) struct Report {
     pub(crate) problems: Vec<Problem>,
     /// Findings that are not problems (repaired crashes).
     pub(crate) notes: Vec<Problem>,
+    /// Entries covered only by the unkeyed chain (see [`Kind::Unsigned`]), one finding per
+    /// stream, and how many entries they are in all.
+    pub(crate) unsigned: Vec<Problem>,
+    pub(crate) unsigned_entries: u64,
+}
+
+/// What `verify` concludes, and its exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// Every entry is covered by a valid signed checkpoint (exit 0).
+    Intact,
+    /// No problem, but some entries are covered only by the unkeyed chain (exit 3).
+    Unsigned,
+    /// Problems (exit 2).
+    Problems,
 }
 
 impl Report {
@@ -108,9 +130,29 @@ impl Report {
         }
     }
 
+    pub(crate) fn verdict(&self) -> Verdict {
+        if !self.problems.is_empty() {
+            Verdict::Problems
+        } else if !self.unsigned.is_empty() {
+            Verdict::Unsigned
+        } else {
+            Verdict::Intact
+        }
+    }
+
+    /// Whether there is anything to list besides the summary.
+    pub(crate) fn has_findings(&self) -> bool {
+        !(self.problems.is_empty() && self.unsigned.is_empty() && self.notes.is_empty())
+    }
+
     pub(crate) fn table(&self) -> Table {
         let mut table = Table::new(["stream", "seq", "kind", "detail"]);
-        for p in self.problems.iter().chain(&self.notes) {
+        for p in self
+            .problems
+            .iter()
+            .chain(&self.unsigned)
+            .chain(&self.notes)
+        {
             table.rows.push(vec![
                 Cell::Text(p.stream.clone()),
                 p.seq.map_or(Cell::Null, Cell::Int),
@@ -122,9 +164,15 @@ impl Report {
     }
 
     pub(crate) fn summary(&self) -> String {
-        let verdict = match self.problems.len() {
-            0 => "intact".to_owned(),
-            n => format!("{n} problem(s)"),
+        let verdict = match (self.problems.len(), self.unsigned_entries) {
+            (0, 0) => "intact".to_owned(),
+            (0, n) => format!(
+                "no problem, but {n} entries in {} stream(s) are covered by no signed checkpoint, \
+                 only by the unkeyed chain (writers that crashed after their last checkpoint): \
+                 not proven",
+                self.unsigned.len()
+            ),
+            (n, _) => format!("{n} problem(s)"),
         };
         let expired = match self.expired {
             0 => String::new(),
@@ -754,6 +802,11 @@ fn conclude(
 ) -> Report {
     report.checkpoints = checkpoints.values().map(Vec::len).sum();
 
+    // Witnesses: each signed checkpoint names the other streams' checkpoints its writer found
+    // when it started. Each must still be there, as it was: a stream whose checkpoints were
+    // removed, or that was removed whole, is found through any later stream.
+    let contradicted = check_witnesses(&checkpoints, key, &mut problems);
+
     // Streams that a verified repair entry says crashed: their missing final checkpoint is the
     // crash, not tampering.
     //
@@ -814,6 +867,7 @@ fn conclude(
                     }
                     _ => false,
                 });
+        let excused = excused && !contradicted.contains(&stream);
         let tombstones = tombstones.remove(&stream).unwrap_or_default();
         let (chain, plan) = match streams.remove(&stream) {
             // Its tombstones were planned for when it started.
@@ -824,9 +878,18 @@ fn conclude(
         problems.extend(plan.problems);
         report.notes.extend(plan.notes);
         report.expired += plan.expired;
+        let chain_max = chain.max_seq;
         for p in chain.finish(cps, key, place, excused) {
             if matches!(p.kind, Kind::Expired) {
                 report.notes.push(p);
+            } else if p.kind == Kind::Unsigned {
+                report.unsigned_entries += p.seq.map_or(0, |first| {
+                    chain_max.map_or(0, |max| max.saturating_sub(first) + 1)
+                });
+                report.unsigned.push(Problem {
+                    detail: format!("{}; a later writer recorded the crash", p.detail),
+                    ..p
+                });
             } else if p.kind == Kind::Repaired {
                 report.notes.push(Problem {
                     detail: format!(
@@ -844,6 +907,53 @@ fn conclude(
     problems.dedup();
     report.problems = problems;
     report
+}
+
+/// Checks every witness of every validly signed checkpoint against the witnessed stream's
+/// checkpoints; gives the streams a witness contradicts (which no repair can excuse).
+fn check_witnesses(
+    checkpoints: &BTreeMap<String, Vec<Checkpoint>>,
+    key: &VerifyingKey,
+    problems: &mut Vec<Problem>,
+) -> std::collections::BTreeSet<String> {
+    // Each witnessed checkpoint once, with the first checkpoint that witnessed it.
+    let mut witnessed: BTreeMap<(&str, u64), (&tracing_llm_audit::chain::Witness, &Checkpoint)> =
+        BTreeMap::new();
+    for cp in checkpoints.values().flatten() {
+        if cp.witness.is_empty() || !cp.verify(key) {
+            continue;
+        }
+        for w in cp.witness.iter().filter(|w| w.stream != cp.stream) {
+            witnessed.entry((&w.stream, w.index)).or_insert((w, cp));
+        }
+    }
+    let mut contradicted = std::collections::BTreeSet::new();
+    for ((stream, index), (w, by)) in witnessed {
+        let found = checkpoints
+            .get(stream)
+            .into_iter()
+            .flatten()
+            .find(|cp| cp.index == index && cp.verify(key));
+        let (kind, what) = match found {
+            Some(cp) if w.matches(cp) => continue,
+            Some(_) => (Kind::Modified, "is not the one"),
+            None => (Kind::MissingCheckpoint, "is gone, though"),
+        };
+        contradicted.insert(stream.to_owned());
+        problems.push(Problem {
+            stream: stream.to_owned(),
+            seq: Some(w.seq),
+            kind,
+            detail: format!(
+                "checkpoint #{index} (seq {}{}) {what} stream {}'s checkpoint #{} witnessed",
+                w.seq,
+                if w.last { ", final" } else { "" },
+                by.stream,
+                by.index
+            ),
+        });
+    }
+    contradicted
 }
 
 /// The chain of a stream checked whole: its entries by seq, one kept per seq (the others are
@@ -1175,10 +1285,18 @@ impl ChainCheck {
             ..
         } = self;
         // A stream that ends unsealed: a crash a later writer repaired, or a missing checkpoint.
-        let unsealed = if crash_repaired {
-            Kind::Repaired
+        // Entries after the last signed checkpoint of a repaired stream are unsigned.
+        let (unsealed, uncovered) = if crash_repaired {
+            (Kind::Repaired, Kind::Unsigned)
         } else {
-            Kind::MissingCheckpoint
+            (Kind::MissingCheckpoint, Kind::MissingCheckpoint)
+        };
+        let unsigned = |first: u64, last: u64| {
+            format!(
+                "seq {first} to {last} ({} entries) are covered by no signed checkpoint, only by \
+                 the unkeyed chain: the writer stopped without a final checkpoint",
+                last - first + 1
+            )
         };
         let mut problem = |seq: Option<u64>, kind: Kind, detail: String| {
             problems.push(Problem {
@@ -1239,8 +1357,12 @@ impl ChainCheck {
             }
         }
         match (valid.last(), max_seq) {
-            (None, Some(_)) if cps.is_empty() => {
-                problem(None, unsealed, "the stream has no checkpoint".to_owned());
+            (None, Some(max)) if cps.is_empty() => {
+                if crash_repaired {
+                    problem(Some(0), uncovered, unsigned(0, max));
+                } else {
+                    problem(None, unsealed, "the stream has no checkpoint".to_owned());
+                }
             }
             (None, _) => {}
             (Some(last), max) => {
@@ -1251,6 +1373,8 @@ impl ChainCheck {
                             Kind::Inserted,
                             format!("entries up to seq {max} after the stream's final checkpoint"),
                         );
+                    } else if crash_repaired {
+                        problem(Some(last.seq + 1), uncovered, unsigned(last.seq + 1, max));
                     } else {
                         problem(Some(last.seq + 1), unsealed, format!("no checkpoint covers seq {} to {max}, and the stream has no final checkpoint (the writer stopped without shutting down, or checkpoints were removed)", last.seq + 1));
                     }
@@ -1288,6 +1412,7 @@ pub(crate) fn verify_postgres(pg: &mut Postgres, key: &VerifyingKey) -> Result<R
                 last: row
                     .try_get("final")
                     .map_err(|e| format!("llm_audit_checkpoints.final: {e}"))?,
+                witness: Vec::new(),
                 signature: text("signature")?,
             };
             checkpoints.entry(cp.stream.clone()).or_default().push(cp);
@@ -1460,6 +1585,7 @@ mod tests {
                     time: "2026-11-25T00:00:00Z".to_owned(),
                     key_id: key.key_id().to_owned(),
                     last: rng.below(2) == 0,
+                    witness: Vec::new(),
                     signature: String::new(),
                 };
                 if rng.below(10) != 0 {

@@ -34,6 +34,7 @@ struct Log {
     public: PathBuf,
     /// Stream ids of the writers, in the order they started.
     streams: Vec<String>,
+    key: SigningKey,
     _keys: tempfile::TempDir,
 }
 
@@ -76,6 +77,7 @@ fn honest_log() -> Log {
         dir,
         public,
         streams,
+        key,
         _keys: keys,
     }
 }
@@ -513,6 +515,10 @@ fn a_crashed_writer_is_repaired_and_reported_as_such() {
     crashed
         .write_batch(&(0..12).map(|i| entry(i, start)).collect::<Vec<_>>())
         .unwrap();
+    // Too few for a checkpoint: entries 12 and 13 are covered by none.
+    crashed
+        .write_batch(&(12..14).map(|i| entry(i, start)).collect::<Vec<_>>())
+        .unwrap();
     drop(crashed); // the process is gone: its lock with it
     let file = day_file(dir.path(), &start.date().to_string());
     let fragment = b"{\"schema_version\":1,\"request_id\":\"0190";
@@ -552,7 +558,7 @@ fn a_crashed_writer_is_repaired_and_reported_as_such() {
     next.write_batch(&[entry(50, start)]).unwrap();
     next.shutdown().unwrap();
     let lines = lines(&file);
-    let repair: Value = serde_json::from_str(&lines[12]).unwrap();
+    let repair: Value = serde_json::from_str(&lines[14]).unwrap();
     assert_eq!(repair["action"], "llm_audit.repair");
     assert_eq!(repair["chain"]["seq"], 0);
     assert_eq!(
@@ -568,19 +574,27 @@ fn a_crashed_writer_is_repaired_and_reported_as_such() {
         fragment.len() as u64
     );
 
+    // Not tampering, but not proven either: the crashed writer's entries 12 and 13 came after
+    // its last checkpoint (seq 11), and only the unkeyed chain covers them. Exit 3, with the
+    // stream and the range.
     let after = verify(dir.path(), &public);
     assert_eq!(
         after.status.code(),
-        Some(0),
+        Some(3),
         "{}",
         String::from_utf8_lossy(&after.stdout)
     );
+    assert_eq!(
+        problems(&after)
+            .into_iter()
+            .filter(|(_, _, k)| k != "fragment")
+            .collect::<Vec<_>>(),
+        vec![(crashed_stream.clone(), Some(12), "unsigned".to_owned())],
+    );
+    let summary = String::from_utf8_lossy(&after.stderr);
     assert!(
-        problems(&after)
-            .iter()
-            .any(|(s, _, k)| s == &crashed_stream && k == "repaired"),
-        "{:?}",
-        problems(&after)
+        summary.contains("2 entries in 1 stream(s) are covered by no signed checkpoint"),
+        "{summary}"
     );
 
     // While another writer is alive, a half line may be its own: nothing is touched.
@@ -645,4 +659,223 @@ fn a_forged_repair_entry_does_not_excuse_a_removed_final_checkpoint() {
         "{found:?}"
     );
     assert!(!found.iter().any(|(_, _, k)| k == "repaired"), "{found:?}");
+}
+
+/// Rewrites every entry of `stream` in the day files with `change`, then recomputes the
+/// stream's whole chain: what anyone can do without the key, since the chain is unkeyed.
+fn rewrite_stream(dir: &Path, stream: &str, change: impl Fn(&mut Value)) {
+    let mut prev = tracing_llm_audit::chain::GENESIS.to_owned();
+    for day in ["2026-11-23", "2026-11-24"] {
+        let path = day_file(dir, day);
+        if !path.exists() {
+            continue;
+        }
+        let mut all = lines(&path);
+        for line in &mut all {
+            let mut v: Value = serde_json::from_str(line).unwrap();
+            if v["chain"]["stream"] != stream {
+                continue;
+            }
+            change(&mut v);
+            let seq = v["chain"]["seq"].as_u64().unwrap();
+            let digest = entry_digest(&v).unwrap();
+            let hash = link_hash(stream, seq, &prev, &digest);
+            v["chain"] =
+                serde_json::json!({"stream": stream, "seq": seq, "prev": prev, "hash": hash});
+            prev = hash;
+            *line = serde_json::to_string(&v).unwrap();
+        }
+        write_lines(&path, &all);
+    }
+}
+
+/// An ordinary start of a writer with the key, as the service would do after the attack.
+fn restart(dir: &Path, key: &SigningKey) {
+    let mut sink = JsonlSink::builder(dir).chain(key.clone()).build().unwrap();
+    sink.write_batch(&[entry(99, datetime!(2026-11-24 09:00 UTC))])
+        .unwrap();
+    sink.shutdown().unwrap();
+}
+
+fn cost_999(v: &mut Value) {
+    v["cost_usd"] = Value::from("999.99");
+}
+
+/// Finding 5 of issue 20: a closed stream's checkpoints removed, its entries rewritten and its
+/// chain recomputed; the next ordinary start took it for a crashed writer and `verify` excused
+/// it. The writer that started after it witnessed its final checkpoint: found.
+#[test]
+fn laundering_a_closed_stream_through_the_crash_repair_is_found() {
+    let log = honest_log();
+    let a = &log.streams[0];
+    let cps = |d: &Path| d.join(format!("audit_checkpoints_{a}.jsonl"));
+
+    // All its checkpoints removed.
+    let dir = copy(&log);
+    std::fs::write(cps(dir.path()), "").unwrap();
+    rewrite_stream(dir.path(), a, cost_999);
+    restart(dir.path(), &log.key);
+    let out = verify(dir.path(), &log.public);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let all = problems(&out);
+    assert!(
+        all.iter()
+            .any(|(s, _, k)| s == a && k == "missing checkpoint"),
+        "{all:?}"
+    );
+    assert!(
+        !all.iter()
+            .any(|(s, _, k)| s == a && (k == "repaired" || k == "unsigned")),
+        "{all:?}"
+    );
+
+    // Only its first checkpoint kept, the entries after it rewritten.
+    let dir = copy(&log);
+    let first = lines(&cps(dir.path()))[0].clone();
+    let kept: Value = serde_json::from_str(&first).unwrap();
+    let kept_seq = kept["seq"].as_u64().unwrap();
+    write_lines(&cps(dir.path()), &[first]);
+    rewrite_stream(dir.path(), a, |v| {
+        if v["chain"]["seq"].as_u64().unwrap() > kept_seq {
+            cost_999(v);
+        }
+    });
+    restart(dir.path(), &log.key);
+    let out = verify(dir.path(), &log.public);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let all = problems(&out);
+    assert!(
+        all.iter()
+            .any(|(s, _, k)| s == a && k == "missing checkpoint"),
+        "{all:?}"
+    );
+    assert!(
+        !all.iter()
+            .any(|(s, _, k)| s == a && (k == "repaired" || k == "unsigned")),
+        "{all:?}"
+    );
+}
+
+/// A closed stream removed whole, entries and checkpoint file: a later stream witnessed it.
+#[test]
+fn a_closed_stream_removed_whole_is_found_through_a_later_one() {
+    let log = honest_log();
+    for gone in [&log.streams[0], &log.streams[1]] {
+        let dir = copy(&log);
+        std::fs::remove_file(dir.path().join(format!("audit_checkpoints_{gone}.jsonl"))).unwrap();
+        for day in ["2026-11-23", "2026-11-24"] {
+            let path = day_file(dir.path(), day);
+            let kept: Vec<String> = lines(&path)
+                .into_iter()
+                .filter(|l| &link(l).0 != gone)
+                .collect();
+            write_lines(&path, &kept);
+        }
+        let out = verify(dir.path(), &log.public);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let all = problems(&out);
+        assert!(
+            all.iter()
+                .any(|(s, _, k)| s == gone && k == "missing checkpoint"),
+            "{all:?}"
+        );
+    }
+}
+
+/// With no later stream to witness it, a laundered stream is not proven either: the repair
+/// names it crashed with no checkpoint, and its entries are reported as covered only by the
+/// unkeyed chain (exit 3), never as intact.
+#[test]
+fn a_laundered_stream_no_one_witnessed_is_reported_unsigned() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = SigningKey::generate().unwrap();
+    let public = dir.path().join("k.pub");
+    let logs = dir.path().join("logs");
+    std::fs::write(&public, key.verifying_key().to_public_text()).unwrap();
+    let mut only = JsonlSink::builder(&logs)
+        .chain(key.clone())
+        .checkpoint_every(4)
+        .build()
+        .unwrap();
+    let stream = only.stream_id().unwrap().to_owned();
+    let entries: Vec<AuditEntry> = (0..10)
+        .map(|i| entry(i, datetime!(2026-11-24 08:00 UTC)))
+        .collect();
+    only.write_batch(&entries).unwrap();
+    only.shutdown().unwrap();
+    drop(only);
+    assert_eq!(verify(&logs, &public).status.code(), Some(0));
+
+    std::fs::write(logs.join(format!("audit_checkpoints_{stream}.jsonl")), "").unwrap();
+    rewrite_stream(&logs, &stream, cost_999);
+    restart(&logs, &key);
+    let out = verify(&logs, &public);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(
+        problems(&out),
+        vec![(stream.clone(), Some(0), "unsigned".to_owned())]
+    );
+}
+
+/// Witnesses are signed: one removed from a checkpoint, or changed, breaks its signature.
+#[test]
+fn a_removed_or_changed_witness_breaks_the_signature() {
+    let log = honest_log();
+    let c = &log.streams[2];
+    let path = |d: &Path| d.join(format!("audit_checkpoints_{c}.jsonl"));
+    let first: Value = serde_json::from_str(&lines(&path(log.dir.path()))[0]).unwrap();
+    let witnessed: Vec<String> = first["witness"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w[0].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        witnessed.iter().collect::<std::collections::BTreeSet<_>>(),
+        log.streams[..2].iter().collect(),
+        "the writer that started after both witnessed both"
+    );
+    for change in [
+        |v: &mut Value| {
+            v.as_object_mut()
+                .unwrap()
+                .remove("witness")
+                .map(drop)
+                .unwrap()
+        },
+        |v: &mut Value| v["witness"][0][2] = Value::from(3),
+    ] {
+        let dir = copy(&log);
+        let mut all = lines(&path(dir.path()));
+        let mut v: Value = serde_json::from_str(&all[0]).unwrap();
+        change(&mut v);
+        all[0] = serde_json::to_string(&v).unwrap();
+        write_lines(&path(dir.path()), &all);
+        found(
+            &verify(dir.path(), &log.public),
+            c,
+            v["seq"].as_u64().unwrap(),
+            &["bad signature"],
+        );
+    }
 }

@@ -242,12 +242,24 @@ impl JsonlSinkBuilder {
                 );
                 let lock = super::repair::lock_checkpoint_file(&path)
                     .map_err(|e| chain_error(format!("cannot lock {}: {e}", path.display())))?;
-                repaired = super::repair::repair(&self.dir, &self.file_prefix, &path, &stream)
-                    .map_err(|e| chain_error(format!("cannot repair: {e}")))?;
+                let heads = super::repair::Heads::read(
+                    &self.dir,
+                    &self.file_prefix,
+                    &path,
+                    &settings.key.verifying_key(),
+                )
+                .map_err(|e| {
+                    chain_error(format!("cannot read the other streams' checkpoints: {e}"))
+                })?;
+                repaired =
+                    super::repair::repair(&self.dir, &self.file_prefix, &path, &stream, &heads)
+                        .map_err(|e| chain_error(format!("cannot repair: {e}")))?;
+                let mut state = ChainState::new(stream);
+                state.witness = heads.frontier();
                 Some(Chained {
                     path,
                     lock,
-                    state: ChainState::new(stream),
+                    state,
                     settings,
                     covered: None,
                     index: 0,
@@ -559,7 +571,10 @@ impl AuditSink for JsonlSink {
     /// accepted ("nothing left to retry") and the skipped entries as
     /// [rejected](SinkError::rejected), so the pipeline counts them as failed.
     fn write_batch(&mut self, entries: &[AuditEntry]) -> Result<(), SinkError> {
-        let before = self.chain.as_ref().map(|c| c.state.clone());
+        let before = self
+            .chain
+            .as_ref()
+            .map(|c| (c.state.next_seq, c.state.head.clone()));
         self.encoded
             .encode_with(entries, self.chain.as_mut().map(|c| &mut c.state));
         let result = self.write_encoded(entries);
@@ -569,13 +584,9 @@ impl AuditSink for JsonlSink {
                 .rev()
                 .find(|&l| self.encoded.accounted_before(l) <= error.accepted())
                 .unwrap_or(0);
-            chain.state = match self.encoded.link_before(written) {
-                Some((seq, hash)) => ChainState {
-                    stream: before.stream,
-                    next_seq: seq + 1,
-                    // Hex digits are ASCII.
-                    head: String::from_utf8_lossy(hash).into_owned(),
-                },
+            (chain.state.next_seq, chain.state.head) = match self.encoded.link_before(written) {
+                // Hex digits are ASCII.
+                Some((seq, hash)) => (seq + 1, String::from_utf8_lossy(hash).into_owned()),
                 None => before,
             };
         }

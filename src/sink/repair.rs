@@ -26,7 +26,10 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+use std::collections::BTreeMap;
+
 use super::log_file::{self, Access};
+use crate::chain::{Checkpoint, VerifyingKey, Witness};
 use crate::entry::AuditEntry;
 
 /// The `action` of a repair entry.
@@ -78,15 +81,123 @@ fn daily_files(dir: &Path, prefix: &str) -> io::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-/// The last checkpoint of a checkpoint file that parses. Lines after it are parts of
-/// checkpoints whose write was cut short (a full disk, a kill): never signed as far as `verify`
-/// is concerned, so the repair must name the one before them.
-fn last_checkpoint(path: &Path) -> io::Result<Option<crate::chain::Checkpoint>> {
-    let text = log_file::read_to_string(path)?;
-    Ok(text
-        .lines()
-        .rev()
-        .find_map(|l| serde_json::from_str::<crate::chain::Checkpoint>(l).ok()))
+/// The last checkpoint of `stream`'s checkpoint file that `key` signed. Lines after it are parts
+/// of checkpoints whose write was cut short (a full disk, a kill), or lines nobody with the key
+/// wrote: never signed as far as `verify` is concerned, so the repair must name the one before
+/// them, and a new stream must not witness them.
+///
+/// Reads the file from its end, a block at a time, and stops at the first signed checkpoint:
+/// a start reads every stream's file, which may hold a year of checkpoints.
+fn last_checkpoint(
+    path: &Path,
+    stream: &str,
+    key: &VerifyingKey,
+) -> io::Result<Option<Checkpoint>> {
+    let mut file = log_file::open_read(path)?;
+    let len = file.metadata()?.len();
+    let mut block = 64 * 1024u64;
+    loop {
+        let start = len.saturating_sub(block);
+        let mut tail = Vec::with_capacity((len - start) as usize);
+        file.seek(SeekFrom::Start(start))?;
+        (&mut file).take(len - start).read_to_end(&mut tail)?;
+        let mut lines: Vec<&[u8]> = tail.split(|&b| b == b'\n').collect();
+        if start > 0 {
+            // The first line of the block may be the end of one that started before it.
+            lines.remove(0);
+        }
+        let found = lines.iter().rev().find_map(|line| {
+            serde_json::from_slice::<Checkpoint>(line)
+                .ok()
+                .filter(|cp| cp.stream == stream && cp.verify(key))
+        });
+        if found.is_some() || start == 0 {
+            return Ok(found);
+        }
+        block = block.saturating_mul(4);
+    }
+}
+
+/// The other streams of a directory as a starting writer finds them: the last checkpoint that
+/// each signed, with the key this writer signs with.
+#[derive(Debug, Default)]
+pub(crate) struct Heads {
+    last: BTreeMap<String, Option<Checkpoint>>,
+}
+
+impl Heads {
+    /// Reads the last signed checkpoint of every stream's checkpoint file but `own`.
+    pub(crate) fn read(
+        dir: &Path,
+        prefix: &str,
+        own: &Path,
+        key: &VerifyingKey,
+    ) -> io::Result<Self> {
+        let mut last = BTreeMap::new();
+        for path in checkpoint_files(dir, prefix)? {
+            if path == own {
+                continue;
+            }
+            let stream = stream_of(&path, prefix).to_owned();
+            let checkpoint = last_checkpoint(&path, &stream, key)?;
+            last.insert(stream, checkpoint);
+        }
+        Ok(Self { last })
+    }
+
+    /// What a new stream witnesses: the last signed checkpoint of every other stream, except
+    /// those that another stream's last checkpoint already witnesses (at that checkpoint or a
+    /// later one). Witnesses chain: removing a stream that a witnessed one witnessed is found
+    /// through it, so a directory of many restarts witnesses one or a few streams, not all.
+    pub(crate) fn frontier(&self) -> Vec<Witness> {
+        self.last
+            .values()
+            .flatten()
+            .filter(|cp| {
+                !self
+                    .witnesses_of(&cp.stream)
+                    .any(|w| w.index > cp.index || (w.index == cp.index && w.matches(cp)))
+            })
+            .map(Witness::of)
+            .collect()
+    }
+
+    /// The witnesses of `stream` in the other streams' last checkpoints.
+    fn witnesses_of<'a>(&'a self, stream: &'a str) -> impl Iterator<Item = &'a Witness> + 'a {
+        self.last
+            .iter()
+            .filter(move |(other, _)| other.as_str() != stream)
+            .filter_map(|(_, cp)| cp.as_ref())
+            .flat_map(|cp| &cp.witness)
+            .filter(move |w| w.stream == stream)
+    }
+
+    /// Why `stream` cannot be taken for a writer that crashed with the last checkpoint `last`:
+    /// another stream witnessed a later or a final checkpoint of it, so checkpoints were
+    /// removed. `None` when no witness says so.
+    fn contradiction(&self, stream: &str, last: Option<&Checkpoint>) -> Option<String> {
+        self.witnesses_of(stream)
+            .find(|w| match last {
+                None => true,
+                Some(cp) => w.index > cp.index || (w.last && !cp.last),
+            })
+            .map(|w| {
+                format!(
+                    "another stream witnessed its checkpoint #{} (seq {}{})",
+                    w.index,
+                    w.seq,
+                    if w.last { ", final" } else { "" }
+                )
+            })
+    }
+}
+
+fn stream_of<'a>(path: &'a Path, prefix: &str) -> &'a str {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default()
+        .trim_start_matches(&format!("{prefix}checkpoints_"))
+        .trim_end_matches(".jsonl")
 }
 
 /// Serializes the start-up of chained writers in one directory: a writer repairing holds it
@@ -135,6 +246,7 @@ pub(crate) fn repair(
     prefix: &str,
     own: &Path,
     stream: &str,
+    heads: &Heads,
 ) -> io::Result<Option<Repair>> {
     let mut crashed = Vec::new();
     let mut markers = Vec::new();
@@ -149,15 +261,12 @@ pub(crate) fn repair(
             Err(e) => return Err(e),
             Ok(lock) => {
                 let marker = path.with_extension("jsonl.repaired");
-                let last = last_checkpoint(&path)?;
-                if !last.as_ref().is_some_and(|c| c.last) && !marker.exists() {
-                    let name = path
-                        .file_name()
-                        .and_then(|n| n.to_str())
-                        .unwrap_or_default();
-                    let id = name
-                        .trim_start_matches(&format!("{prefix}checkpoints_"))
-                        .trim_end_matches(".jsonl");
+                let id = stream_of(&path, prefix);
+                let last = heads.last.get(id).cloned().flatten();
+                // A stream that another one witnessed further along did not crash here: its
+                // checkpoints were removed. Not named, so `verify` reports it.
+                let contradicted = heads.contradiction(id, last.as_ref()).is_some();
+                if !last.as_ref().is_some_and(|c| c.last) && !marker.exists() && !contradicted {
                     // What the crashed stream had signed when it was found: `verify` excuses
                     // the missing final checkpoint only if that is still its last one.
                     crashed.push(serde_json::json!({
