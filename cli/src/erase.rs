@@ -277,9 +277,13 @@ pub(crate) fn erase_postgres(
     user: &str,
     key: &HashKey,
     signing: Option<&SigningKey>,
+    files: &SinkFiles,
 ) -> Result<(Erased, String), String> {
     let pseudonym = pseudonym(key, user);
     let now = now_text()?;
+    // The files first: a spilled entry delivered meanwhile would be missed by the table's
+    // erasure (the spill directories are locked, so none is).
+    let (in_files, lines) = files.erase(user, &pseudonym, signing, &now)?;
     let (runtime, client) = pg.parts();
     let db = |e: tokio_postgres::Error| crate::source::db_error(&e);
     let entries = runtime.block_on(async {
@@ -329,7 +333,7 @@ pub(crate) fn erase_postgres(
     }
     let mut sink = builder.build().map_err(|e| e.to_string())?;
     let written = sink
-        .write_batch(&[event(&pseudonym, entries)])
+        .write_batch(&[event(&pseudonym, entries + in_files)])
         .and_then(|()| sink.shutdown());
     let _ = std::fs::remove_dir_all(&spill);
     written.map_err(|e| {
@@ -337,11 +341,155 @@ pub(crate) fn erase_postgres(
     })?;
     Ok((
         Erased {
-            entries,
+            entries: entries + in_files,
+            torn_lines: lines,
             ..Erased::default()
         },
         pseudonym,
     ))
+}
+
+/// The files a [`PostgresSink`](tracing_llm_audit::PostgresSink) keeps beside the table, which
+/// hold entries too: the spill directories (batches waiting for the database, `spill-*.jsonl`,
+/// and the default dead-letter file `dead_letter.jsonl`) and dead-letter files kept elsewhere.
+/// Each spill directory is locked, as its sink locks it, for the whole erasure: a sink that
+/// uses it must be stopped first.
+pub(crate) struct SinkFiles {
+    files: Vec<std::path::PathBuf>,
+    _locks: Vec<std::fs::File>,
+}
+
+impl SinkFiles {
+    /// Locks `spill_dirs` and lists the files to erase from. Nothing is changed yet.
+    pub(crate) fn open(
+        spill_dirs: &[std::path::PathBuf],
+        dead_letters: &[std::path::PathBuf],
+    ) -> Result<Self, String> {
+        let mut files = Vec::new();
+        let mut locks = Vec::new();
+        for dir in spill_dirs {
+            let lock_path = dir.join("spill.lock");
+            let lock = std::fs::OpenOptions::new()
+                .append(true)
+                .create(true)
+                .open(&lock_path)
+                .map_err(|e| format!("--spill-dir: cannot open {}: {e}", lock_path.display()))?;
+            match lock.try_lock() {
+                Ok(()) => locks.push(lock),
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    return Err(format!(
+                        "--spill-dir: a PostgresSink is using {}; stop it, then erase again; \
+                         nothing was changed",
+                        dir.display()
+                    ))
+                }
+                Err(std::fs::TryLockError::Error(e)) => {
+                    return Err(format!(
+                        "--spill-dir: cannot lock {}: {e}",
+                        lock_path.display()
+                    ))
+                }
+            }
+            let mut found: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+                .map_err(|e| format!("--spill-dir: cannot read {}: {e}", dir.display()))?
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| {
+                    p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                        (n.starts_with("spill-") && n.ends_with(".jsonl"))
+                            || n == "dead_letter.jsonl"
+                    })
+                })
+                .collect();
+            found.sort();
+            files.extend(found);
+        }
+        for path in dead_letters {
+            if !path.exists() {
+                return Err(format!(
+                    "--dead-letter: {} does not exist; nothing was changed",
+                    path.display()
+                ));
+            }
+            if !files.contains(path) {
+                files.push(path.clone());
+            }
+        }
+        Ok(Self {
+            files,
+            _locks: locks,
+        })
+    }
+
+    /// Erases `user` from every file: a spilled entry like a row (signed, so that it verifies
+    /// once delivered), a dead-lettered entry's members (it is in no chain any more), a
+    /// dead-lettered line or a torn line that holds the id in any spelling removed. Gives
+    /// (entries, torn or dead-lettered lines).
+    pub(crate) fn erase(
+        &self,
+        user: &str,
+        pseudonym: &str,
+        signing: Option<&SigningKey>,
+        now: &str,
+    ) -> Result<(u64, u64), String> {
+        let (mut entries, mut lines) = (0, 0);
+        for path in &self.files {
+            let bytes = tracing_llm_audit::sink::log_file::read(path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            if !fragment_mentions(&bytes, user) && memchr::memchr(b'\\', &bytes).is_none() {
+                continue;
+            }
+            let mut out = Vec::with_capacity(bytes.len());
+            let mut changed = false;
+            for line in bytes.split(|&b| b == b'\n') {
+                if line.iter().all(u8::is_ascii_whitespace) {
+                    continue;
+                }
+                let mut value = match serde_json::from_slice::<Value>(line) {
+                    Ok(value) => value,
+                    Err(_) if fragment_mentions(line, user) => {
+                        lines += 1;
+                        changed = true;
+                        continue;
+                    }
+                    Err(_) => {
+                        out.extend_from_slice(line);
+                        out.push(b'\n');
+                        continue;
+                    }
+                };
+                if value.get("reason").is_some() {
+                    // A dead-letter record: {"reason", "entry", "chain"} or {"reason", "line"}.
+                    if let Some(entry) = value.get_mut("entry") {
+                        if erase_entry(entry, user, pseudonym)? {
+                            entries += 1;
+                            changed = true;
+                        }
+                    }
+                    let held = value
+                        .get("line")
+                        .and_then(Value::as_str)
+                        .is_some_and(|l| fragment_mentions(l.as_bytes(), user));
+                    if held {
+                        value["line"] = Value::Null;
+                        value["line_erased"] = "gdpr erasure".into();
+                        lines += 1;
+                        changed = true;
+                    }
+                } else if erase_entry(&mut value, user, pseudonym)? {
+                    sign(&mut value, signing, now, false)?;
+                    entries += 1;
+                    changed = true;
+                }
+                out.extend_from_slice(entry_line(&value)?.as_bytes());
+                out.push(b'\n');
+            }
+            if changed {
+                replace_file(path, &out)?;
+            }
+        }
+        Ok((entries, lines))
+    }
 }
 
 /// Empties the fragments of the quarantine file (torn lines a crash left, kept as hex) that hold

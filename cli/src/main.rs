@@ -745,6 +745,14 @@ struct EraseArgs {
     /// PostgreSQL connection string, as the owner role.
     #[arg(long)]
     postgres: Option<String>,
+    /// With --postgres: a PostgresSink's spill directory, whose waiting batches and
+    /// dead-letter file hold entries too (repeatable) [default: ./audit_spill, the sink's
+    /// default, when it exists]. The sink using it must be stopped.
+    #[arg(long, requires = "postgres")]
+    spill_dir: Vec<PathBuf>,
+    /// With --postgres: a dead-letter file kept outside the spill directory (repeatable).
+    #[arg(long, requires = "postgres")]
+    dead_letter: Vec<PathBuf>,
 }
 
 fn run_erase(args: &EraseArgs) -> Result<(), String> {
@@ -775,7 +783,14 @@ fn run_erase(args: &EraseArgs) -> Result<(), String> {
                 .clone()
                 .or_else(|| std::env::var("LLM_AUDIT_DATABASE_URL").ok())
                 .unwrap_or_default();
-            erase::erase_postgres(&mut pg, &url, &args.user, &key, signing.as_ref())?
+            let mut spill_dirs = args.spill_dir.clone();
+            let default = PathBuf::from("audit_spill");
+            if spill_dirs.is_empty() && default.is_dir() {
+                eprintln!("llm-audit: erasing from the spill directory ./audit_spill too");
+                spill_dirs.push(default);
+            }
+            let files = erase::SinkFiles::open(&spill_dirs, &args.dead_letter)?;
+            erase::erase_postgres(&mut pg, &url, &args.user, &key, signing.as_ref(), &files)?
         }
     };
     let torn = match done.torn_lines {

@@ -361,3 +361,177 @@ fn maintenance_may_change_erasable_columns_only() {
     assert!(!db.sql("UPDATE llm_audit_tombstones SET reason = 'x'"));
     assert!(!db.sql("DELETE FROM llm_audit_tombstones"));
 }
+
+/// Every spelling of `user` that no file or row may hold after `erase`.
+fn spellings_of(user: &str) -> Vec<String> {
+    use base64::Engine as _;
+    let escaped: String = user
+        .chars()
+        .map(|c| format!("\\u{:04x}", c as u32))
+        .collect();
+    vec![
+        user.to_owned(),
+        escaped,
+        hex::encode(user),
+        base64::engine::general_purpose::STANDARD.encode(user),
+    ]
+}
+
+/// Issue 20, finding 7: with `--postgres`, the user's entries also wait in the sink's spill
+/// directory (an outage) and sit in its dead-letter file (rows the database refused). `erase`
+/// covers both; the spilled entries, once delivered, are erased rows whose chain verifies.
+#[test]
+fn erasure_reaches_the_spill_and_dead_letter_files() {
+    let Some(schema) = pg::Schema::create("llm_audit_erase_spill") else {
+        return;
+    };
+    let root = tempfile::tempdir().unwrap();
+    let key = SigningKey::generate().unwrap();
+    let secret = root.path().join("signing.key");
+    let public = root.path().join("signing.pub");
+    std::fs::write(&secret, key.to_secret_text().as_str()).unwrap();
+    std::fs::write(&public, key.verifying_key().to_public_text()).unwrap();
+    let db = Db {
+        schema,
+        keys: tempfile::tempdir().unwrap(),
+        entries: BTreeMap::new(),
+    };
+    let out = db.cli(&["migrate", "--postgres", &db.schema.url()], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let alice = "alice@example.com";
+    let now = OffsetDateTime::now_utc();
+
+    // An outage: alice's entries wait in the spill directory.
+    let spill = root.path().join("spill");
+    let down = format!(
+        "host=127.0.0.1 port=1 user=postgres dbname=test options='-c search_path={}'",
+        db.schema.name
+    );
+    let mut waiting = PostgresSink::builder(&down)
+        .with_spill_dir(&spill)
+        .chain(key.clone())
+        .checkpoint_every(100)
+        .build()
+        .unwrap();
+    let spilled: Vec<AuditEntry> = (0..8).map(|i| entry(i, now)).collect();
+    waiting.write_batch(&spilled).unwrap();
+    let _ = waiting.shutdown();
+    drop(waiting);
+
+    // A row the database refuses (a model name longer than its column): dead-lettered, with
+    // alice's id in it.
+    let refused_dir = root.path().join("refused");
+    let dead_letter = root.path().join("elsewhere").join("dead.jsonl");
+    let mut refusing = PostgresSink::builder(&db.schema.url())
+        .with_spill_dir(&refused_dir)
+        .with_dead_letter_file(&dead_letter)
+        .chain(key.clone())
+        .build()
+        .unwrap();
+    let mut poison = entry(4, now);
+    poison.model = Some("m".repeat(300));
+    let refused = refusing.write_batch(&[poison, entry(1, now)]).unwrap_err();
+    assert_eq!(refused.rejected(), 1, "{refused}");
+    refusing.shutdown().unwrap();
+    assert!(refusing.spill_status().dead_lettered_total() >= 1);
+    drop(refusing);
+
+    let holds_alice = |bytes: &[u8]| {
+        let text = String::from_utf8_lossy(bytes);
+        spellings_of(alice)
+            .into_iter()
+            .find(|s| text.contains(s.as_str()))
+    };
+    let files = |dir: &std::path::Path| -> Vec<PathBuf> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.is_file())
+            .collect()
+    };
+    let all_files = || {
+        let mut all = files(&spill);
+        all.extend(files(&refused_dir));
+        all.push(dead_letter.clone());
+        all
+    };
+    assert!(
+        all_files()
+            .iter()
+            .any(|p| holds_alice(&std::fs::read(p).unwrap()).is_some()),
+        "the files hold alice before the erasure"
+    );
+    assert!(
+        holds_alice(&std::fs::read(&dead_letter).unwrap()).is_some(),
+        "the dead-letter file holds her refused row"
+    );
+
+    let out = db.cli(
+        &[
+            "erase",
+            "--user",
+            alice,
+            "--postgres",
+            &db.schema.url(),
+            "--signing-key",
+            secret.to_str().unwrap(),
+            "--spill-dir",
+            spill.to_str().unwrap(),
+            "--dead-letter",
+            dead_letter.to_str().unwrap(),
+        ],
+        &[("LLM_AUDIT_HASH_KEY", HASH_KEY)],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    for path in all_files() {
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(
+            holds_alice(&bytes),
+            None,
+            "{} still holds her",
+            path.display()
+        );
+    }
+    let rows = db.rows();
+    let all_rows: String = rows.values().map(Value::to_string).collect();
+    assert_eq!(holds_alice(all_rows.as_bytes()), None, "a row holds her");
+
+    // The database is back: the spilled entries are delivered, erased, and their chain holds.
+    let mut back = PostgresSink::builder(&db.schema.url())
+        .with_spill_dir(&spill)
+        .chain(key)
+        .build()
+        .unwrap();
+    back.shutdown().unwrap();
+    drop(back);
+    let rows = db.rows();
+    let delivered = spilled
+        .iter()
+        .filter(|e| rows.contains_key(&e.request_id.to_string()))
+        .count();
+    assert_eq!(delivered, spilled.len(), "every spilled entry is delivered");
+    for e in &spilled {
+        let row = &rows[&e.request_id.to_string()];
+        if e.user_id.as_deref() == Some(alice) {
+            assert!(row["user_id"].as_str().unwrap().starts_with("pseudonym:"));
+        }
+    }
+    let all_rows: String = rows.values().map(Value::to_string).collect();
+    assert_eq!(holds_alice(all_rows.as_bytes()), None);
+    let out = db.cli(
+        &[
+            "verify",
+            "--format",
+            "jsonl",
+            "--postgres",
+            &db.schema.url(),
+            "--public-key",
+            public.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let found = text(&out.stdout);
+    // The refused row is missing from its chain (reported deleted); nothing was modified.
+    assert!(!found.contains("\"modified\""), "{found}");
+    assert!(!found.contains("bad signature"), "{found}");
+}
