@@ -632,6 +632,16 @@ pub(crate) fn apply_postgres(
                     outcome.files_removed.push(PathBuf::from(name));
                 }
             }
+            // The table's guard lets a maintenance DELETE remove only rows older than the
+            // cut-off it declares (migration 6).
+            tx.execute(
+                "SELECT set_config('llm_audit.delete_before', $1, true)",
+                &[&cut
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .map_err(|e| e.to_string())?],
+            )
+            .await
+            .map_err(db)?;
             tx.execute("DELETE FROM llm_audit_log WHERE timestamp < $1", &[&cut])
                 .await
                 .map_err(db)?;

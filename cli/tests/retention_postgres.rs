@@ -353,6 +353,27 @@ fn maintenance_may_change_erasable_columns_only() {
          WHERE request_id = (SELECT request_id FROM llm_audit_log LIMIT 1); COMMIT;"
     )));
     assert!(!db.sql("TRUNCATE llm_audit_log"));
+    // A maintenance DELETE removes only rows older than the cut-off it declares, which may not
+    // lie in the future (issue 20: the owner could delete rows that had not expired).
+    let count = || db.rows().len();
+    let before = count();
+    assert!(!db.sql(&format!(
+        "{maintenance} DELETE FROM llm_audit_log WHERE timestamp < '2021-01-01'; COMMIT;"
+    )));
+    assert!(!db.sql(&format!(
+        "{maintenance} SET LOCAL llm_audit.delete_before = '2999-01-01Z'; \
+         DELETE FROM llm_audit_log WHERE timestamp < '2021-01-01'; COMMIT;"
+    )));
+    assert!(!db.sql(&format!(
+        "{maintenance} SET LOCAL llm_audit.delete_before = '2021-01-01Z'; \
+         DELETE FROM llm_audit_log WHERE timestamp < '2022-01-01'; COMMIT;"
+    )));
+    assert_eq!(count(), before, "nothing was deleted");
+    assert!(db.sql(&format!(
+        "{maintenance} SET LOCAL llm_audit.delete_before = '2021-01-01Z'; \
+         DELETE FROM llm_audit_log WHERE timestamp < '2021-01-01'; COMMIT;"
+    )));
+    assert!(count() < before, "expired rows may go");
     assert!(db.sql(
         "INSERT INTO llm_audit_tombstones \
          (stream, first, last, prev, last_hash, reason, signed_at, key_id, signature) \

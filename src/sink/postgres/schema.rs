@@ -40,6 +40,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         "partition_limit",
         include_str!("../../../sql/migrations/0005_partition_limit.sql"),
     ),
+    (
+        6,
+        "delete_cutoff",
+        include_str!("../../../sql/migrations/0006_delete_cutoff.sql"),
+    ),
 ];
 
 /// The SQL that creates the owner, writer and reader roles and their privileges.
