@@ -40,6 +40,11 @@
 //! signs the same text with `v2` in place of `v1`, followed, for each witness in order, by
 //! `"\n"` and the compact JSON array `[stream, index, seq, head, final]` (strings escaped as
 //! in step 3). A checkpoint without witnesses is v1, byte for byte.
+//!
+//! An entry erased in format v2 ([`erase_members`], `"erased": {"v": 2, ...}`) keeps no digest
+//! of what was removed: its digest can no longer be computed from it, and the signature of
+//! [`erasure_v2_signed_text`] (over its link and the whole entry as it reads now) stands in
+//! for it; see [`verify_erasure`].
 
 use std::fmt;
 use std::path::Path;
@@ -142,6 +147,13 @@ pub enum ChainError {
     /// The member is not covered by digest, so removing it would break the chain.
     #[error("{0:?} is not an erasable member (erasable: {ERASABLE:?})")]
     NotErasable(String),
+    /// The entry is not as its writer (or a signed erasure) left it: an erasure would sign
+    /// the change.
+    #[error("{0}")]
+    Tampered(String),
+    /// A chained entry would change without the key that signs the change.
+    #[error("changing a chained entry needs the signing key (the key that signs the checkpoints)")]
+    NeedsKey,
 }
 
 /// `C(v)`: compact JSON with object members sorted by key bytes, recursively.
@@ -274,6 +286,16 @@ pub fn erase_member(
     if !ERASABLE.contains(&member) {
         return Err(ChainError::NotErasable(member.to_owned()));
     }
+    if is_erased_v2(entry) {
+        // No digests to add to: erased already, the v2 way.
+        return erase_members(entry, &[(member, replacement)], None, "").map_err(|e| match e {
+            ChainError::NeedsKey => ChainError::Tampered(
+                "an entry erased in format v2 changes only through erase_members, with the key"
+                    .to_owned(),
+            ),
+            e => e,
+        });
+    }
     let already = erased_digests(entry)
         .and_then(|d| d.get(member))
         .is_some_and(Value::is_string);
@@ -306,6 +328,183 @@ pub fn erase_member(
         }
     }
     Ok(changed || !already)
+}
+
+/// Whether an entry's `erased` member is of format v2 (`"v": 2`, see [`erase_members`]).
+#[must_use]
+pub fn is_erased_v2(entry: &Value) -> bool {
+    entry
+        .get(ERASED)
+        .and_then(|e| e.get("v"))
+        .and_then(Value::as_u64)
+        == Some(2)
+}
+
+/// The hex SHA-256 of what an erasure of format v2 signs of the entry: `C(body)`, where the
+/// body is the entry without its `chain` member and its `null` members (a member that holds
+/// nothing reads the same absent or `null`, as a table's row gives it back), and with its
+/// `erased` member without `time`, `key_id` and `signature`.
+fn erasure_body_digest(entry: &Value) -> Result<String, ChainError> {
+    let mut body = entry.as_object().ok_or(ChainError::NotAnObject)?.clone();
+    body.remove("chain");
+    body.retain(|_, v| !v.is_null());
+    if let Some(erased) = body.get_mut(ERASED).and_then(Value::as_object_mut) {
+        for signed in ["time", "key_id", "signature"] {
+            erased.remove(signed);
+        }
+    }
+    let mut bytes = Vec::with_capacity(1024);
+    canonical_json(&Value::Object(body), &mut bytes);
+    Ok(sha256_hex(&bytes))
+}
+
+/// The text an erasure of format v2 signs: `"llm-audit-erasure-v2\n" + stream + "\n" + seq +
+/// "\n" + prev + "\n" + hash + "\n" + body + "\n" + time + "\n" + key_id`, where `body` is
+/// the hex SHA-256 of `C` of the entry as it reads after the erasure, without its `chain`
+/// member, its `null` members and the `time`, `key_id` and `signature` of its `erased` member.
+///
+/// # Errors
+/// [`ChainError::NotAnObject`].
+pub fn erasure_v2_signed_text(
+    entry: &Value,
+    link: &ChainLink,
+    time: &str,
+    key_id: &str,
+) -> Result<String, ChainError> {
+    Ok(format!(
+        "llm-audit-erasure-v2\n{}\n{}\n{}\n{}\n{}\n{time}\n{key_id}",
+        link.stream,
+        link.seq,
+        link.prev,
+        link.hash,
+        erasure_body_digest(entry)?
+    ))
+}
+
+fn link_of(entry: &Value) -> Option<ChainLink> {
+    entry
+        .get("chain")
+        .and_then(|c| serde_json::from_value::<ChainLink>(c.clone()).ok())
+}
+
+/// Checks that a chained entry is as its writer left it (its content gives its link's hash),
+/// or as a signed erasure left it, before an erasure signs a change of it: an erasure must not
+/// launder a change someone made without the key. `Ok` for an entry without a chain link.
+///
+/// # Errors
+/// [`ChainError::Tampered`] saying why.
+pub fn check_before_erasure(entry: &Value, key: &VerifyingKey) -> Result<(), ChainError> {
+    let Some(link) = link_of(entry) else {
+        return Ok(());
+    };
+    if entry.get(ERASED).is_none() || !is_erased_v2(entry) {
+        let digest = entry_digest(entry)?;
+        if link_hash(&link.stream, link.seq, &link.prev, &digest) != link.hash {
+            return Err(ChainError::Tampered(format!(
+                "the entry at seq {} of stream {} does not match its hash: run llm-audit verify",
+                link.seq, link.stream
+            )));
+        }
+    }
+    if entry.get(ERASED).is_some() {
+        verify_erasure(entry, &link, key).map_err(|why| {
+            ChainError::Tampered(format!(
+                "the entry at seq {} of stream {}: {why}",
+                link.seq, link.stream
+            ))
+        })?;
+    }
+    Ok(())
+}
+
+/// Erases members of an entry object, format v2: each `(member, replacement)` is removed
+/// (`None`) or replaced (a pseudonym, say). Unlike [`erase_member`], no digest of a removed
+/// value is kept, so nothing that could confirm a guess of it (an email address) is left.
+/// `erased` becomes `{"v": 2, "members": [...]}`, the names of every member removed or
+/// replaced so far (those of an earlier erasure included), and, for a chained entry, `time`,
+/// `key_id` and the `signature` of [`erasure_v2_signed_text`]: the holder of the signing key
+/// vouches that the entry whose link hash the chain holds now reads as it does. A verifier
+/// checks that signature in place of the entry's digest.
+///
+/// A chained entry is checked first ([`check_before_erasure`]). Returns whether the entry
+/// changed.
+///
+/// # Errors
+/// [`ChainError::NotErasable`], [`ChainError::Tampered`], [`ChainError::NeedsKey`] for a
+/// chained entry without `key`, [`ChainError::NotAnObject`].
+pub fn erase_members(
+    entry: &mut Value,
+    changes: &[(&str, Option<Value>)],
+    key: Option<&SigningKey>,
+    time: &str,
+) -> Result<bool, ChainError> {
+    if let Some((member, _)) = changes.iter().find(|(m, _)| !ERASABLE.contains(m)) {
+        return Err(ChainError::NotErasable((*member).to_owned()));
+    }
+    let object = entry.as_object().ok_or(ChainError::NotAnObject)?;
+    let changing: Vec<&str> = changes
+        .iter()
+        .filter(
+            |(m, replacement)| match object.get(*m).filter(|v| !v.is_null()) {
+                None => false,
+                Some(now) => replacement.as_ref() != Some(now),
+            },
+        )
+        .map(|(m, _)| *m)
+        .collect();
+    if changing.is_empty() {
+        return Ok(false);
+    }
+    let chained = link_of(entry);
+    if chained.is_some() {
+        let key = key.ok_or(ChainError::NeedsKey)?;
+        check_before_erasure(entry, &key.verifying_key())?;
+    }
+    let mut members: Vec<String> = match entry.get(ERASED) {
+        Some(e) if is_erased_v2(entry) => e
+            .get("members")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect(),
+        _ => erased_digests(entry)
+            .map(|d| d.keys().cloned().collect())
+            .unwrap_or_default(),
+    };
+    let object = entry.as_object_mut().ok_or(ChainError::NotAnObject)?;
+    for (member, replacement) in changes {
+        if !changing.contains(member) {
+            continue;
+        }
+        match replacement {
+            Some(value) => {
+                object.insert((*member).to_owned(), value.clone());
+            }
+            None => {
+                object.remove(*member);
+            }
+        }
+        members.push((*member).to_owned());
+    }
+    members.sort();
+    members.dedup();
+    object.insert(
+        ERASED.to_owned(),
+        serde_json::json!({ "v": 2, "members": members }),
+    );
+    if let (Some(link), Some(key)) = (chained, key) {
+        use ed25519_dalek::Signer;
+        let text = erasure_v2_signed_text(entry, &link, time, &key.key_id)?;
+        let signature = hex::encode(key.key.sign(text.as_bytes()).to_bytes());
+        if let Some(erased) = entry.get_mut(ERASED).and_then(Value::as_object_mut) {
+            erased.insert("time".to_owned(), time.into());
+            erased.insert("key_id".to_owned(), key.key_id.clone().into());
+            erased.insert("signature".to_owned(), signature.into());
+        }
+    }
+    Ok(true)
 }
 
 /// The text an erasure signature signs, for the entry at `seq` of `stream` with hash `hash`:
@@ -369,26 +568,27 @@ pub fn sign_erasure(entry: &mut Value, key: &SigningKey, time: &str) -> Result<(
     Ok(())
 }
 
-/// Checks the `erased` member of the entry at `seq` of `stream` (hash `hash`): its signature is
-/// `key`'s, over the digests it records and what the members hold now. `Ok` for an entry
-/// without `erased`.
+/// Checks the `erased` member of the entry whose link is `link`: its signature is `key`'s, over
+/// the digests it records and what the members hold now (format v1, [`erase_member`]), or over
+/// the whole entry as it reads now (format v2, [`erase_members`]). `Ok` for an entry without
+/// `erased`.
 ///
 /// # Errors
 /// Why it does not check out, for the report.
-pub fn verify_erasure(
-    entry: &Value,
-    stream: &str,
-    seq: u64,
-    hash: &str,
-    key: &VerifyingKey,
-) -> Result<(), String> {
+pub fn verify_erasure(entry: &Value, link: &ChainLink, key: &VerifyingKey) -> Result<(), String> {
     let Some(erased) = entry.get(ERASED) else {
         return Ok(());
     };
     let text_of = |name: &str| erased.get(name).and_then(Value::as_str).unwrap_or_default();
     let (time, key_id, signature) = (text_of("time"), text_of("key_id"), text_of("signature"));
-    let Some(text) = erasure_signed_text(entry, stream, seq, hash, time, key_id) else {
-        return Err("its erased member records no digests".to_owned());
+    let text = if is_erased_v2(entry) {
+        erasure_v2_signed_text(entry, link, time, key_id).map_err(|e| e.to_string())?
+    } else {
+        let (stream, seq, hash) = (&link.stream, link.seq, &link.hash);
+        let Some(text) = erasure_signed_text(entry, stream, seq, hash, time, key_id) else {
+            return Err("its erased member records no digests".to_owned());
+        };
+        text
     };
     if signature.is_empty() {
         return Err("values were erased without a signature".to_owned());
@@ -1638,6 +1838,15 @@ impl ChainState {
 mod tests {
     use super::*;
 
+    fn link(stream: &str, seq: u64, hash: &str) -> ChainLink {
+        ChainLink {
+            stream: stream.to_owned(),
+            seq,
+            prev: GENESIS.to_owned(),
+            hash: hash.to_owned(),
+        }
+    }
+
     /// Known-answer vectors, computed by `tests/fixtures/chain/kat.py` (Python's hashlib and
     /// `cryptography`, written from the module documentation, not from this code).
     const KAT: &str = include_str!("../tests/fixtures/chain/kat.json");
@@ -1707,6 +1916,34 @@ mod tests {
         );
         stripped.witness.clear();
         assert!(!stripped.verify(&key.verifying_key()), "so do all of them");
+
+        // Erasure format v2: the signature over the entry as it reads after the erasure.
+        let case = &kat["erasure_v2"];
+        let after = &case["after"];
+        let link: ChainLink = serde_json::from_value(after["chain"].clone()).unwrap();
+        assert_eq!(verify_erasure(after, &link, &key.verifying_key()), Ok(()));
+        let mut erased = case["before"].clone();
+        let changes = [
+            ("user_id", Some(Value::from("pseudonym:abc"))),
+            ("session_id", None),
+            ("error_message", None),
+            ("metadata", None),
+            ("input_hash", None),
+        ];
+        assert!(erase_members(
+            &mut erased,
+            &changes,
+            Some(&key),
+            case["time"].as_str().unwrap()
+        )
+        .unwrap());
+        assert_eq!(
+            erased["erased"], after["erased"],
+            "the v2 signed text is pinned"
+        );
+        let mut changed = after.clone();
+        changed["cost_usd"] = Value::from("0.01");
+        assert!(verify_erasure(&changed, &link, &key.verifying_key()).is_err());
 
         let mut tombstone: Tombstone = serde_json::from_value(kat["tombstone"].clone()).unwrap();
         let expected = std::mem::take(&mut tombstone.signature);
@@ -2076,25 +2313,25 @@ mod tests {
         erase_member(&mut entry, "user_id", Some("pseudonym:1".into())).unwrap();
         erase_member(&mut entry, "input_hash", None).unwrap();
         assert!(
-            verify_erasure(&entry, "s", 3, "h", &public).is_err(),
+            verify_erasure(&entry, &link("s", 3, "h"), &public).is_err(),
             "unsigned"
         );
         sign_erasure(&mut entry, &key, "2026-11-24T00:00:00Z").unwrap();
-        verify_erasure(&entry, "s", 3, "h", &public).unwrap();
+        verify_erasure(&entry, &link("s", 3, "h"), &public).unwrap();
         assert_eq!(
             entry_digest(&entry).unwrap(),
             entry_digest(&original).unwrap()
         );
         // Bound to its entry: another seq or hash fails.
-        assert!(verify_erasure(&entry, "s", 4, "h", &public).is_err());
-        assert!(verify_erasure(&entry, "s", 3, "g", &public).is_err());
+        assert!(verify_erasure(&entry, &link("s", 4, "h"), &public).is_err());
+        assert!(verify_erasure(&entry, &link("s", 3, "g"), &public).is_err());
         // What the members hold since is signed: a changed pseudonym or a value put back fails.
         let mut changed = entry.clone();
         changed["user_id"] = "pseudonym:2".into();
-        assert!(verify_erasure(&changed, "s", 3, "h", &public).is_err());
+        assert!(verify_erasure(&changed, &link("s", 3, "h"), &public).is_err());
         let mut put_back = entry.clone();
         put_back["input_hash"] = "hmac-sha256:bb".into();
-        assert!(verify_erasure(&put_back, "s", 3, "h", &public).is_err());
+        assert!(verify_erasure(&put_back, &link("s", 3, "h"), &public).is_err());
         // Someone without the key hides a change behind a digest of the old value: fails.
         let mut forged = original.clone();
         forged["erased"] = serde_json::json!({
@@ -2106,13 +2343,13 @@ mod tests {
             entry_digest(&forged).unwrap(),
             entry_digest(&original).unwrap()
         );
-        assert!(verify_erasure(&forged, "s", 3, "h", &public).is_err());
+        assert!(verify_erasure(&forged, &link("s", 3, "h"), &public).is_err());
         // Another key's signature names that key.
         let other = SigningKey::generate().unwrap();
         let mut theirs = original.clone();
         erase_member(&mut theirs, "user_id", None).unwrap();
         sign_erasure(&mut theirs, &other, "t").unwrap();
-        let err = verify_erasure(&theirs, "s", 3, "h", &public).unwrap_err();
+        let err = verify_erasure(&theirs, &link("s", 3, "h"), &public).unwrap_err();
         assert!(err.contains(other.verifying_key().key_id()), "{err}");
         // A member the chain covers by value still changes the digest, erased or not.
         let mut changed = entry.clone();

@@ -6,7 +6,7 @@
 //! stream of its own, signed) records what was done.
 
 use serde_json::Value;
-use tracing_llm_audit::chain::{erase_member, SigningKey, ERASABLE};
+use tracing_llm_audit::chain::{erase_member, erase_members, ChainError, SigningKey, ERASABLE};
 use tracing_llm_audit::{AuditEntry, AuditSink, HashKey, JsonlSink};
 
 use crate::retention::{entry_line, now_text, replace_file, row_value, sign, sync_dir};
@@ -22,24 +22,37 @@ pub(crate) const ERASURE_ACTION: &str = "llm_audit.erasure";
 
 /// The keyed pseudonym that replaces `user`: `pseudonym:<HMAC-SHA-256 hex>`. The same user gets
 /// the same pseudonym under one key, so reports still count their calls together; the pseudonym
-/// alone does not give the id back without the key (but see the README on the unkeyed digests
-/// that `erased` keeps).
+/// alone does not give the id back without the key, and the erased entries keep no digest of
+/// it (format v2, see [`erase_entry`]).
 pub(crate) fn pseudonym(key: &HashKey, user: &str) -> String {
     let hash = key.hash(format!("llm-audit-pseudonym-v1\n{user}").as_bytes());
     let hex = hash.rsplit(':').next().unwrap_or_default();
     format!("pseudonym:{hex}")
 }
 
-/// Erases `user` from one entry (as JSON). Whether it was the user's.
-pub(crate) fn erase_entry(entry: &mut Value, user: &str, pseudonym: &str) -> Result<bool, String> {
+/// Erases `user` from one entry (as JSON), in format v2 ([`erase_members`]): no digest of a
+/// removed value stays behind, so none can confirm a guess of the id. A chained entry is
+/// checked against its hash first and the change signed with `signing`. Whether it was the
+/// user's.
+pub(crate) fn erase_entry(
+    entry: &mut Value,
+    user: &str,
+    pseudonym: &str,
+    signing: Option<&SigningKey>,
+    now: &str,
+) -> Result<bool, String> {
     if entry.get("user_id").and_then(Value::as_str) != Some(user) {
         return Ok(false);
     }
-    erase_member(entry, "user_id", Some(Value::String(pseudonym.to_owned())))
-        .map_err(|e| e.to_string())?;
-    for member in personal() {
-        erase_member(entry, member, None).map_err(|e| e.to_string())?;
-    }
+    let mut changes = vec![("user_id", Some(Value::String(pseudonym.to_owned())))];
+    changes.extend(personal().map(|m| (m, None)));
+    erase_members(entry, &changes, signing, now).map_err(|e| match e {
+        ChainError::NeedsKey => "chained entries would change: erasing their values needs \
+                                 --signing-key (the key that signs the checkpoints) to sign the \
+                                 change; nothing was changed"
+            .to_owned(),
+        e => format!("{e}; nothing was changed"),
+    })?;
     Ok(true)
 }
 
@@ -180,9 +193,8 @@ pub(crate) fn erase_jsonl(
             if mentions(line) {
                 match serde_json::from_slice::<Value>(line) {
                     Ok(mut entry) => {
-                        if erase_entry(&mut entry, user, &pseudonym)? {
+                        if erase_entry(&mut entry, user, &pseudonym, signing, &now)? {
                             changed += 1;
-                            sign(&mut entry, signing, &now, false)?;
                             out.extend_from_slice(entry_line(&entry)?.as_bytes());
                             out.push(b'\n');
                             continue;
@@ -310,8 +322,7 @@ pub(crate) fn erase_postgres(
         for row in rows {
             let entry = tracing_llm_audit::sink::postgres::entry_from_row(&row).map_err(db)?;
             let mut value = row_value(&row, &entry)?;
-            if erase_entry(&mut value, user, &pseudonym)? {
-                sign(&mut value, signing, &now, false)?;
+            if erase_entry(&mut value, user, &pseudonym, signing, &now)? {
                 let erased = value.get(tracing_llm_audit::chain::ERASED).cloned();
                 tx.execute(
                     &update,
@@ -461,7 +472,8 @@ impl SinkFiles {
                 if value.get("reason").is_some() {
                     // A dead-letter record: {"reason", "entry", "chain"} or {"reason", "line"}.
                     if let Some(entry) = value.get_mut("entry") {
-                        if erase_entry(entry, user, pseudonym)? {
+                        // No longer in any chain: nothing to sign.
+                        if erase_entry(entry, user, pseudonym, None, now)? {
                             entries += 1;
                             changed = true;
                         }
@@ -476,8 +488,7 @@ impl SinkFiles {
                         lines += 1;
                         changed = true;
                     }
-                } else if erase_entry(&mut value, user, pseudonym)? {
-                    sign(&mut value, signing, now, false)?;
+                } else if erase_entry(&mut value, user, pseudonym, signing, now)? {
                     entries += 1;
                     changed = true;
                 }

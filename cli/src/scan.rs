@@ -54,6 +54,27 @@ pub(crate) fn files(
 /// Bytes handed to a worker at a time (whole lines; a longer line makes a longer chunk).
 const CHUNK: usize = 1 << 20;
 
+/// What stands in a chunk for a line longer than [`MAX_LINE_BYTES`]: the reader skips such a
+/// line to its end instead of holding it in memory.
+///
+/// [`MAX_LINE_BYTES`]: tracing_llm_audit::sink::MAX_LINE_BYTES
+const OVERSIZED: &[u8] = b"\0llm-audit: an oversized line\0";
+
+/// Why a line is refused when it is longer than any a writer writes.
+pub(crate) const OVERSIZED_REASON: &str =
+    "a line longer than the 64 MiB that a writer ever writes: not read";
+
+/// A line's bad reason: oversized, not an entry (`error`), or torn.
+fn bad_reason(text: &[u8], complete: bool, error: impl std::fmt::Display) -> String {
+    if text == OVERSIZED {
+        OVERSIZED_REASON.to_owned()
+    } else if complete {
+        format!("not an audit entry: {error}")
+    } else {
+        "a torn last line (the writer stopped mid-line)".to_owned()
+    }
+}
+
 /// The lines of `data`, each with its `\n` if it has one, as `split_inclusive` gives them, but
 /// found with `memchr` (a byte-at-a-time split was a tenth of `verify`'s time).
 fn split_lines(data: &[u8]) -> impl Iterator<Item = &[u8]> {
@@ -114,17 +135,18 @@ pub(crate) fn fold<A: Send>(
                             if text.iter().all(u8::is_ascii_whitespace) {
                                 continue;
                             }
-                            match Checked::decode(text) {
+                            let decoded = if text == OVERSIZED {
+                                Err(String::new())
+                            } else {
+                                Checked::decode(text).map_err(|e| e.to_string())
+                            };
+                            match decoded {
                                 Ok(row) => step(&mut acc, row),
                                 Err(e) => bad.push(ChunkBad {
                                     file: chunk.file,
                                     seq: chunk.seq,
                                     line: lines,
-                                    reason: if complete {
-                                        format!("not an audit entry: {e}")
-                                    } else {
-                                        "a torn last line (the writer stopped mid-line)".to_owned()
-                                    },
+                                    reason: bad_reason(text, complete, e),
                                 }),
                             }
                         }
@@ -187,17 +209,55 @@ fn read_chunks(
             .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
         let mut carry: Vec<u8> = Vec::new();
         let mut seq = 0;
+        // Inside a line longer than any a writer writes: read on to its end, keeping nothing.
+        let mut skipping = false;
         loop {
-            let mut buf = recycle.and_then(|r| r.try_recv().ok()).unwrap_or_default();
-            buf.clear();
-            buf.reserve(carry.len() + CHUNK);
-            buf.append(&mut carry);
+            // The start of a long line goes on in its own buffer, grown by one chunk at a time
+            // (not doubled, and not copied into another): a line of up to the limit costs about
+            // its own size.
+            let mut buf = if carry.len() < CHUNK {
+                let mut buf = recycle.and_then(|r| r.try_recv().ok()).unwrap_or_default();
+                buf.clear();
+                buf.reserve(carry.len() + CHUNK);
+                buf.append(&mut carry);
+                buf
+            } else {
+                let mut buf = std::mem::take(&mut carry);
+                buf.reserve_exact(CHUNK);
+                buf
+            };
             let start = buf.len();
             let read = (&mut file)
                 .take(CHUNK as u64)
                 .read_to_end(&mut buf)
                 .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
             progress.advance(read as u64);
+            if skipping {
+                let newline = memchr::memchr(b'\n', &buf[start..]).map(|at| start + at);
+                if read != 0 && newline.is_none() {
+                    continue; // still inside it
+                }
+                skipping = false;
+                let mut marker = OVERSIZED.to_vec();
+                if let Some(at) = newline {
+                    // What follows the long line is read as usual.
+                    carry = buf[at + 1..].to_vec();
+                    marker.push(b'\n');
+                }
+                let chunk = Chunk {
+                    file: index,
+                    seq,
+                    data: marker,
+                };
+                if tx.send(chunk).is_err() {
+                    return Ok(());
+                }
+                seq += 1;
+                if read == 0 {
+                    break; // the file ends inside it
+                }
+                continue;
+            }
             if read == 0 {
                 if !buf.is_empty() {
                     let _ = tx.send(Chunk {
@@ -209,6 +269,8 @@ fn read_chunks(
                 break;
             }
             match buf[start..].iter().rposition(|&b| b == b'\n') {
+                // A line longer than any a writer writes: skipped to its end.
+                None if buf.len() > tracing_llm_audit::sink::MAX_LINE_BYTES => skipping = true,
                 // A line longer than a chunk: read on.
                 None => carry = buf,
                 Some(at) => {
@@ -283,23 +345,19 @@ pub(crate) fn ordered<T: Send>(
                             continue;
                         }
                         // A panic in `work` must not leave the others waiting for this chunk.
-                        let outcome =
+                        let outcome = if text == OVERSIZED {
+                            Err(String::new())
+                        } else {
                             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(text)))
                                 .unwrap_or_else(|_| {
                                     Err("the line could not be processed (internal error)"
                                         .to_owned())
-                                });
+                                })
+                        };
                         match outcome {
                             Ok(Some(value)) => done.kept.push((done.lines, value)),
                             Ok(None) => {}
-                            Err(e) => done.bad.push((
-                                done.lines,
-                                if complete {
-                                    format!("not an audit entry: {e}")
-                                } else {
-                                    "a torn last line (the writer stopped mid-line)".to_owned()
-                                },
-                            )),
+                            Err(e) => done.bad.push((done.lines, bad_reason(text, complete, e))),
                         }
                     }
                     // The reader allocates anew when none is back (or this one is not wanted).

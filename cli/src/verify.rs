@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use tracing_llm_audit::chain::{
-    line_digest, line_digest_ref, link_hash_bytes, verify_erasure, Checkpoint, LinkRef, Tombstone,
-    VerifyingKey, GENESIS,
+    is_erased_v2, line_digest, line_digest_ref, link_hash_bytes, verify_erasure, Checkpoint,
+    LinkRef, Tombstone, VerifyingKey, GENESIS,
 };
 use tracing_llm_audit::sink::postgres::{entry_from_row, link_from_row};
 
@@ -585,15 +585,20 @@ pub(crate) fn verify(dir: &Path, key: &VerifyingKey) -> Result<Report, String> {
             .flatten()
             .and_then(|_| serde_json::from_slice::<serde_json::Value>(line).ok())
             .and_then(|v| crashed_streams(&v));
-        let item = item(&link, &digest);
+        let mut item = item(&link, &digest);
         // An entry a retention or erasure step changed carries the signature of that change.
+        // One erased in format v2 keeps no digests of what was removed: the signature over the
+        // entry as it reads now stands in for its digest.
         let erasure = ERASED_KEY
             .find(line)
             .and_then(|_| serde_json::from_slice::<serde_json::Value>(line).ok())
             .and_then(|v| {
-                verify_erasure(&v, &link.stream, link.seq, &link.hash, key)
-                    .err()
-                    .map(String::into_boxed_str)
+                let owned = link.clone().into_owned();
+                let checked = verify_erasure(&v, &owned, key);
+                if is_erased_v2(&v) {
+                    item.content_ok = checked.is_ok();
+                }
+                checked.err().map(String::into_boxed_str)
             });
         Ok(Some(Read::Chained(
             shared_stream(&link.stream),
@@ -627,6 +632,7 @@ pub(crate) fn verify(dir: &Path, key: &VerifyingKey) -> Result<Report, String> {
     let mut reading: BTreeMap<String, Reading> = BTreeMap::new();
     let mut repairs = Vec::new();
     let mut unreadable = Vec::new();
+    let mut oversized = Vec::new();
     scan::ordered(
         &files,
         &progress,
@@ -720,6 +726,16 @@ pub(crate) fn verify(dir: &Path, key: &VerifyingKey) -> Result<Report, String> {
             true
         },
         |bad| {
+            // No writer writes a line that long: a forged one, never a failed write.
+            if bad.reason == scan::OVERSIZED_REASON {
+                oversized.push(Problem {
+                    stream: String::new(),
+                    seq: None,
+                    kind: Kind::Malformed,
+                    detail: format!("{}:{}: {}", bad.file.display(), bad.line, bad.reason),
+                });
+                return Ok(());
+            }
             unreadable.push(Problem {
                 stream: String::new(),
                 seq: None,
@@ -736,6 +752,7 @@ pub(crate) fn verify(dir: &Path, key: &VerifyingKey) -> Result<Report, String> {
     )?;
     drop(progress);
     report.notes.extend(unreadable);
+    problems.extend(oversized);
 
     // The streams whose entries did not come in order are read again, whole: only tampering
     // (or a writer that broke the format) makes any.
@@ -1446,9 +1463,14 @@ pub(crate) fn verify_postgres(pg: &mut Postgres, key: &VerifyingKey) -> Result<R
             };
             let line = serde_json::to_vec(&entry).map_err(|e| e.to_string())?;
             let (digest, _) = line_digest(&line).map_err(|e| e.to_string())?;
+            let mut erased_v2 = None;
             if entry.erased.is_some() {
                 let value = serde_json::to_value(&entry).map_err(|e| e.to_string())?;
-                if let Err(why) = verify_erasure(&value, &link.stream, link.seq, &link.hash, key) {
+                let checked = verify_erasure(&value, &link, key);
+                if is_erased_v2(&value) {
+                    erased_v2 = Some(checked.is_ok());
+                }
+                if let Err(why) = checked {
                     problems.push(Problem {
                         stream: link.stream.clone(),
                         seq: Some(link.seq),
@@ -1464,6 +1486,9 @@ pub(crate) fn verify_postgres(pg: &mut Postgres, key: &VerifyingKey) -> Result<R
             ids.push(entry.request_id);
             let link = LinkRef::from(link);
             let mut item = item(&link, &digest);
+            if let Some(ok) = erased_v2 {
+                item.content_ok = ok;
+            }
             item.line = ids.len() - 1;
             if let Some(named) = repaired {
                 repairs.push(Repair {

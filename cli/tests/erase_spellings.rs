@@ -36,12 +36,16 @@ fn spellings() -> Vec<String> {
         .chars()
         .map(|c| format!("\\u{:04x}", c as u32))
         .collect();
+    // The unkeyed digest that format v1 kept in `erased`: anyone could confirm a guess of the
+    // id against it (issue 20, finding 7). Format v2 keeps no digest.
+    let digest = tracing_llm_audit::chain::erasable_digest(&serde_json::Value::from(USER));
     vec![
         USER.to_owned(),
         escaped,
         format!("\\u0075{}", &USER[1..]),
         hex::encode(USER),
         base64::engine::general_purpose::STANDARD.encode(USER),
+        digest.trim_start_matches("sha256:").to_owned(),
     ]
 }
 
@@ -254,4 +258,125 @@ fn erase_clears_the_quarantine_and_the_repair_entries() {
         let out = cli(&["verify", "--public-key", public_arg], &dir);
         assert_eq!(out.status.code(), Some(0), "{user}: {}", text(&out));
     }
+}
+
+/// An erased entry (format v2) keeps no digest of what was removed: the erasure's signature over
+/// the entry as it reads now stands in for its digest. Attacked as someone without the key
+/// would: a kept member changed, the signature stripped, an erased entry swapped with another,
+/// and an entry changed before the erasure so that the erasure would sign the change.
+#[test]
+fn an_erased_entry_cannot_be_changed_and_an_erasure_launders_nothing() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("logs");
+    let (key, secret, public) = key_files(root.path());
+    let mut sink = JsonlSink::builder(&dir).chain(key).build().unwrap();
+    let entries: Vec<AuditEntry> = (0..6)
+        .map(|i| {
+            let mut e = AuditEntry::new("chat");
+            e.user_id = Some(if i % 2 == 0 { USER } else { "bob" }.to_owned());
+            e.cost_usd = Some(rust_decimal::Decimal::new(1_000 + i, 6));
+            e.error_message = Some(format!("error of {i}"));
+            e
+        })
+        .collect();
+    sink.write_batch(&entries).unwrap();
+    sink.shutdown().unwrap();
+    drop(sink);
+    let day = day_file(&dir);
+    let public_arg = public.to_str().unwrap();
+    let erase = |dir: &Path| {
+        cli(
+            &[
+                "erase",
+                "--user",
+                USER,
+                "--signing-key",
+                secret.to_str().unwrap(),
+            ],
+            dir,
+        )
+    };
+    let copy = |name: &str| {
+        let to = root.path().join(name);
+        fs::create_dir(&to).unwrap();
+        for e in fs::read_dir(&dir).unwrap() {
+            let e = e.unwrap();
+            fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+        to
+    };
+
+    // Changed before the erasure (not re-hashed): the erasure refuses to sign it.
+    let before = copy("before");
+    let file = day_file(&before);
+    let text0 = fs::read_to_string(&file).unwrap();
+    fs::write(
+        &file,
+        text0.replacen("\"cost_usd\":\"0.001000\"", "\"cost_usd\":\"0.000001\"", 1),
+    )
+    .unwrap();
+    let changed = fs::read(&file).unwrap();
+    let out = erase(&before);
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("does not match its hash"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(fs::read(&file).unwrap(), changed, "nothing was changed");
+
+    let out = erase(&dir);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = cli(&["verify", "--public-key", public_arg], &dir);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let lines: Vec<String> = fs::read_to_string(&day)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    let erased: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
+    assert_eq!(erased["erased"]["v"], 2);
+    assert!(erased["erased"].get("digests").is_none(), "{erased}");
+    assert!(erased.get("error_message").is_none());
+
+    let tampered = |name: &str, change: &dyn Fn(&mut Vec<String>)| {
+        let to = copy(name);
+        let mut all = lines.clone();
+        change(&mut all);
+        fs::write(day_file(&to), all.join("\n") + "\n").unwrap();
+        let out = cli(
+            &["verify", "--public-key", public_arg, "--format", "jsonl"],
+            &to,
+        );
+        assert_eq!(out.status.code(), Some(2), "{name}: {}", text(&out));
+        assert!(text(&out).contains("\"seq\":0"), "{name}: {}", text(&out));
+    };
+    let set = |line: &str, member: &str, value: serde_json::Value| {
+        let mut v: serde_json::Value = serde_json::from_str(line).unwrap();
+        v[member] = value;
+        serde_json::to_string(&v).unwrap()
+    };
+    tampered("cost", &|all| {
+        all[0] = set(&all[0], "cost_usd", "9.99".into());
+    });
+    tampered("error put back", &|all| {
+        all[0] = set(&all[0], "error_message", "forged".into());
+    });
+    tampered("unsigned", &|all| {
+        let mut v: serde_json::Value = serde_json::from_str(&all[0]).unwrap();
+        v["erased"].as_object_mut().unwrap().remove("signature");
+        all[0] = serde_json::to_string(&v).unwrap();
+    });
+    tampered("swapped", &|all| {
+        // Entry 2's erased body in entry 0's place, with entry 0's link.
+        let mut v: serde_json::Value = serde_json::from_str(&all[2]).unwrap();
+        let first: serde_json::Value = serde_json::from_str(&all[0]).unwrap();
+        v["chain"] = first["chain"].clone();
+        all[0] = serde_json::to_string(&v).unwrap();
+    });
+    tampered("members list", &|all| {
+        let mut v: serde_json::Value = serde_json::from_str(&all[0]).unwrap();
+        v["erased"]["members"] = serde_json::json!(["user_id"]);
+        all[0] = serde_json::to_string(&v).unwrap();
+    });
 }

@@ -247,3 +247,66 @@ fn an_entry_moved_to_another_days_file_is_caught_and_not_expired() {
         "the moved entry is still there"
     );
 }
+
+/// A line longer than any a writer writes (64 MiB): `verify` calls it malformed without holding
+/// it in memory (a 200 MB line took 400 MB before, issue 20), and the readers skip it with a
+/// warning and read the entries after it.
+#[test]
+fn a_line_longer_than_a_writer_writes_is_refused_unread() {
+    use std::io::Write as _;
+    let log = log();
+    let all = lines(&log.day);
+    // Written a MiB at a time: a child's peak size counts this process's, which stays small.
+    let mut file = fs::File::create(&log.day).unwrap();
+    writeln!(file, "{}", all[0]).unwrap();
+    file.write_all(br#"{"user_id":"alice","cost_usd":"999.99","pad":""#)
+        .unwrap();
+    let mib = vec![b'x'; 1 << 20];
+    for _ in 0..200 {
+        file.write_all(&mib).unwrap();
+    }
+    file.write_all(b"\"}\n").unwrap();
+    for line in &all[1..] {
+        writeln!(file, "{line}").unwrap();
+    }
+    drop(file);
+    let before = max_child_rss_kib();
+    let out = verify(&log);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains("malformed") && text.contains("64 MiB"),
+        "{text}"
+    );
+    let rss = max_child_rss_kib();
+    if rss > before {
+        // Chunks of up to 64 MiB, a few in flight: well under the 200 MB of the line.
+        assert!(rss < 180 << 10, "verify used {} MiB", rss >> 10);
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_llm-audit"))
+        .args(["query", "--format", "jsonl", "--dir"])
+        .arg(&log.dir)
+        .env("LLM_AUDIT_PROGRESS", "never")
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).lines().count(),
+        3,
+        "the three entries, and not the long line"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("64 MiB"));
+}
+
+/// The largest resident size of any child this process has waited for, in KiB.
+fn max_child_rss_kib() -> i64 {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage fills the struct it is given.
+    unsafe {
+        libc::getrusage(libc::RUSAGE_CHILDREN, usage.as_mut_ptr());
+        usage.assume_init().ru_maxrss
+    }
+}

@@ -932,6 +932,43 @@ mod tests {
         assert_eq!(parse(&lines), [entries[0].clone(), entries[2].clone()]);
     }
 
+    /// No line longer than [`MAX_LINE_BYTES`](crate::sink::MAX_LINE_BYTES) is written, chained
+    /// or not: readers refuse longer ones. The entry is refused alone, and the chain goes on.
+    #[test]
+    fn an_entry_longer_than_a_line_may_be_is_refused_alone() {
+        for chained in [false, true] {
+            let dir = tempfile::tempdir().unwrap();
+            let mut builder = JsonlSink::builder(dir.path());
+            if chained {
+                builder = builder.chain(SigningKey::generate().unwrap());
+            }
+            let mut sink = builder.build().unwrap();
+            let at = datetime!(2025-01-31 12:00 UTC);
+            let mut huge = entry_at(at, "huge");
+            huge.input_content = Some(crate::content::StoredContent::Plaintext {
+                text: "x".repeat(crate::sink::MAX_LINE_BYTES),
+            });
+            let entries = [entry_at(at, "a"), huge.clone(), entry_at(at, "c")];
+            let error = sink.write_batch(&entries).unwrap_err();
+            assert_eq!(error.rejected(), 1, "{error}");
+            assert!(error.to_string().contains("64 MiB"), "{error}");
+            let lines = read_lines(&sink.file_for(at.date()));
+            assert_eq!(lines.len(), 2);
+            assert!(lines.iter().all(|l| l.len() < 4096));
+            if chained {
+                let seqs: Vec<u64> = lines
+                    .iter()
+                    .map(|l| {
+                        serde_json::from_str::<serde_json::Value>(l).unwrap()["chain"]["seq"]
+                            .as_u64()
+                            .unwrap()
+                    })
+                    .collect();
+                assert_eq!(seqs, [0, 1], "the chain goes on without the refused entry");
+            }
+        }
+    }
+
     #[test]
     fn several_unserializable_entries_are_counted_in_one_report() {
         let dir = tempfile::tempdir().unwrap();

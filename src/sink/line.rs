@@ -35,6 +35,15 @@ pub(crate) fn write_entry_line(
         buf.truncate(start);
         return Err(error);
     }
+    // Room for the `chain` member (about 250 bytes) and the `\n`.
+    let len = buf.len() - start;
+    if len > super::MAX_LINE_BYTES - 1024 {
+        buf.truncate(start);
+        return Err(<serde_json::Error as serde::ser::Error>::custom(format!(
+            "its line would be {len} bytes, more than the {} MiB an audit line may have",
+            super::MAX_LINE_BYTES >> 20
+        )));
+    }
     buf.push(b'\n');
     Ok(())
 }
@@ -615,15 +624,16 @@ pub(crate) fn unserializable_error(entries: &[AuditEntry], skipped: Unserializab
 /// Names the entries that could not be serialized, for an error message.
 pub(crate) fn describe_unserializable(entries: &[AuditEntry], skipped: &Unserializable) -> String {
     let first = &entries[skipped.first].request_id;
+    let why = &skipped.error;
     match skipped.count {
         1 => format!(
-            "audit entry {first} (position {} of the batch) cannot be serialized and was not \
-             written",
+            "audit entry {first} (position {} of the batch) cannot be serialized ({why}) and \
+             was not written",
             skipped.first
         ),
         count => format!(
             "{count} audit entries cannot be serialized and were not written, the first \
-             {first} (position {} of the batch)",
+             {first} (position {} of the batch: {why})",
             skipped.first
         ),
     }

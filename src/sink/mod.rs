@@ -36,6 +36,12 @@ pub use memory::MemorySink;
 
 pub(crate) mod line;
 
+/// The longest line a sink writes for one entry, its `chain` member included: 64 MiB. An entry
+/// whose line would be longer is not written (counted failed, with the reason), and readers
+/// (`llm-audit verify`, `query`, `report`, ...) refuse a longer line without holding it in
+/// memory: no line of an audit log, forged or not, can make a reader use more.
+pub const MAX_LINE_BYTES: usize = 64 << 20;
+
 /// A destination for audit entries.
 ///
 /// Object-safe, so that several sinks of different kinds run side by side. Every lifecycle method
