@@ -351,6 +351,29 @@ fn finish(source: &Source) {
                 j.skipped()
             );
         }
+        label_dir(&j.dir);
+    }
+}
+
+/// Says what the figures of a JSONL directory rest on: nothing proves the entries of an
+/// unchained directory unaltered, and day files of another prefix were not read.
+fn label_dir(dir: &std::path::Path) {
+    let read = scan::files(dir, None, None).unwrap_or_default();
+    if !read.is_empty() && !scan::is_chained(dir) {
+        eprintln!(
+            "llm-audit: {} is not tamper-evident (written without a signing key): nothing \
+             proves these entries unaltered",
+            dir.display()
+        );
+    }
+    let others = scan::other_prefix_files(dir);
+    if let Some(first) = others.first() {
+        eprintln!(
+            "llm-audit: {} day file(s) with another prefix than audit_ were not read ({} \
+             first)",
+            others.len(),
+            first.display()
+        );
     }
 }
 
@@ -712,6 +735,7 @@ fn run_retention(args: &RetentionArgs) -> Result<(), String> {
     .open()?;
     let outcome = match source {
         Source::Jsonl(jsonl) => {
+            scan::refuse_other_prefixes(&jsonl.dir, "retention")?;
             if let (Some(key), false) = (&key, args.force) {
                 retention::check_intact(&verify::verify(&jsonl.dir, &key.verifying_key())?)?;
             }
@@ -776,7 +800,10 @@ fn run_erase(args: &EraseArgs) -> Result<(), String> {
     }
     .open()?;
     let (done, pseudonym) = match source {
-        Source::Jsonl(jsonl) => erase::erase_jsonl(&jsonl.dir, &args.user, &key, signing.as_ref())?,
+        Source::Jsonl(jsonl) => {
+            scan::refuse_other_prefixes(&jsonl.dir, "erase")?;
+            erase::erase_jsonl(&jsonl.dir, &args.user, &key, signing.as_ref())?
+        }
         Source::Postgres(mut pg) => {
             let url = args
                 .postgres
@@ -824,6 +851,9 @@ fn run_show(args: &ShowArgs) -> Result<(), String> {
     let keyring = show::keyring_for(args.decrypt, args.keyring.as_deref())?;
     let mut source = args.source.open()?;
     let text = show::show(&mut source, &args.request_id, keyring.as_ref())?;
+    if let Source::Jsonl(j) = &source {
+        label_dir(&j.dir);
+    }
     use std::io::Write;
     std::io::stdout()
         .write_all(text.as_bytes())

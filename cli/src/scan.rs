@@ -51,6 +51,70 @@ pub(crate) fn files(
     Ok(files.into_iter().map(|(_, path)| path).collect())
 }
 
+/// Day files of `dir` named with another prefix than `audit_` (`<prefix>YYYY-MM-DD.jsonl`):
+/// what a sink built with `file_prefix` writes. The commands read only `audit_` files, so they
+/// say when others are there rather than pass over them in silence.
+pub(crate) fn other_prefix_files(dir: &Path) -> Vec<PathBuf> {
+    let Ok(read) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut found: Vec<PathBuf> = read
+        .filter_map(Result::ok)
+        .filter(|entry| {
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else {
+                return false;
+            };
+            let Some(stem) = name.strip_suffix(".jsonl") else {
+                return false;
+            };
+            let Some(split) = stem.len().checked_sub(10) else {
+                return false;
+            };
+            let (prefix, date) = stem.split_at(split);
+            !prefix.is_empty()
+                && prefix != "audit_"
+                && Date::parse(
+                    date,
+                    time::macros::format_description!("[year]-[month]-[day]"),
+                )
+                .is_ok()
+        })
+        .map(|entry| entry.path())
+        .collect();
+    found.sort();
+    found
+}
+
+/// Whether `dir` was written by chained (tamper-evident) sinks: it has checkpoint files.
+pub(crate) fn is_chained(dir: &Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|read| {
+        read.filter_map(Result::ok).any(|entry| {
+            entry
+                .file_name()
+                .to_str()
+                .is_some_and(|n| n.starts_with("audit_checkpoints_") && n.ends_with(".jsonl"))
+        })
+    })
+}
+
+/// Refuses to change a directory that holds day files of another prefix: the command would
+/// leave them as they are and say it was done.
+pub(crate) fn refuse_other_prefixes(dir: &Path, command: &str) -> Result<(), String> {
+    let others = other_prefix_files(dir);
+    match others.first() {
+        None => Ok(()),
+        Some(first) => Err(format!(
+            "{} holds {} day file(s) with another prefix than audit_ ({} first); {command} \
+             handles only audit_ files, so it would leave them untouched; nothing was changed \
+             (move them to a directory of their own)",
+            dir.display(),
+            others.len(),
+            first.display()
+        )),
+    }
+}
+
 /// Bytes handed to a worker at a time (whole lines; a longer line makes a longer chunk).
 const CHUNK: usize = 1 << 20;
 

@@ -518,6 +518,19 @@ pub(crate) fn verify(dir: &Path, key: &VerifyingKey) -> Result<Report, String> {
     let mut report = Report::default();
     let files = scan::files(dir, None, None)?;
     let mut problems = Vec::new();
+    // Day files of another prefix are not read: nothing is proven of them.
+    for path in scan::other_prefix_files(dir) {
+        problems.push(Problem {
+            stream: String::new(),
+            seq: None,
+            kind: Kind::Unchained,
+            detail: format!(
+                "{}: a day file with another prefix than audit_, not verified (verify reads \
+                 audit_ files only; keep other prefixes in a directory of their own)",
+                path.display()
+            ),
+        });
+    }
 
     // Checkpoints, by stream.
     let mut checkpoints: BTreeMap<String, Vec<Checkpoint>> = BTreeMap::new();

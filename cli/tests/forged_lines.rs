@@ -310,3 +310,88 @@ fn max_child_rss_kib() -> i64 {
         usage.assume_init().ru_maxrss
     }
 }
+
+/// Day files of another prefix (a sink's `file_prefix`) are not read by the commands: `verify`
+/// names them as not verified, `erase` refuses to run and changes nothing, and `query` says
+/// they were not read. Before, each passed over them in silence (verify said intact).
+#[test]
+fn day_files_of_another_prefix_are_named_not_passed_over() {
+    let log = log();
+    let other = log.dir.join("app_2026-01-01.jsonl");
+    fs::copy(&log.day, &other).unwrap();
+    let out = verify(&log);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains("app_2026-01-01.jsonl") && text.contains("another prefix"),
+        "{text}"
+    );
+
+    let before = fs::read(&other).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_llm-audit"))
+        .args(["erase", "--user", "alice", "--signing-key"])
+        .arg(log.dir.parent().unwrap().join("signing.key"))
+        .arg("--dir")
+        .arg(&log.dir)
+        .env("LLM_AUDIT_PROGRESS", "never")
+        .env(
+            "LLM_AUDIT_HASH_KEY",
+            "pseudonyms-1:000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
+        )
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        text.contains("another prefix") && text.contains("nothing was changed"),
+        "{text}"
+    );
+    assert_eq!(fs::read(&other).unwrap(), before);
+
+    let out = Command::new(env!("CARGO_BIN_EXE_llm-audit"))
+        .args(["query", "--format", "jsonl", "--dir"])
+        .arg(&log.dir)
+        .env("LLM_AUDIT_PROGRESS", "never")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        text.contains("another prefix than audit_ were not read"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("not tamper-evident"),
+        "a chained directory: {text}"
+    );
+}
+
+/// Every reading command says so when a directory is not tamper-evident.
+#[test]
+fn an_unchained_directory_is_labelled_not_tamper_evident() {
+    let root = tempfile::tempdir().unwrap();
+    let mut sink = JsonlSink::new(root.path()).unwrap();
+    let entry = AuditEntry::new("chat");
+    sink.write_batch(std::slice::from_ref(&entry)).unwrap();
+    sink.shutdown().unwrap();
+    let id = entry.request_id.to_string();
+    for args in [
+        vec!["query", "--format", "jsonl"],
+        vec!["report", "cost", "--format", "jsonl"],
+        vec!["show", id.as_str()],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_llm-audit"))
+            .args(&args)
+            .arg("--dir")
+            .arg(root.path())
+            .env("LLM_AUDIT_PROGRESS", "never")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}");
+        let text = String::from_utf8_lossy(&out.stderr);
+        assert!(text.contains("is not tamper-evident"), "{args:?}: {text}");
+    }
+}
