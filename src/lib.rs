@@ -125,6 +125,8 @@ pub mod retention;
 #[cfg(any(feature = "otlp", feature = "postgres"))]
 mod runtime;
 pub mod sanitize;
+#[cfg(any(feature = "clients", feature = "otlp"))]
+mod scrub;
 pub mod sink;
 
 pub use content::{ContentPolicies, ContentPolicy, Keyring};

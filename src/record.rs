@@ -99,14 +99,28 @@ impl LlmSpanExt for tracing::Span {
         ];
         // A count the span does not declare is left out (paired with no value). Counts go out
         // as i64: other layers (tracing-opentelemetry) export u64 values as strings, and a
-        // token count belongs in a number.
+        // token count belongs in a number. One beyond i64 goes out as it is, never clipped to
+        // a smaller number that would then be priced.
+        enum Count {
+            Small(i64),
+            Large(u64),
+        }
         let resolved = counts.map(|(name, count)| match declared.field(name) {
-            Some(field) => (field, count.map(|c| i64::try_from(c).unwrap_or(i64::MAX))),
+            Some(field) => (
+                field,
+                count.map(|c| i64::try_from(c).map_or(Count::Large(c), Count::Small)),
+            ),
             None => (placeholder.clone(), None),
         });
-        let values = resolved
-            .each_ref()
-            .map(|(field, count)| (field, count.as_ref().map(|c| c as &dyn Value)));
+        let values = resolved.each_ref().map(|(field, count)| {
+            (
+                field,
+                count.as_ref().map(|c| match c {
+                    Count::Small(n) => n as &dyn Value,
+                    Count::Large(n) => n as &dyn Value,
+                }),
+            )
+        });
         self.record_all(&declared.value_set(&values));
     }
 

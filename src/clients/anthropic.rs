@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::{
-    bounded, call_span, content_bytes, fail, sse, transport, ApiKey, Audited, ClientError, Common,
+    call_span, content_bytes, fail, sse, transport, ApiKey, Audited, ClientError, Common,
     ErrorKind, SseBody,
 };
 use crate::record::{LlmSpanExt, Usage};
@@ -166,7 +166,8 @@ impl AnthropicUsage {
     }
 
     /// Takes the counts a later event reports (a `message_delta` carries the final output count,
-    /// and may repeat the input counts).
+    /// and may repeat the input counts). Counts that are none are left to
+    /// [`take_bad_counts`](super::take_bad_counts).
     fn update(&mut self, later: &Value) {
         let get = |name: &str| later.get(name).and_then(Value::as_u64);
         if let Some(n) = get("input_tokens") {
@@ -294,19 +295,30 @@ impl AnthropicClient {
         request: &MessagesRequest,
     ) -> Result<Audited<MessagesResponse>, ClientError> {
         let body = self.prepare(span, request, false)?;
-        let (response, request_id) = self.send(span, &body).await?;
-        let bytes = response
-            .bytes()
+        let (mut response, request_id) = self.send(span, &body).await?;
+        let limit = self.common.max_response_bytes;
+        let bytes = super::read_bounded(&mut response, limit)
             .await
-            .map_err(|e| fail(span, transport(&e, self.common.timeout), request_id.clone()))?;
-        let answer: MessagesResponse = serde_json::from_slice(&bytes).map_err(|e| {
-            fail(
-                span,
-                ErrorKind::Decode(bounded(&self.common.key.scrub(&e.to_string()), 300)),
-                request_id.clone(),
-            )
-        })?;
-        record_answer(span, &answer);
+            .map_err(|e| fail(span, transport(&e, self.common.timeout), request_id.clone()))?
+            .ok_or_else(|| {
+                let kind = ErrorKind::TooLarge {
+                    what: "answer",
+                    limit,
+                };
+                fail(span, kind, request_id.clone())
+            })?;
+        let decode = |e: serde_json::Error| {
+            let kind = ErrorKind::Decode(self.common.key.scrub(&e.to_string(), 300));
+            fail(span, kind, request_id.clone())
+        };
+        let mut value: Value = serde_json::from_slice(&bytes).map_err(decode)?;
+        // A count that is none (negative, fractional) is left out, not a failed answer.
+        let bad = value
+            .get_mut("usage")
+            .map(super::take_bad_counts)
+            .unwrap_or_default();
+        let answer: MessagesResponse = serde_json::from_value(value).map_err(decode)?;
+        record_answer(span, &answer, &bad);
         Ok(Audited {
             response: answer,
             audit_request_id: span.audit_request_id(),
@@ -354,8 +366,13 @@ impl AnthropicClient {
             span,
             audit_id,
             key: self.common.key.clone(),
-            body: SseBody::new(response, self.common.timeout),
+            body: SseBody::new(
+                response,
+                self.common.timeout,
+                self.common.max_response_bytes,
+            ),
             message: MessagesResponse::default(),
+            bad_counts: Vec::new(),
             finished: false,
             request_id,
         })
@@ -408,13 +425,42 @@ impl AnthropicClient {
     }
 }
 
-fn record_answer(span: &tracing::Span, answer: &MessagesResponse) {
+/// The span field each usage count of the Messages API feeds.
+fn count_field(name: &str) -> Option<&'static str> {
+    use crate::fields;
+    Some(match name {
+        // The entry's input is the sum of the three: one wrong part, and it is unknown.
+        "input_tokens" => fields::USAGE_INPUT_TOKENS,
+        "cache_creation_input_tokens" => fields::USAGE_CACHE_CREATION_INPUT_TOKENS,
+        "cache_read_input_tokens" => fields::USAGE_CACHE_READ_INPUT_TOKENS,
+        "output_tokens" => fields::USAGE_OUTPUT_TOKENS,
+        _ => return None,
+    })
+}
+
+/// The usage to record: the entry's input is the sum of three counts, unknown if a cache part
+/// came wrong.
+fn usage_of(usage: &AnthropicUsage, bad: &[(String, String)]) -> Usage {
+    let mut usage = usage.to_usage();
+    let cache_part_bad = bad.iter().any(|(name, _)| {
+        matches!(
+            name.as_str(),
+            "cache_creation_input_tokens" | "cache_read_input_tokens"
+        )
+    });
+    if cache_part_bad {
+        usage.input_tokens = None;
+    }
+    usage
+}
+
+fn record_answer(span: &tracing::Span, answer: &MessagesResponse, bad: &[(String, String)]) {
     span.record_response_id(&answer.id);
     span.record_response_model(&answer.model);
     if let Some(reason) = &answer.stop_reason {
         span.record_finish_reasons(&[reason]);
     }
-    span.record_usage(&answer.usage.to_usage());
+    super::record_usage_checked(span, usage_of(&answer.usage, bad), bad, count_field);
     span.record_output(answer.text().as_bytes());
 }
 
@@ -451,6 +497,8 @@ pub struct MessageStream {
     body: SseBody,
     /// The answer, assembled from the events.
     message: MessagesResponse,
+    /// Usage counts the events gave that are no count.
+    bad_counts: Vec<(String, String)>,
     finished: bool,
     request_id: Option<String>,
 }
@@ -508,7 +556,8 @@ impl MessageStream {
         let data: Value = match serde_json::from_str(&event.data) {
             Ok(v) => v,
             Err(e) => {
-                let kind = ErrorKind::Decode(format!("a `{}` event is not JSON: {e}", event.event));
+                let name = self.key.scrub(&event.event, 64);
+                let kind = ErrorKind::Decode(format!("a `{name}` event is not JSON: {e}"));
                 return Err(self.break_off(kind));
             }
         };
@@ -520,6 +569,10 @@ impl MessageStream {
         match kind.as_str() {
             "message_start" => {
                 if let Some(m) = data.get("message") {
+                    let mut m = m.clone();
+                    if let Some(usage) = m.get_mut("usage") {
+                        self.bad_counts.extend(super::take_bad_counts(usage));
+                    }
                     if let Ok(start) = serde_json::from_value::<MessagesResponse>(m.clone()) {
                         self.message = start;
                     } else {
@@ -570,12 +623,14 @@ impl MessageStream {
                     }
                 }
                 if let Some(u) = data.get("usage") {
-                    self.message.usage.update(u);
+                    let mut u = u.clone();
+                    self.bad_counts.extend(super::take_bad_counts(&mut u));
+                    self.message.usage.update(&u);
                 }
             }
             "message_stop" => {
                 self.finished = true;
-                record_answer(&self.span, &self.message);
+                record_answer(&self.span, &self.message, &self.bad_counts);
                 self.body.close();
                 // The call is over: its entry is written now.
                 self.span = tracing::Span::none();
@@ -589,8 +644,9 @@ impl MessageStream {
                         .map(str::to_owned)
                 };
                 let kind = ErrorKind::Stream {
-                    error_type: field("type").unwrap_or_else(|| "stream_error".to_owned()),
-                    message: bounded(&self.key.scrub(&field("message").unwrap_or_default()), 1024),
+                    error_type: field("type")
+                        .map_or_else(|| "stream_error".to_owned(), |t| self.key.scrub(&t, 100)),
+                    message: self.key.scrub(&field("message").unwrap_or_default(), 1024),
                 };
                 return Err(self.break_off(kind));
             }
@@ -603,22 +659,22 @@ impl MessageStream {
     fn break_off(&mut self, kind: ErrorKind) -> ClientError {
         self.finished = true;
         self.body.close();
-        record_partial(&self.span, &self.message);
+        record_partial(&self.span, &self.message, &self.bad_counts);
         let error = fail(&self.span, kind, self.request_id.clone());
         self.span = tracing::Span::none();
         error
     }
 }
 
-fn record_partial(span: &tracing::Span, message: &MessagesResponse) {
+fn record_partial(span: &tracing::Span, message: &MessagesResponse, bad: &[(String, String)]) {
     if !message.id.is_empty() {
         span.record_response_id(&message.id);
     }
     if !message.model.is_empty() {
         span.record_response_model(&message.model);
     }
-    if message.usage != AnthropicUsage::default() {
-        span.record_usage(&message.usage.to_usage());
+    if message.usage != AnthropicUsage::default() || !bad.is_empty() {
+        super::record_usage_checked(span, usage_of(&message.usage, bad), bad, count_field);
     }
     let text = message.text();
     if !text.is_empty() {
@@ -629,7 +685,7 @@ fn record_partial(span: &tracing::Span, message: &MessagesResponse) {
 impl Drop for MessageStream {
     fn drop(&mut self) {
         if !self.finished {
-            record_partial(&self.span, &self.message);
+            record_partial(&self.span, &self.message, &self.bad_counts);
             self.span
                 .record_error("cancelled", &"the caller dropped the stream before its end");
         }

@@ -38,8 +38,16 @@ pub const PROVIDER_REQUEST_ID: &str = "llm_audit.provider_request_id";
 
 /// Default time a call may take, streaming included.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
+/// The longest timeout a client takes: one hour.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(3600);
+/// Default bound of an answer's body (non-streamed) and of one streamed event: 32 MiB.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 32 << 20;
+/// How much of an error body is read: 64 KiB (the rest is not read at all).
+pub const MAX_ERROR_BODY_BYTES: usize = 64 << 10;
 /// Longest error message kept from an API error body.
 const MAX_MESSAGE: usize = 1024;
+/// Longest server-given name (an error type, an event name, a request id) kept.
+const MAX_NAME: usize = 100;
 
 /// An API key. Its `Debug` shows nothing of it; it is sent in a header and never logged.
 #[derive(Clone)]
@@ -84,13 +92,10 @@ impl ApiKey {
 }
 
 impl ApiKey {
-    /// `text` with every occurrence of the key replaced (a server may echo it in an error).
-    pub(crate) fn scrub(&self, text: &str) -> String {
-        let key = self.0.as_str();
-        if key.len() < 4 {
-            return text.to_owned();
-        }
-        text.replace(key, "[redacted API key]")
+    /// `text` from a server without the key in any spelling (a server may echo it, raw,
+    /// JSON-escaped, percent-encoded or in base64), at most `max_chars` characters.
+    pub(crate) fn scrub(&self, text: &str, max_chars: usize) -> String {
+        crate::scrub::Scrubber::new([self.0.as_str()]).scrub(text, max_chars)
     }
 }
 
@@ -200,6 +205,14 @@ pub enum ErrorKind {
     Blocked(String),
     /// The request could not be built.
     Invalid(String),
+    /// The answer (or one streamed event) is longer than the client's bound: it was not read
+    /// further.
+    TooLarge {
+        /// What was too long: `answer` or `stream event`.
+        what: &'static str,
+        /// The bound in bytes.
+        limit: usize,
+    },
 }
 
 impl ErrorKind {
@@ -213,6 +226,7 @@ impl ErrorKind {
             Self::Decode(_) => "invalid_response",
             Self::Blocked(_) => "blocked",
             Self::Invalid(_) => "invalid_request",
+            Self::TooLarge { .. } => "response_too_large",
         }
     }
 }
@@ -235,6 +249,11 @@ impl fmt::Display for ErrorKind {
             Self::Decode(why) => write!(f, "the answer is not in the API's format: {why}"),
             Self::Blocked(reason) => write!(f, "blocked before sending: {reason}"),
             Self::Invalid(why) => write!(f, "invalid request: {why}"),
+            Self::TooLarge { what, limit } => write!(
+                f,
+                "the {what} is longer than {limit} bytes, the client's bound \
+                 (with_max_response_bytes); it was not read further"
+            ),
         }
     }
 }
@@ -359,7 +378,8 @@ macro_rules! common_settings {
         /// [`DEFAULT_TIMEOUT`](super::DEFAULT_TIMEOUT).
         ///
         /// # Errors
-        /// The HTTP client cannot be built.
+        /// A timeout of zero or over [`MAX_TIMEOUT`](super::MAX_TIMEOUT), or the HTTP client
+        /// cannot be built.
         pub fn with_timeout(
             mut self,
             timeout: std::time::Duration,
@@ -367,6 +387,16 @@ macro_rules! common_settings {
             self.common.timeout = timeout;
             self.common.build_http()?;
             Ok(self)
+        }
+
+        /// The most bytes read of an answer's body, or of one streamed event: a server that
+        /// sends more fails the call with [`ErrorKind::TooLarge`](super::ErrorKind::TooLarge)
+        /// and is not read further. Default:
+        /// [`DEFAULT_MAX_RESPONSE_BYTES`](super::DEFAULT_MAX_RESPONSE_BYTES).
+        #[must_use]
+        pub fn with_max_response_bytes(mut self, bytes: usize) -> Self {
+            self.common.max_response_bytes = bytes.max(1024);
+            self
         }
 
         /// A hook that sees (and may rewrite or block) every request before it is sent.
@@ -388,6 +418,7 @@ pub(crate) struct Common {
     pub(crate) user: Option<String>,
     pub(crate) hook: Option<Arc<dyn BeforeSend>>,
     pub(crate) timeout: Duration,
+    pub(crate) max_response_bytes: usize,
 }
 
 impl fmt::Debug for Common {
@@ -398,6 +429,7 @@ impl fmt::Debug for Common {
             .field("user", &self.user)
             .field("hook", &self.hook.is_some())
             .field("timeout", &self.timeout)
+            .field("max_response_bytes", &self.max_response_bytes)
             .finish()
     }
 }
@@ -405,24 +437,30 @@ impl fmt::Debug for Common {
 impl Common {
     pub(crate) fn new(base_url: &str, key: ApiKey) -> Self {
         Self {
-            http: reqwest::Client::new(),
+            // Building the default client fails only when TLS cannot be set up at all, as
+            // `reqwest::Client::new` (which panics then too).
+            http: http_client(DEFAULT_TIMEOUT).expect("the HTTP client cannot be built"),
             base_url: base_url.trim_end_matches('/').to_owned(),
             key,
             user: None,
             hook: None,
             timeout: DEFAULT_TIMEOUT,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
         }
     }
 
     pub(crate) fn build_http(&mut self) -> Result<(), ClientError> {
-        self.http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10).min(self.timeout))
-            .build()
-            .map_err(|e| {
-                ClientError::new(ErrorKind::Invalid(format!(
-                    "cannot build the HTTP client: {e}"
-                )))
-            })?;
+        if self.timeout.is_zero() || self.timeout > MAX_TIMEOUT {
+            return Err(ClientError::new(ErrorKind::Invalid(format!(
+                "the timeout must be more than zero and at most {MAX_TIMEOUT:?}, not {:?}",
+                self.timeout
+            ))));
+        }
+        self.http = http_client(self.timeout).map_err(|e| {
+            ClientError::new(ErrorKind::Invalid(format!(
+                "cannot build the HTTP client: {e}"
+            )))
+        })?;
         Ok(())
     }
 
@@ -453,13 +491,104 @@ impl Common {
     }
 }
 
-/// The provider's request id from the response headers.
-pub(crate) fn provider_request_id(headers: &reqwest::header::HeaderMap) -> Option<String> {
+/// The HTTP client of the audited clients, under the crate's one egress policy: no redirect is
+/// followed. reqwest's default policy follows up to ten and strips only `Authorization` and
+/// cookies when the host changes: Anthropic's `x-api-key` would go to whatever host a
+/// redirect names. A 3xx answer is an error that names its status.
+pub(crate) fn http_client(timeout: Duration) -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(Duration::from_secs(10).min(timeout))
+        .build()
+}
+
+/// The provider's request id from the response headers: server text, so scrubbed and bounded.
+pub(crate) fn provider_request_id(
+    headers: &reqwest::header::HeaderMap,
+    key: &ApiKey,
+) -> Option<String> {
     ["request-id", "x-request-id"]
         .iter()
         .find_map(|h| headers.get(*h))
         .and_then(|v| v.to_str().ok())
-        .map(|v| bounded(v, 200))
+        .map(|v| key.scrub(v, MAX_NAME * 2))
+}
+
+/// Usage counts a server sent that are no count: negative, fractional, beyond `u64`, text.
+/// Each is replaced by 0 in `usage` (an object; nested objects such as
+/// `prompt_tokens_details` included), so that the answer still decodes, and returned as (its
+/// path, its JSON text);
+/// [`record_bad_counts`] then leaves the count out and has the entry say so.
+pub(crate) fn take_bad_counts(usage: &mut serde_json::Value) -> Vec<(String, String)> {
+    fn walk(value: &mut serde_json::Value, path: &str, out: &mut Vec<(String, String)>) {
+        let Some(object) = value.as_object_mut() else {
+            return;
+        };
+        let bad: Vec<String> = object
+            .iter()
+            .filter(|(_, v)| !(v.is_null() || v.is_object() || v.as_u64().is_some()))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in bad {
+            if let Some(v) = object.insert(key.clone(), 0.into()) {
+                out.push((format!("{path}{key}"), v.to_string()));
+            }
+        }
+        for (key, v) in object.iter_mut() {
+            walk(v, &format!("{path}{key}."), out);
+        }
+    }
+    let mut out = Vec::new();
+    walk(usage, "", &mut out);
+    out
+}
+
+/// Leaves out of `usage` the counts that `bad` (from [`take_bad_counts`]) and `field_of` (the
+/// API's count name to the span field it feeds) say came wrong, and records each bad value as
+/// text on its field: the audit layer notes it in `llm_audit.problems` and computes no cost
+/// from a count it does not have. Then records the usage.
+pub(crate) fn record_usage_checked(
+    span: &tracing::Span,
+    mut usage: crate::record::Usage,
+    bad: &[(String, String)],
+    field_of: fn(&str) -> Option<&'static str>,
+) {
+    use crate::fields;
+    let mut notes = Vec::new();
+    for (path, shown) in bad {
+        let Some(field) = field_of(path) else {
+            continue;
+        };
+        match field {
+            fields::USAGE_INPUT_TOKENS => usage.input_tokens = None,
+            fields::USAGE_OUTPUT_TOKENS => usage.output_tokens = None,
+            fields::USAGE_CACHE_READ_INPUT_TOKENS => usage.cache_read_input_tokens = None,
+            fields::USAGE_CACHE_CREATION_INPUT_TOKENS => usage.cache_creation_input_tokens = None,
+            fields::USAGE_REASONING_OUTPUT_TOKENS => usage.reasoning_output_tokens = None,
+            _ => {}
+        }
+        notes.push((field, bounded(shown, 40)));
+    }
+    span.record_usage(&usage);
+    for (field, shown) in notes {
+        span.record(field, shown.as_str());
+    }
+}
+
+/// Reads at most `limit` bytes of `response`'s body, chunk by chunk: `Ok(None)` when it is
+/// longer (the rest is not read).
+pub(crate) async fn read_bounded(
+    response: &mut reqwest::Response,
+    limit: usize,
+) -> Result<Option<Vec<u8>>, reqwest::Error> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        if body.len() + chunk.len() > limit {
+            return Ok(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Some(body))
 }
 
 /// Records `cancelled` on a call's span when the call's future is dropped before it finished
@@ -523,7 +652,7 @@ pub(crate) fn transport(e: &reqwest::Error, timeout: Duration) -> ErrorKind {
 
 /// An error status with its body: the API's error type and message when the body has them
 /// (`{"error": {"type": ..., "message": ...}}`, which both APIs use), else `http_<status>`.
-pub(crate) fn api_error(status: u16, body: &str, code_first: bool) -> ErrorKind {
+pub(crate) fn api_error(status: u16, body: &str, code_first: bool, key: &ApiKey) -> ErrorKind {
     let parsed: Option<serde_json::Value> = serde_json::from_str(body).ok();
     let error = parsed.as_ref().and_then(|v| v.get("error"));
     let field = |name: &str| {
@@ -544,11 +673,12 @@ pub(crate) fn api_error(status: u16, body: &str, code_first: bool) -> ErrorKind 
         .or_else(|| field(second))
         .unwrap_or_else(|| format!("http_{status}"));
     let message = field("message").unwrap_or_else(|| body.trim().to_owned());
+    // Scrubbed once decoded: an echoed key spelled `\u0053...` in the JSON is the key.
     ErrorKind::Api {
         status,
-        error_type: bounded(&error_type, 100),
-        message: bounded(&message, MAX_MESSAGE),
-        body: bounded(body, 4 * MAX_MESSAGE),
+        error_type: key.scrub(&error_type, MAX_NAME),
+        message: key.scrub(&message, MAX_MESSAGE),
+        body: key.scrub(body, 4 * MAX_MESSAGE),
     }
 }
 
@@ -580,19 +710,33 @@ impl Common {
             .send()
             .await
             .map_err(|e| fail(span, transport(&e, self.timeout), None))?;
-        let request_id = provider_request_id(response.headers());
+        let request_id = provider_request_id(response.headers(), &self.key);
         if let Some(id) = &request_id {
             span.record(PROVIDER_REQUEST_ID, id.as_str());
         }
         let status = response.status();
         if !status.is_success() {
-            let text = match response.text().await {
-                Ok(text) => self.key.scrub(&text),
-                Err(e) => return Err(fail(span, transport(&e, self.timeout), request_id)),
-            };
+            // Only the start of an error body is read: a server may send a gigabyte.
+            let mut response = response;
+            let mut body = Vec::new();
+            loop {
+                match response.chunk().await {
+                    Ok(Some(chunk)) => {
+                        let room = MAX_ERROR_BODY_BYTES - body.len();
+                        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                        if body.len() == MAX_ERROR_BODY_BYTES {
+                            break;
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => return Err(fail(span, transport(&e, self.timeout), request_id)),
+                }
+            }
+            drop(response);
+            let text = String::from_utf8_lossy(&body);
             return Err(fail(
                 span,
-                api_error(status.as_u16(), &text, code_first),
+                api_error(status.as_u16(), &text, code_first, &self.key),
                 request_id,
             ));
         }
@@ -611,10 +755,11 @@ pub(crate) struct SseBody {
 }
 
 impl SseBody {
-    pub(crate) fn new(response: reqwest::Response, timeout: Duration) -> Self {
+    /// A stream whose events may each be at most `max_event` bytes.
+    pub(crate) fn new(response: reqwest::Response, timeout: Duration, max_event: usize) -> Self {
         Self {
             response: Some(response),
-            parser: sse::Parser::default(),
+            parser: sse::Parser::with_limit(max_event),
             pending: std::collections::VecDeque::new(),
             timeout,
         }
@@ -641,7 +786,16 @@ impl SseBody {
             match response.chunk().await {
                 Ok(Some(bytes)) => {
                     span.record_first_chunk();
-                    self.pending.extend(self.parser.push(&bytes));
+                    match self.parser.push(&bytes) {
+                        Ok(events) => self.pending.extend(events),
+                        Err(limit) => {
+                            self.response = None;
+                            return Err(ErrorKind::TooLarge {
+                                what: "stream event",
+                                limit,
+                            });
+                        }
+                    }
                 }
                 Ok(None) if self.parser.has_partial() => {
                     return Err(ended(" in the middle of an event,"))

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::{
-    bounded, call_span, content_bytes, fail, sse, transport, ApiKey, Audited, ClientError, Common,
+    call_span, content_bytes, fail, sse, transport, ApiKey, Audited, ClientError, Common,
     ErrorKind, SseBody,
 };
 use crate::record::{LlmSpanExt, Usage};
@@ -284,19 +284,30 @@ impl OpenAiClient {
         request: &ChatRequest,
     ) -> Result<Audited<ChatResponse>, ClientError> {
         let body = self.prepare(span, request, false)?;
-        let (response, request_id) = self.send(span, &body).await?;
-        let bytes = response
-            .bytes()
+        let (mut response, request_id) = self.send(span, &body).await?;
+        let limit = self.common.max_response_bytes;
+        let bytes = super::read_bounded(&mut response, limit)
             .await
-            .map_err(|e| fail(span, transport(&e, self.common.timeout), request_id.clone()))?;
-        let answer: ChatResponse = serde_json::from_slice(&bytes).map_err(|e| {
-            fail(
-                span,
-                ErrorKind::Decode(bounded(&self.common.key.scrub(&e.to_string()), 300)),
-                request_id.clone(),
-            )
-        })?;
-        record_answer(span, &answer);
+            .map_err(|e| fail(span, transport(&e, self.common.timeout), request_id.clone()))?
+            .ok_or_else(|| {
+                let kind = ErrorKind::TooLarge {
+                    what: "answer",
+                    limit,
+                };
+                fail(span, kind, request_id.clone())
+            })?;
+        let decode = |e: serde_json::Error| {
+            let kind = ErrorKind::Decode(self.common.key.scrub(&e.to_string(), 300));
+            fail(span, kind, request_id.clone())
+        };
+        let mut value: Value = serde_json::from_slice(&bytes).map_err(decode)?;
+        // A count that is none (negative, fractional) is left out, not a failed answer.
+        let bad = value
+            .get_mut("usage")
+            .map(super::take_bad_counts)
+            .unwrap_or_default();
+        let answer: ChatResponse = serde_json::from_value(value).map_err(decode)?;
+        record_answer(span, &answer, &bad);
         Ok(Audited {
             response: answer,
             audit_request_id: span.audit_request_id(),
@@ -341,8 +352,13 @@ impl OpenAiClient {
             span,
             audit_id,
             key: self.common.key.clone(),
-            body: SseBody::new(response, self.common.timeout),
+            body: SseBody::new(
+                response,
+                self.common.timeout,
+                self.common.max_response_bytes,
+            ),
             answer: ChatResponse::default(),
+            bad_counts: Vec::new(),
             finished: false,
             request_id,
         })
@@ -418,7 +434,19 @@ impl OpenAiClient {
     }
 }
 
-fn record_answer(span: &tracing::Span, answer: &ChatResponse) {
+/// The span field each usage count of Chat Completions feeds.
+fn count_field(name: &str) -> Option<&'static str> {
+    use crate::fields;
+    Some(match name {
+        "prompt_tokens" => fields::USAGE_INPUT_TOKENS,
+        "completion_tokens" => fields::USAGE_OUTPUT_TOKENS,
+        "prompt_tokens_details.cached_tokens" => fields::USAGE_CACHE_READ_INPUT_TOKENS,
+        "completion_tokens_details.reasoning_tokens" => fields::USAGE_REASONING_OUTPUT_TOKENS,
+        _ => return None,
+    })
+}
+
+fn record_answer(span: &tracing::Span, answer: &ChatResponse, bad: &[(String, String)]) {
     if !answer.id.is_empty() {
         span.record_response_id(&answer.id);
     }
@@ -433,8 +461,9 @@ fn record_answer(span: &tracing::Span, answer: &ChatResponse) {
     if !reasons.is_empty() {
         span.record_finish_reasons(&reasons);
     }
-    if let Some(usage) = &answer.usage {
-        span.record_usage(&usage.to_usage());
+    if answer.usage.is_some() || !bad.is_empty() {
+        let usage = answer.usage.clone().unwrap_or_default().to_usage();
+        super::record_usage_checked(span, usage, bad, count_field);
     }
     let output: Vec<u8> = answer
         .choices
@@ -459,6 +488,8 @@ pub struct ChatStream {
     key: ApiKey,
     body: SseBody,
     answer: ChatResponse,
+    /// Usage counts the final chunk gave that are no count.
+    bad_counts: Vec<(String, String)>,
     finished: bool,
     request_id: Option<String>,
 }
@@ -522,7 +553,7 @@ impl ChatStream {
         if event.data.trim() == "[DONE]" {
             self.finished = true;
             self.body.close();
-            record_answer(&self.span, &self.answer);
+            record_answer(&self.span, &self.answer, &self.bad_counts);
             // The call is over: its entry is written now.
             self.span = tracing::Span::none();
             return Ok(None);
@@ -536,8 +567,8 @@ impl ChatStream {
             let kind = ErrorKind::Stream {
                 error_type: field("type")
                     .or_else(|| field("code"))
-                    .unwrap_or_else(|| "stream_error".to_owned()),
-                message: bounded(&self.key.scrub(&field("message").unwrap_or_default()), 1024),
+                    .map_or_else(|| "stream_error".to_owned(), |t| self.key.scrub(&t, 100)),
+                message: self.key.scrub(&field("message").unwrap_or_default(), 1024),
             };
             return Err(self.break_off(kind));
         }
@@ -581,7 +612,9 @@ impl ChatStream {
             }
         }
         if let Some(usage) = chunk.get("usage").filter(|u| !u.is_null()) {
-            if let Ok(usage) = serde_json::from_value::<OpenAiUsage>(usage.clone()) {
+            let mut usage = usage.clone();
+            self.bad_counts = super::take_bad_counts(&mut usage);
+            if let Ok(usage) = serde_json::from_value::<OpenAiUsage>(usage) {
                 self.answer.usage = Some(usage);
             }
         }
@@ -591,7 +624,7 @@ impl ChatStream {
     fn break_off(&mut self, kind: ErrorKind) -> ClientError {
         self.finished = true;
         self.body.close();
-        record_answer(&self.span, &self.answer);
+        record_answer(&self.span, &self.answer, &self.bad_counts);
         let error = fail(&self.span, kind, self.request_id.clone());
         self.span = tracing::Span::none();
         error
@@ -601,7 +634,7 @@ impl ChatStream {
 impl Drop for ChatStream {
     fn drop(&mut self) {
         if !self.finished {
-            record_answer(&self.span, &self.answer);
+            record_answer(&self.span, &self.answer, &self.bad_counts);
             self.span
                 .record_error("cancelled", &"the caller dropped the stream before its end");
         }

@@ -12,18 +12,39 @@ pub(crate) struct Event {
 }
 
 /// Feeds bytes in, takes events out.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Parser {
     buf: Vec<u8>,
     event: Option<String>,
     data: Option<String>,
     /// A `\r` ended the last line: a `\n` right after it belongs to the same line end.
     after_cr: bool,
+    /// The most bytes an event (its lines so far) may hold.
+    limit: usize,
+}
+
+impl Default for Parser {
+    fn default() -> Self {
+        Self::with_limit(usize::MAX)
+    }
 }
 
 impl Parser {
-    /// Adds `bytes` and returns the events they complete.
-    pub(crate) fn push(&mut self, bytes: &[u8]) -> Vec<Event> {
+    /// A parser of events of at most `limit` bytes.
+    pub(crate) fn with_limit(limit: usize) -> Self {
+        Self {
+            buf: Vec::new(),
+            event: None,
+            data: None,
+            after_cr: false,
+            limit,
+        }
+    }
+
+    /// Adds `bytes` and returns the events they complete; `Err(limit)` when the event being
+    /// read grows past the limit (a line that never ends, data that never stops): what it
+    /// held is dropped, and the stream should not be read further.
+    pub(crate) fn push(&mut self, bytes: &[u8]) -> Result<Vec<Event>, usize> {
         let mut events = Vec::new();
         for &b in bytes {
             if self.after_cr {
@@ -42,8 +63,13 @@ impl Parser {
                 }
                 b => self.buf.push(b),
             }
+            if self.buf.len() > self.limit || self.data.as_ref().map_or(0, String::len) > self.limit
+            {
+                *self = Self::with_limit(self.limit);
+                return Err(self.limit);
+            }
         }
-        events
+        Ok(events)
     }
 
     /// Whether bytes of an unfinished event are held (the stream ended mid-event).
@@ -93,7 +119,7 @@ mod tests {
     const STREAM: &str = "event: message_start\r\ndata: {\"a\":\"é\"}\r\n\r\n: ping\n\nevent: delta\ndata: one\ndata: two\n\ndata: [DONE]\n\n";
 
     fn all_at_once() -> Vec<Event> {
-        Parser::default().push(STREAM.as_bytes())
+        Parser::default().push(STREAM.as_bytes()).unwrap()
     }
 
     #[test]
@@ -124,9 +150,9 @@ mod tests {
         for a in 0..bytes.len() {
             for b in a..bytes.len() {
                 let mut p = Parser::default();
-                let mut events = p.push(&bytes[..a]);
-                events.extend(p.push(&bytes[a..b]));
-                events.extend(p.push(&bytes[b..]));
+                let mut events = p.push(&bytes[..a]).unwrap();
+                events.extend(p.push(&bytes[a..b]).unwrap());
+                events.extend(p.push(&bytes[b..]).unwrap());
                 assert_eq!(events, all_at_once(), "split at {a} and {b}");
                 assert!(!p.has_partial());
             }
@@ -134,9 +160,22 @@ mod tests {
     }
 
     #[test]
+    fn an_event_past_the_limit_is_refused_and_nothing_is_kept() {
+        let mut p = Parser::with_limit(64);
+        assert_eq!(p.push(b"data: short\n\n").unwrap().len(), 1);
+        // A line that never ends, fed in pieces.
+        assert!(p.push(&[b'x'; 40]).is_ok());
+        assert_eq!(p.push(&[b'x'; 40]), Err(64));
+        assert!(!p.has_partial(), "what it held is dropped");
+        // Data lines that never end an event.
+        let mut p = Parser::with_limit(64);
+        assert_eq!(p.push(&b"data: 0123456789\n".repeat(10)), Err(64));
+    }
+
+    #[test]
     fn a_cut_stream_leaves_a_partial_event() {
         let mut p = Parser::default();
-        let events = p.push(b"event: delta\ndata: {\"te");
+        let events = p.push(b"event: delta\ndata: {\"te").unwrap();
         assert!(events.is_empty());
         assert!(p.has_partial());
     }

@@ -44,7 +44,7 @@ pub use rust_decimal::Decimal;
 
 pub use litellm::{LoadReport, PriceFileError};
 pub use price::{LongContextTier, ModelPrice};
-pub use usage::{CostError, TokenUsage};
+pub use usage::{CostError, TokenUsage, MAX_PLAUSIBLE_TOKENS};
 
 /// Model names and their prices.
 ///

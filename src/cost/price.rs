@@ -152,6 +152,7 @@ impl ModelPrice {
     /// when the cached tokens exceed the input or the reasoning tokens exceed the output, or
     /// the counts are too large to price.
     pub fn cost(&self, usage: &TokenUsage) -> Result<Decimal, CostError> {
+        usage.check_plausible()?;
         let counts = usage.billable()?;
         let rates = self.rates_for(counts.prompt_tokens);
         let terms = [

@@ -51,6 +51,29 @@ pub(crate) struct BillableTokens {
 
 impl TokenUsage {
     /// Splits the usage into disjoint counts, checking that the parts fit in their wholes.
+    /// Refuses a count no real call has: more than [`MAX_PLAUSIBLE_TOKENS`]. Such a count (a
+    /// server's `u64::MAX`, a unit mistake) is kept in the entry, but priced it would be a
+    /// bill of trillions of dollars, so it is not priced at all.
+    pub(crate) fn check_plausible(&self) -> Result<(), CostError> {
+        let counts = [
+            ("input_tokens", self.input_tokens),
+            ("output_tokens", self.output_tokens),
+            ("cache_read_tokens", self.cache_read_tokens),
+            ("cache_write_tokens", self.cache_write_tokens),
+            ("reasoning_tokens", self.reasoning_tokens),
+        ];
+        match counts
+            .into_iter()
+            .find(|(_, n)| n.is_some_and(|n| n > MAX_PLAUSIBLE_TOKENS))
+        {
+            Some((name, Some(n))) => Err(CostError::InconsistentUsage(format!(
+                "{name} is {n}, more than the {MAX_PLAUSIBLE_TOKENS} tokens any real call has: \
+                 kept, but not priced"
+            ))),
+            _ => Ok(()),
+        }
+    }
+
     pub(crate) fn billable(&self) -> Result<BillableTokens, CostError> {
         let input = self
             .input_tokens
@@ -92,6 +115,10 @@ impl TokenUsage {
         })
     }
 }
+
+/// The most tokens a single call is taken to have (ten billion: a thousand times the largest
+/// context window there is). A count above it is kept in the entry and not priced.
+pub const MAX_PLAUSIBLE_TOKENS: u64 = 10_000_000_000;
 
 /// Why a call's cost could not be computed.
 ///

@@ -379,8 +379,11 @@ impl CallFields {
             }
             _ => {
                 // Numbers that arrive as text (some crates record everything as strings).
-                if let Some(slot) = self.count_slot(name) {
-                    *slot = value.trim().parse().ok().or(*slot);
+                if self.count_slot(name).is_some() {
+                    match value.trim().parse::<u64>() {
+                        Ok(n) => *self.count_slot(name).expect("a count slot") = Some(n),
+                        Err(_) => self.not_a_count(name, &format_args!("{value:?}")),
+                    }
                 } else if name == fields::REQUEST_STREAM {
                     self.stream = value.trim().parse().ok().or(self.stream);
                 } else {
@@ -391,6 +394,17 @@ impl CallFields {
         };
         *slot = Some(value.into());
         None
+    }
+
+    /// A value recorded as a count that is none (negative, fractional, NaN, text): left out,
+    /// and said in the entry's `llm_audit.problems`.
+    fn not_a_count(&mut self, name: &str, value: &dyn fmt::Display) {
+        if self.problems.len() < 16 {
+            let mut shown = value.to_string();
+            crate::layer::span_data::truncate_with_ellipsis(&mut shown, 40);
+            self.problems
+                .push(format!("{name}: {shown} is not a count; left out"));
+        }
     }
 
     fn count_slot(&mut self, name: &str) -> Option<&mut Option<u64>> {
@@ -516,6 +530,8 @@ impl CallFields {
             // Whole, non-negative floats are token counts recorded by a sloppy producer.
             if value >= 0.0 && value.fract() == 0.0 && value < u64::MAX as f64 {
                 *slot = Some(value as u64);
+            } else {
+                self.not_a_count(field.name(), &value);
             }
         } else if field.name() != fields::USAGE_COST {
             self.set_meta(field, MetaValue::F64(value));

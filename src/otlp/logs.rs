@@ -7,20 +7,20 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use tonic::codegen::Bytes;
 
-use super::config::{Compression, ExportConfig, Overrides, Protocol, Secret};
+use super::config::{Compression, EndpointUrl, ExportConfig, Overrides, Protocol, Secret};
 use super::transport::{Outcome, Transport};
 use super::wire::{string_key_value, RequestEncoder};
-use super::{resource_attributes, OtlpError, OwnRuntime};
+use super::{resource_attributes, OtlpError, OwnRuntime, MAX_DURATION};
 use crate::entry::AuditEntry;
-use crate::sink::{AuditSink, SinkError};
+use crate::sink::{AuditSink, SinkError, MAX_RETRY_AFTER};
 
 /// An [`AuditSink`] that sends every entry as an OTLP log record, over gRPC or HTTP/protobuf.
 ///
 /// Each record carries every entry field as an attribute under the names of
 /// [`names`](crate::names) (cost as an exact decimal string), the entry's trace and span ids (so
 /// Grafana jumps from the log line to the trace), the event name
-/// [`llm_audit.entry`](names::EVENT_NAME), severity `INFO` for success, `WARN` for blocked and
-/// `ERROR` for errors, and the entry's JSON line as its body.
+/// [`llm_audit.entry`](crate::names::EVENT_NAME), severity `INFO` for success, `WARN` for
+/// blocked and `ERROR` for errors, and the entry's JSON line as its body.
 ///
 /// Settings come from the builder, else from the standard environment variables
 /// (`OTEL_EXPORTER_OTLP_LOGS_*`, then `OTEL_EXPORTER_OTLP_*`: `ENDPOINT`, `PROTOCOL`,
@@ -31,7 +31,15 @@ use crate::sink::{AuditSink, SinkError};
 /// The sink runs on its own lane of the pipeline: a collector that is down or hangs delays only
 /// this sink. A failed export is retried with backoff by the pipeline and counted in
 /// [`SinkStats`](crate::SinkStats); records the receiver rejects (partial success) are counted as
-/// failed without a retry.
+/// failed without a retry. A receiver that throttles (HTTP 429 or 503 with `Retry-After`, gRPC
+/// `RetryInfo`) gets the wait it asks for, at most 5 minutes
+/// ([`with_max_retry_delay`](OtlpLogSinkBuilder::with_max_retry_delay)).
+///
+/// Redirects are not followed (the headers would go to another host): a 3xx answer is refused
+/// for good, naming the status. Replies are read up to
+/// [`with_max_response_bytes`](OtlpLogSinkBuilder::with_max_response_bytes), and what the
+/// receiver says (a gRPC status message, a partial success's message, an error body) goes into
+/// errors scrubbed of every header value, in any spelling, and at most 1,024 characters long.
 ///
 /// ```no_run
 /// use tracing_llm_audit::otlp::{OtlpLogSink, Protocol};
@@ -47,8 +55,10 @@ use crate::sink::{AuditSink, SinkError};
 pub struct OtlpLogSink {
     runtime: OwnRuntime,
     transport: Transport,
-    endpoint: Arc<str>,
+    endpoint: EndpointUrl,
     timeout: Duration,
+    /// The longest wait a receiver's `Retry-After` gets.
+    max_retry_delay: Duration,
     /// Encodes each request straight from the entries, reusing its buffers.
     encoder: RequestEncoder,
     /// A batch is sent as requests whose records take at most this many bytes (a larger
@@ -71,6 +81,7 @@ pub struct OtlpLogSinkBuilder {
     service_name: Option<String>,
     resource: Vec<(String, String)>,
     max_request_bytes: Option<usize>,
+    max_retry_delay: Option<Duration>,
 }
 
 impl OtlpLogSinkBuilder {
@@ -95,10 +106,22 @@ impl OtlpLogSinkBuilder {
     }
 
     /// The receiver's URL: for gRPC `http(s)://host:4317`, for HTTP the full URL of the logs
-    /// endpoint, `http(s)://host:4318/v1/logs`.
+    /// endpoint, `http(s)://host:4318/v1/logs`. The values of its query (where a key may sit)
+    /// never show in `Debug` output or errors.
     #[must_use]
     pub fn with_endpoint(mut self, endpoint: impl Into<String>) -> Self {
-        self.overrides.endpoint = Some(endpoint.into());
+        self.overrides.endpoint = Some(EndpointUrl(endpoint.into()));
+        self
+    }
+
+    /// The longest wait a throttling receiver gets before the next attempt (HTTP `Retry-After`
+    /// in seconds or as a date, gRPC `RetryInfo`); a longer request is cut to it. Default and
+    /// most: [`MAX_RETRY_AFTER`], 5 minutes; zero or more fails `build`. The pipeline waits
+    /// instead of its backoff, and counts the wait as a delay, not a failure, while the sink's
+    /// backlog has room (see [`SinkError::with_retry_after`]).
+    #[must_use]
+    pub fn with_max_retry_delay(mut self, delay: Duration) -> Self {
+        self.max_retry_delay = Some(delay);
         self
     }
 
@@ -116,6 +139,16 @@ impl OtlpLogSinkBuilder {
         lookup: &dyn Fn(&str) -> Option<String>,
     ) -> Result<OtlpLogSink, OtlpError> {
         let config = ExportConfig::resolve(&self.overrides, "LOGS", "/v1/logs", lookup)?;
+        let max_retry_delay = self.max_retry_delay.unwrap_or(MAX_RETRY_AFTER);
+        if max_retry_delay.is_zero() || max_retry_delay > MAX_RETRY_AFTER {
+            return Err(OtlpError::InvalidSetting {
+                setting: "with_max_retry_delay",
+                reason: format!(
+                    "{max_retry_delay:?} is out of range: it must be longer than zero and at \
+                     most {MAX_RETRY_AFTER:?}"
+                ),
+            });
+        }
         let runtime = OwnRuntime::new(
             tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -138,8 +171,9 @@ impl OtlpLogSinkBuilder {
         Ok(OtlpLogSink {
             runtime,
             transport,
-            endpoint: config.endpoint.into(),
+            endpoint: config.endpoint,
             timeout: config.timeout,
+            max_retry_delay,
             encoder: RequestEncoder::new(&resource),
             max_request_bytes: self.max_request_bytes.unwrap_or(DEFAULT_MAX_REQUEST_BYTES),
             largest_request: 0,
@@ -157,7 +191,7 @@ impl OtlpLogSink {
     /// The endpoint the sink sends to.
     #[must_use]
     pub fn endpoint(&self) -> &str {
-        &self.endpoint
+        &self.endpoint.0
     }
 }
 
@@ -172,22 +206,29 @@ impl AuditSink for OtlpLogSink {
         }
         let observed = unix_nanos(SystemTime::now());
         // The timeout bounds the whole batch, as `OTEL_EXPORTER_OTLP_TIMEOUT` bounds an export.
-        let deadline = tokio::time::Instant::now() + self.timeout;
+        // It is at most an hour, which any clock can add; were it not, the batch would have
+        // the longest deadline there is.
+        let now = tokio::time::Instant::now();
+        let deadline = now
+            .checked_add(self.timeout)
+            .or_else(|| now.checked_add(MAX_DURATION))
+            .unwrap_or(now);
         let Self {
             runtime,
             transport,
-            endpoint,
             timeout,
+            max_retry_delay,
             encoder,
             max_request_bytes,
             largest_request,
+            ..
         } = self;
         let timeout = *timeout;
+        let endpoint: Arc<str> = transport.shown().into();
         let timed_out = move |endpoint: &str| {
-            Outcome::Retry(
-                format!("OTLP export to {endpoint} failed: timeout after {timeout:?}"),
-                None,
-            )
+            Outcome::retry(format!(
+                "OTLP export to {endpoint} failed: timeout after {timeout:?}"
+            ))
         };
         let outcomes = runtime.get().block_on(async {
             let mut in_flight = VecDeque::with_capacity(MAX_IN_FLIGHT);
@@ -197,7 +238,7 @@ impl AuditSink for OtlpLogSink {
                 if in_flight.len() == MAX_IN_FLIGHT {
                     if let Some((taken, export)) = in_flight.pop_front() {
                         let outcome = joined(export).await;
-                        let failed = matches!(outcome, Outcome::Retry(..));
+                        let failed = matches!(outcome, Outcome::Retry { .. });
                         outcomes.push((taken, outcome));
                         // The batch is retried from that request on: what follows it would be
                         // sent again anyway, to a receiver that may be struggling.
@@ -214,7 +255,7 @@ impl AuditSink for OtlpLogSink {
                     encoder.encode_front(rest, observed, &mut buffer, *max_request_bytes);
                 *largest_request = (*largest_request).max(buffer.len());
                 rest = &rest[taken..];
-                let export = transport.export(endpoint.clone(), Bytes::from(buffer).slice(start..));
+                let export = transport.export(Bytes::from(buffer).slice(start..));
                 let endpoint = endpoint.clone();
                 // The transport has timeouts of its own; this one also bounds a receiver that
                 // accepts the connection and never answers at the HTTP/2 level.
@@ -237,11 +278,11 @@ impl AuditSink for OtlpLogSink {
             // Entries never sent: after a failed request (whose outcome comes first) or once
             // the time was up.
             if !rest.is_empty() {
-                outcomes.push((rest.len(), timed_out(endpoint)));
+                outcomes.push((rest.len(), timed_out(&endpoint)));
             }
             outcomes
         });
-        settle(entries.len(), outcomes)
+        settle(entries.len(), outcomes, *max_retry_delay)
     }
 
     /// Every batch is acknowledged by the receiver before `write_batch` returns: nothing is
@@ -256,8 +297,10 @@ impl AuditSink for OtlpLogSink {
 }
 
 async fn joined(export: tokio::task::JoinHandle<Outcome>) -> Outcome {
-    export.await.unwrap_or_else(|e| {
-        Outcome::Retry("the OTLP export task failed".to_owned(), Some(Box::new(e)))
+    export.await.unwrap_or_else(|e| Outcome::Retry {
+        message: "the OTLP export task failed".to_owned(),
+        source: Some(Box::new(e)),
+        after: None,
     })
 }
 
@@ -269,20 +312,31 @@ fn classify(taken: usize, outcome: Outcome) -> Outcome {
         Outcome::TooLarge(message) if taken == 1 => {
             Outcome::Refused(format!("{message} (a single log record too large for it)"))
         }
-        Outcome::TooLarge(message) => Outcome::Retry(
-            format!("{message} (a request of {taken} log records; lower `with_max_request_bytes`)"),
-            None,
-        ),
+        Outcome::TooLarge(message) => Outcome::retry(format!(
+            "{message} (a request of {taken} log records; lower `with_max_request_bytes`)"
+        )),
         other => other,
     }
 }
 
 /// The batch's result from its requests' outcomes, in the order of their entries: what is
-/// accepted up to the first request to retry, and which of those records the receiver refused
-/// for good.
-fn settle(len: usize, outcomes: Vec<(usize, Outcome)>) -> Result<(), SinkError> {
+/// accepted up to the first request to retry, which of those records the receiver refused for
+/// good, and the longest wait any request was asked for (at most `max_wait`).
+fn settle(
+    len: usize,
+    outcomes: Vec<(usize, Outcome)>,
+    max_wait: Duration,
+) -> Result<(), SinkError> {
     let (mut accepted, mut rejected) = (0, 0);
     let mut refusal = None;
+    let wait = outcomes
+        .iter()
+        .filter_map(|(_, outcome)| match outcome {
+            Outcome::Retry { after, .. } => *after,
+            _ => None,
+        })
+        .max()
+        .map(|wait| wait.min(max_wait));
     for (taken, outcome) in outcomes {
         let (mut message, source) = match outcome {
             Outcome::Accepted { rejected: 0, .. } => {
@@ -304,7 +358,9 @@ fn settle(len: usize, outcomes: Vec<(usize, Outcome)>) -> Result<(), SinkError> 
                 accepted += taken;
                 continue;
             }
-            Outcome::Retry(message, source) => (message, source),
+            Outcome::Retry {
+                message, source, ..
+            } => (message, source),
             // The export tasks classify theirs: a retry, were one left.
             Outcome::TooLarge(message) => (message, None),
         };
@@ -314,10 +370,13 @@ fn settle(len: usize, outcomes: Vec<(usize, Outcome)>) -> Result<(), SinkError> 
                  records: {refused}"
             );
         }
-        let error = match source {
+        let mut error = match source {
             Some(source) => SinkError::with_source(message, source),
             None => SinkError::new(message),
         };
+        if let Some(wait) = wait {
+            error = error.with_retry_after(wait);
+        }
         return Err(error
             .accepted_before_failure(accepted)
             .with_rejected(rejected));
@@ -528,7 +587,10 @@ mod settle_tests {
     //! How a batch's requests' outcomes become the sink's answer to the pipeline: the first
     //! `accepted` entries are done, `rejected` of them refused for good, the rest retried.
 
+    use std::time::Duration;
+
     use super::{classify, settle, Outcome};
+    use crate::sink::MAX_RETRY_AFTER;
 
     fn ok() -> Outcome {
         Outcome::Accepted {
@@ -545,7 +607,7 @@ mod settle_tests {
     }
 
     fn retry(why: &str) -> Outcome {
-        Outcome::Retry(why.to_owned(), None)
+        Outcome::retry(why.to_owned())
     }
 
     /// `(accepted, rejected, message)` of the error, or `None` for `Ok`, for outcomes as the
@@ -556,7 +618,7 @@ mod settle_tests {
             .into_iter()
             .map(|(taken, outcome)| (taken, classify(taken, outcome)))
             .collect();
-        settle(len, outcomes)
+        settle(len, outcomes, MAX_RETRY_AFTER)
             .err()
             .map(|e| (e.accepted(), e.rejected(), e.to_string()))
     }
@@ -605,6 +667,30 @@ mod settle_tests {
         assert!(message.starts_with("Unavailable"), "{message}");
         assert!(message.contains("bad record"), "{message}");
         assert_eq!(run(vec![(4, retry("down")), (3, ok())]).unwrap().0, 0);
+    }
+
+    #[test]
+    fn the_longest_wait_asked_for_goes_with_the_error_capped() {
+        let throttled = |secs: u64| Outcome::Retry {
+            message: "429".to_owned(),
+            source: None,
+            after: Some(Duration::from_secs(secs)),
+        };
+        let outcomes = || {
+            vec![
+                (2, ok()),
+                (3, throttled(1)),
+                (4, retry("down")),
+                (5, throttled(7)),
+            ]
+        };
+        let error = settle(14, outcomes(), MAX_RETRY_AFTER).unwrap_err();
+        assert_eq!(error.accepted(), 2);
+        assert_eq!(error.retry_after(), Some(Duration::from_secs(7)));
+        let error = settle(14, outcomes(), Duration::from_secs(2)).unwrap_err();
+        assert_eq!(error.retry_after(), Some(Duration::from_secs(2)));
+        let error = settle(5, vec![(5, retry("down"))], MAX_RETRY_AFTER).unwrap_err();
+        assert_eq!(error.retry_after(), None);
     }
 
     #[test]

@@ -29,10 +29,24 @@ macro_rules! export_settings {
             self
         }
 
-        /// Timeout of one export. Default: `OTEL_EXPORTER_OTLP_TIMEOUT`, else 10 s.
+        /// Timeout of one export. Default: `OTEL_EXPORTER_OTLP_TIMEOUT`, else 10 s. Longer than
+        /// zero and at most [`MAX_DURATION`](crate::otlp::MAX_DURATION) (one hour), or `build`
+        /// fails naming it.
         #[must_use]
         pub fn with_timeout(mut self, timeout: Duration) -> Self {
             self.overrides.timeout = Some(timeout);
+            self
+        }
+
+        /// The most bytes of a reply read from the receiver over HTTP (gRPC: the largest reply
+        /// message of the log sink). Default:
+        /// [`DEFAULT_MAX_RESPONSE_BYTES`](crate::otlp::DEFAULT_MAX_RESPONSE_BYTES), 64 KiB; `0`
+        /// is taken as 1. The body is read as it arrives and never past this: a longer
+        /// successful reply fails the export with an error naming the limit (and it is
+        /// retried); of an error reply, only this much is read.
+        #[must_use]
+        pub fn with_max_response_bytes(mut self, bytes: usize) -> Self {
+            self.overrides.max_response_bytes = Some(bytes.max(1));
             self
         }
 
@@ -93,7 +107,8 @@ mod transport;
 mod wire;
 
 pub use config::{
-    Compression, Protocol, DEFAULT_GRPC_ENDPOINT, DEFAULT_HTTP_ENDPOINT, DEFAULT_TIMEOUT,
+    Compression, Protocol, DEFAULT_GRPC_ENDPOINT, DEFAULT_HTTP_ENDPOINT,
+    DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT, MAX_DURATION,
 };
 pub use logs::{OtlpLogSink, OtlpLogSinkBuilder, DEFAULT_MAX_REQUEST_BYTES};
 pub use setup::{OtlpSetup, OtlpSetupBuilder, OtlpShutdown};

@@ -11,10 +11,14 @@ use tracing_subscriber::filter::{Filtered, LevelFilter, Targets};
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Layer as _;
 
-use super::config::{Compression, ExportConfig, Overrides, Protocol, Secret};
+use super::config::{
+    check_duration, Compression, EndpointUrl, ExportConfig, Overrides, Protocol, Secret,
+};
+use super::transport::MAX_RECEIVER_TEXT;
 use super::{resource_attributes, OtlpError, OtlpLogSink, OtlpLogSinkBuilder, OwnRuntime};
 use crate::names;
 use crate::otel::OtelMetricsSink;
+use crate::scrub::Scrubber;
 use crate::{ShutdownError, Stats, WorkerGuard};
 
 /// Crates whose spans and events belong to the export itself.
@@ -72,6 +76,8 @@ pub struct OtlpSetup {
     tracer_provider: SdkTracerProvider,
     meter_provider: SdkMeterProvider,
     logs: OtlpLogSinkBuilder,
+    /// Scrubs the SDK's errors of every header value and the endpoints' queries.
+    scrubber: Scrubber,
     /// Drives the gRPC channels of the span and metric exporters; kept alive with them.
     runtime: Option<OwnRuntime>,
 }
@@ -90,15 +96,18 @@ impl OtlpSetupBuilder {
     export_settings!();
 
     /// The collector's base URL, `http(s)://host:4317` for gRPC or `http(s)://host:4318` for
-    /// HTTP (the signal paths `/v1/traces`, `/v1/metrics`, `/v1/logs` are appended).
+    /// HTTP (the signal paths `/v1/traces`, `/v1/metrics`, `/v1/logs` are added to its path,
+    /// before any query). The values of its query never show in `Debug` output or errors.
     #[must_use]
     pub fn with_endpoint(mut self, endpoint: impl Into<String>) -> Self {
-        self.overrides.endpoint = Some(endpoint.into());
+        self.overrides.endpoint = Some(EndpointUrl(endpoint.into()));
         self.overrides.endpoint_is_base = true;
         self
     }
 
-    /// How often metrics are exported. Default: `OTEL_METRIC_EXPORT_INTERVAL`, else 60 s.
+    /// How often metrics are exported. Default: `OTEL_METRIC_EXPORT_INTERVAL`, else 60 s. Longer
+    /// than zero and at most [`MAX_DURATION`](crate::otlp::MAX_DURATION) (one hour), or `build`
+    /// fails naming it.
     #[must_use]
     pub fn with_metrics_interval(mut self, interval: Duration) -> Self {
         self.metrics_interval = Some(interval);
@@ -125,6 +134,9 @@ impl OtlpSetupBuilder {
             .build();
         let traces = ExportConfig::resolve(&self.overrides, "TRACES", "/v1/traces", lookup)?;
         let metrics = ExportConfig::resolve(&self.overrides, "METRICS", "/v1/metrics", lookup)?;
+        let metrics_interval = metrics_interval(self.metrics_interval, lookup)?;
+        let secrets = [traces.secrets(), metrics.secrets()].concat();
+        let scrubber = Scrubber::new(secrets.iter().map(String::as_str));
         let needs_runtime = traces.protocol == Protocol::Grpc || metrics.protocol == Protocol::Grpc;
         let runtime = if needs_runtime {
             Some(OwnRuntime::new(
@@ -180,7 +192,7 @@ impl OtlpSetupBuilder {
             .with_resource(resource.clone())
             .build();
         let mut reader = PeriodicReader::builder(metric_exporter);
-        if let Some(interval) = self.metrics_interval {
+        if let Some(interval) = metrics_interval {
             reader = reader.with_interval(interval);
         }
         let meter_provider = SdkMeterProvider::builder()
@@ -199,9 +211,36 @@ impl OtlpSetupBuilder {
             tracer_provider,
             meter_provider,
             logs,
+            scrubber,
             runtime,
         })
     }
+}
+
+/// The metrics export interval from the builder, else `OTEL_METRIC_EXPORT_INTERVAL` (which the
+/// SDK would read unchecked), checked; `None` for the SDK's default.
+fn metrics_interval(
+    given: Option<Duration>,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<Duration>, OtlpError> {
+    const VARIABLE: &str = "OTEL_METRIC_EXPORT_INTERVAL";
+    if let Some(interval) = given {
+        check_duration(interval, "with_metrics_interval")?;
+        return Ok(Some(interval));
+    }
+    let Some(value) = lookup(VARIABLE).filter(|v| !v.trim().is_empty()) else {
+        return Ok(None);
+    };
+    let ms = value
+        .trim()
+        .parse::<u64>()
+        .map_err(|_| OtlpError::InvalidSetting {
+            setting: VARIABLE,
+            reason: format!("`{value}` is not a number of milliseconds"),
+        })?;
+    let interval = Duration::from_millis(ms);
+    check_duration(interval, VARIABLE)?;
+    Ok(Some(interval))
 }
 
 /// Builds an exporter inside the runtime when it speaks gRPC (tonic spawns its connection
@@ -229,7 +268,7 @@ fn grpc<B: opentelemetry_otlp::WithTonicConfig + opentelemetry_otlp::WithExportC
     // are what goes out.
     let resolved = metadata.clone();
     let mut builder = builder
-        .with_endpoint(config.endpoint.clone())
+        .with_endpoint(config.endpoint.0.clone())
         .with_timeout(config.timeout)
         .with_metadata(metadata)
         .with_interceptor(move |mut request: tonic::Request<()>| {
@@ -258,11 +297,14 @@ fn grpc<B: opentelemetry_otlp::WithTonicConfig + opentelemetry_otlp::WithExportC
 }
 
 /// The SDK's HTTP exporter merges OTEL_EXPORTER_OTLP_*_HEADERS over the headers it is given;
-/// this client puts the resolved headers (builder over environment) back on every request.
+/// this client puts the resolved headers (builder over environment) back on every request. It
+/// reads a reply up to `max_response_bytes`, and hands the SDK an error reply's text scrubbed.
 #[derive(Debug)]
 struct ResolvedHeaders {
     client: reqwest::blocking::Client,
     headers: http::HeaderMap,
+    max_response_bytes: usize,
+    scrubber: Scrubber,
 }
 
 #[async_trait::async_trait]
@@ -271,10 +313,40 @@ impl opentelemetry_http::HttpClient for ResolvedHeaders {
         &self,
         mut request: http::Request<bytes::Bytes>,
     ) -> Result<http::Response<bytes::Bytes>, opentelemetry_http::HttpError> {
+        use std::io::Read as _;
         for (name, value) in &self.headers {
             request.headers_mut().insert(name.clone(), value.clone());
         }
-        self.client.send_bytes(request).await
+        let mut response = self.client.execute(request.try_into()?)?;
+        let status = response.status();
+        let headers = std::mem::take(response.headers_mut());
+        let limit = self.max_response_bytes;
+        let mut body = Vec::new();
+        response
+            .by_ref()
+            .take(u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1))
+            .read_to_end(&mut body)?;
+        if body.len() > limit {
+            if status.is_success() {
+                return Err(format!(
+                    "the reply of the OTLP receiver is larger than the limit of {limit} bytes \
+                     (`with_max_response_bytes`)"
+                )
+                .into());
+            }
+            body.truncate(limit);
+        }
+        if !status.is_success() {
+            body = self
+                .scrubber
+                .scrub(&String::from_utf8_lossy(&body), MAX_RECEIVER_TEXT)
+                .into_bytes();
+        }
+        let mut answer = http::Response::builder()
+            .status(status)
+            .body(bytes::Bytes::from(body))?;
+        *answer.headers_mut() = headers;
+        Ok(answer)
     }
 }
 
@@ -288,7 +360,10 @@ fn http<B: opentelemetry_otlp::WithHttpConfig + opentelemetry_otlp::WithExportCo
     // A blocking client runs a runtime of its own, which may not be started from inside the
     // application's runtime: build it on a thread of its own.
     let client = std::thread::spawn(move || {
-        let mut builder = reqwest::blocking::Client::builder().timeout(timeout);
+        let mut builder = reqwest::blocking::Client::builder()
+            .timeout(timeout)
+            // A redirect would take the headers (API keys) to whatever host it names.
+            .redirect(reqwest::redirect::Policy::none());
         if let Some(ca) = ca {
             builder = builder.add_root_certificate(ca);
         }
@@ -300,10 +375,15 @@ fn http<B: opentelemetry_otlp::WithHttpConfig + opentelemetry_otlp::WithExportCo
     .join()
     .map_err(|_| "building the HTTP client panicked".to_owned())??;
     let mut builder = builder
-        .with_endpoint(config.endpoint.clone())
+        .with_endpoint(config.endpoint.0.clone())
         .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
         .with_timeout(config.timeout)
-        .with_http_client(ResolvedHeaders { client, headers });
+        .with_http_client(ResolvedHeaders {
+            client,
+            headers,
+            max_response_bytes: config.max_response_bytes,
+            scrubber: config.scrubber(),
+        });
     if config.compression == Compression::Gzip {
         builder = builder.with_compression(opentelemetry_otlp::Compression::Gzip);
     }
@@ -381,22 +461,59 @@ impl OtlpSetup {
     /// # Errors
     /// The first provider that failed.
     pub fn shutdown(mut self) -> Result<(), OtlpError> {
+        let scrubber = &self.scrubber;
         let traces = self
             .tracer_provider
             .shutdown()
             .map_err(|e| OtlpError::Shutdown {
                 signal: "traces",
-                message: e.to_string(),
+                message: scrubber.scrub(&e.to_string(), MAX_RECEIVER_TEXT),
             });
         let metrics = self
             .meter_provider
             .shutdown()
             .map_err(|e| OtlpError::Shutdown {
                 signal: "metrics",
-                message: e.to_string(),
+                message: scrubber.scrub(&e.to_string(), MAX_RECEIVER_TEXT),
             });
         // The exporters are shut down: nothing is left on the runtime to wait for.
         drop(self.runtime.take());
         traces.and(metrics)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::metrics_interval;
+
+    #[test]
+    fn the_metrics_interval_is_bounded_from_the_builder_and_the_environment() {
+        let env = |value: &'static str| {
+            move |name: &str| (name == "OTEL_METRIC_EXPORT_INTERVAL").then(|| value.to_owned())
+        };
+        assert_eq!(metrics_interval(None, &|_| None).unwrap(), None);
+        assert_eq!(
+            metrics_interval(None, &env("15000")).unwrap(),
+            Some(Duration::from_secs(15))
+        );
+        let given = Some(Duration::from_secs(5));
+        assert_eq!(metrics_interval(given, &env("x")).unwrap(), given);
+        for (value, reason) in [
+            ("18446744073709551615", "3600s"),
+            ("0", "3600s"),
+            ("soon", "milliseconds"),
+        ] {
+            let err = metrics_interval(None, &env(value)).unwrap_err().to_string();
+            assert!(
+                err.contains("OTEL_METRIC_EXPORT_INTERVAL") && err.contains(reason),
+                "{err}"
+            );
+        }
+        let err = metrics_interval(Some(Duration::MAX), &|_| None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("with_metrics_interval"), "{err}");
     }
 }

@@ -6,11 +6,12 @@
 //! its [`SinkStats::dropped`](super::SinkStats::dropped)) under `DropNewest`. The other sinks
 //! keep receiving every entry.
 
+use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use tracing::Dispatch;
@@ -18,7 +19,7 @@ use tracing::Dispatch;
 use super::stats::SinkCounters;
 use super::{FlushError, RetryPolicy, Shared};
 use crate::entry::AuditEntry;
-use crate::sink::{error_chain, AuditSink, SinkError};
+use crate::sink::{error_chain, AuditSink, SinkError, MAX_RETRY_AFTER};
 
 /// Assembled entries on their way to the sinks. The batch keeps its charge against the
 /// pipeline's byte bound until the last lane that took it is done with it.
@@ -160,6 +161,9 @@ impl Lane {
             pending: pending.clone(),
             retry,
             idle_flush,
+            backlog,
+            held: VecDeque::new(),
+            closing: false,
         };
         let thread = std::thread::Builder::new()
             .name(format!("llm-audit-sink-{index}"))
@@ -227,13 +231,21 @@ struct LaneRunner {
     pending: Arc<Unwritten>,
     retry: RetryPolicy,
     idle_flush: Duration,
+    backlog: Backlog,
+    /// Messages that arrived while the lane waited out a receiver's `Retry-After`, in order.
+    held: VecDeque<LaneMessage>,
+    /// Whether the lane was told to shut down (or the worker is gone): no more waiting for a
+    /// receiver that asks for time.
+    closing: bool,
 }
 
 impl LaneRunner {
     fn run(mut self) {
         let mut dirty = false;
         loop {
-            let message = if dirty {
+            let message = if let Some(message) = self.held.pop_front() {
+                message
+            } else if dirty {
                 match self.rx.recv_timeout(self.idle_flush) {
                     Ok(message) => message,
                     Err(RecvTimeoutError::Timeout) => {
@@ -278,10 +290,11 @@ impl LaneRunner {
         }
     }
 
-    /// Writes `entries`, retrying with backoff from the first entry not yet accepted.
+    /// Writes `entries`, retrying with backoff from the first entry not yet accepted, or after
+    /// the wait the sink asked for.
     fn write(&mut self, entries: &[AuditEntry], events: bool) {
         let retry = self.retry;
-        let counters = &*self.counters;
+        let counters = self.counters.clone();
         let mut start = 0;
         let mut rejected = 0;
         let mut attempt = 0;
@@ -295,13 +308,34 @@ impl LaneRunner {
                     rejected += error.rejected().min(accepted);
                     counters.set_error(error_chain(&error));
                     // Nothing left to retry when the rest was accepted (or refused for good).
-                    if start >= entries.len() || attempt >= retry.attempts {
+                    if start >= entries.len() {
+                        break;
+                    }
+                    // A receiver that asks for time gets it, at least the backoff ("retry now"
+                    // must not make a busy loop). While the backlog holds what arrives
+                    // meanwhile, the wait is a delay and loses nothing; past that, or once
+                    // shutting down, it is a retry like any other, so that a receiver that
+                    // throttles for good cannot hold the lane or the shutdown for ever.
+                    let throttle = error
+                        .retry_after()
+                        .map(|wait| wait.max(retry.initial_backoff).min(MAX_RETRY_AFTER));
+                    if let Some(wait) = throttle.filter(|_| self.may_wait()) {
+                        counters.throttled.fetch_add(1, Relaxed);
+                        self.wait(wait);
+                        continue;
+                    }
+                    if attempt >= retry.attempts {
                         break;
                     }
                     attempt += 1;
                     counters.retries.fetch_add(1, Relaxed);
-                    std::thread::sleep(backoff);
-                    backoff = (backoff * 2).min(retry.max_backoff);
+                    match throttle {
+                        Some(wait) => self.wait(wait),
+                        None => {
+                            std::thread::sleep(backoff);
+                            backoff = backoff.saturating_mul(2).min(retry.max_backoff);
+                        }
+                    }
                 }
             }
         }
@@ -312,6 +346,38 @@ impl LaneRunner {
         } else {
             counters.written.fetch_add(written, Relaxed);
             counters.failed.fetch_add(failed, Relaxed);
+        }
+    }
+
+    /// Whether a wait the sink asks for is a delay: the lane is not shutting down and has room
+    /// for more than it holds.
+    fn may_wait(&self) -> bool {
+        !self.closing
+            && self.pending.entries.load(SeqCst) < self.backlog.entries
+            && self.pending.bytes.load(SeqCst) < self.backlog.bytes
+    }
+
+    /// Waits `wait`, keeping the messages that arrive meanwhile for later and noting a
+    /// shutdown among them.
+    fn wait(&mut self, wait: Duration) {
+        let deadline = Instant::now().checked_add(wait);
+        loop {
+            let left = deadline.map_or(wait, |d| d.saturating_duration_since(Instant::now()));
+            if left.is_zero() {
+                return;
+            }
+            match self.rx.recv_timeout(left) {
+                Ok(message) => {
+                    self.closing |= matches!(message, LaneMessage::Shutdown);
+                    self.held.push_back(message);
+                }
+                Err(RecvTimeoutError::Timeout) => return,
+                Err(RecvTimeoutError::Disconnected) => {
+                    self.closing = true;
+                    std::thread::sleep(left);
+                    return;
+                }
+            }
         }
     }
 

@@ -64,6 +64,11 @@ pub struct SinkStats {
     pub events_written: u64,
     /// Retries of failed writes.
     pub retries: u64,
+    /// Waits the sink's receiver asked for before the next attempt
+    /// ([`SinkError::retry_after`](crate::SinkError::retry_after): an HTTP `Retry-After`, a gRPC
+    /// `RetryInfo`), taken while the sink's backlog had room: delays, not failures, and not
+    /// counted in `retries`.
+    pub throttled: u64,
     /// Failed flushes: entries written before one may not be durable.
     pub flush_failures: u64,
     /// The last error the sink returned, with its causes.
@@ -78,6 +83,7 @@ pub(crate) struct SinkCounters {
     pub(crate) dropped: AtomicU64,
     pub(crate) events_written: AtomicU64,
     pub(crate) retries: AtomicU64,
+    pub(crate) throttled: AtomicU64,
     pub(crate) flush_failures: AtomicU64,
     pub(crate) last_error: Mutex<Option<String>>,
 }
@@ -130,6 +136,7 @@ impl Counters {
                     dropped: s.dropped.load(Relaxed),
                     events_written: s.events_written.load(Relaxed),
                     retries: s.retries.load(Relaxed),
+                    throttled: s.throttled.load(Relaxed),
                     flush_failures: s.flush_failures.load(Relaxed),
                     last_error: s.last_error.lock().ok().and_then(|e| e.clone()),
                 })

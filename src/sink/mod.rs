@@ -6,6 +6,7 @@
 
 use std::error::Error as StdError;
 use std::fmt;
+use std::time::Duration;
 
 use crate::entry::AuditEntry;
 
@@ -48,8 +49,9 @@ pub const MAX_LINE_BYTES: usize = 64 << 20;
 /// is required: a sink that buffers must say what `flush` and `shutdown` mean for it.
 ///
 /// The worker retries a failed batch with backoff, starting after the entries the error reports
-/// as [accepted](SinkError::accepted); what cannot be delivered is counted as failed for that sink
-/// in [`Stats`](crate::Stats).
+/// as [accepted](SinkError::accepted), or after the wait the error asks for
+/// ([`retry_after`](SinkError::retry_after)); what cannot be delivered is counted as failed for
+/// that sink in [`Stats`](crate::Stats).
 pub trait AuditSink: Send + Sync + fmt::Debug + 'static {
     /// A short name for statistics and error messages, for example `jsonl`.
     fn name(&self) -> &str;
@@ -91,8 +93,12 @@ pub struct SinkError {
     message: String,
     accepted: usize,
     rejected: usize,
+    retry_after: Option<Duration>,
     source: Option<Box<dyn StdError + Send + Sync>>,
 }
+
+/// The longest wait before a retry that a [`SinkError::with_retry_after`] gets: 5 minutes.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
 
 impl SinkError {
     /// An error described by `message`, with no entry of the batch accepted.
@@ -102,6 +108,7 @@ impl SinkError {
             message: message.into(),
             accepted: 0,
             rejected: 0,
+            retry_after: None,
             source: None,
         }
     }
@@ -116,6 +123,7 @@ impl SinkError {
             message: message.into(),
             accepted: 0,
             rejected: 0,
+            retry_after: None,
             source: Some(source.into()),
         }
     }
@@ -147,6 +155,25 @@ impl SinkError {
     #[must_use]
     pub fn rejected(&self) -> usize {
         self.rejected
+    }
+
+    /// Says that the receiver asked to be left alone for `wait` (an HTTP `Retry-After`, a gRPC
+    /// `RetryInfo`): the pipeline waits that long before the next attempt, instead of its
+    /// backoff, and at most [`MAX_RETRY_AFTER`]. While the sink's backlog has room and the
+    /// pipeline is not shutting down, such a wait is a delay: it uses none of the retries of
+    /// [`with_retry`](crate::AuditLayerBuilder::with_retry), and nothing is counted failed for
+    /// it.
+    #[must_use]
+    pub fn with_retry_after(mut self, wait: Duration) -> Self {
+        self.retry_after = Some(wait.min(MAX_RETRY_AFTER));
+        self
+    }
+
+    /// The wait the receiver asked for before the next attempt, at most [`MAX_RETRY_AFTER`];
+    /// see [`with_retry_after`](Self::with_retry_after).
+    #[must_use]
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.retry_after
     }
 }
 

@@ -26,6 +26,8 @@ pub(crate) struct Reply {
     pub(crate) cut: bool,
     /// Read the request and never answer.
     pub(crate) hang: bool,
+    /// After the chunks: this piece, this many times (a huge body, never held whole).
+    pub(crate) repeat: Option<(Vec<u8>, u64)>,
 }
 
 impl Reply {
@@ -205,6 +207,15 @@ async fn serve(
         socket.flush().await?;
         if !reply.pause.is_zero() {
             tokio::time::sleep(reply.pause).await;
+        }
+    }
+    if let Some((piece, times)) = &reply.repeat {
+        let mut framed = format!("{:x}\r\n", piece.len()).into_bytes();
+        framed.extend_from_slice(piece);
+        framed.extend_from_slice(b"\r\n");
+        for _ in 0..*times {
+            // The client stops reading at its bound and closes: the write fails, and ends.
+            socket.write_all(&framed).await?;
         }
     }
     if !reply.cut {
