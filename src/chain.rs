@@ -70,8 +70,10 @@ pub const ERASABLE: &[&str] = &[
 /// The `prev` of a stream's first entry.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
-/// An entry's place in its stream.
+/// An entry's place in its stream. A link has exactly these four members: one with any other
+/// is no link (a forged line could carry notes there that no hash covers).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ChainLink {
     /// The writer's stream id.
     pub stream: String,
@@ -87,6 +89,7 @@ pub struct ChainLink {
 /// what [`line_digest_ref`] gives, so that a verifier reads millions of lines without
 /// allocating for each.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LinkRef<'a> {
     /// The writer's stream id.
     #[serde(borrow)]
@@ -505,6 +508,57 @@ pub fn erase_members(
         }
     }
     Ok(true)
+}
+
+/// Converts an entry erased in format v1 (with the unkeyed digests of what was removed in
+/// `erased.digests`, which would let anyone confirm a guess of a removed id) to format v2: the
+/// digests go, the names of the members stay, and the entry is signed as
+/// [`erase_members`] signs (after [`check_before_erasure`]). Returns whether it changed.
+///
+/// # Errors
+/// As [`erase_members`].
+pub fn upgrade_erasure(
+    entry: &mut Value,
+    key: Option<&SigningKey>,
+    time: &str,
+) -> Result<bool, ChainError> {
+    if entry.get(ERASED).is_none() || is_erased_v2(entry) {
+        return Ok(false);
+    }
+    let chained = link_of(entry);
+    if chained.is_some() {
+        let key = key.ok_or(ChainError::NeedsKey)?;
+        check_before_erasure(entry, &key.verifying_key())?;
+    }
+    let mut members: Vec<String> = erased_digests(entry)
+        .map(|d| d.keys().cloned().collect())
+        .unwrap_or_default();
+    members.sort();
+    let object = entry.as_object_mut().ok_or(ChainError::NotAnObject)?;
+    object.insert(
+        ERASED.to_owned(),
+        serde_json::json!({ "v": 2, "members": members }),
+    );
+    if let (Some(link), Some(key)) = (chained, key) {
+        use ed25519_dalek::Signer;
+        let text = erasure_v2_signed_text(entry, &link, time, &key.key_id)?;
+        let signature = hex::encode(key.key.sign(text.as_bytes()).to_bytes());
+        if let Some(erased) = entry.get_mut(ERASED).and_then(Value::as_object_mut) {
+            erased.insert("time".to_owned(), time.into());
+            erased.insert("key_id".to_owned(), key.key_id.clone().into());
+            erased.insert("signature".to_owned(), signature.into());
+        }
+    }
+    Ok(true)
+}
+
+/// Whether an entry erased in format v1 kept the digest of `value` for `member`.
+#[must_use]
+pub fn kept_digest_of(entry: &Value, member: &str, value: &Value) -> bool {
+    erased_digests(entry)
+        .and_then(|d| d.get(member))
+        .and_then(Value::as_str)
+        .is_some_and(|d| d == erasable_digest(value))
 }
 
 /// The text an erasure signature signs, for the entry at `seq` of `stream` with hash `hash`:

@@ -6,7 +6,9 @@
 //! stream of its own, signed) records what was done.
 
 use serde_json::Value;
-use tracing_llm_audit::chain::{erase_member, erase_members, ChainError, SigningKey, ERASABLE};
+use tracing_llm_audit::chain::{
+    erase_member, erase_members, kept_digest_of, upgrade_erasure, ChainError, SigningKey, ERASABLE,
+};
 use tracing_llm_audit::{AuditEntry, AuditSink, HashKey, JsonlSink};
 
 use crate::retention::{entry_line, now_text, replace_file, row_value, sign, sync_dir};
@@ -41,18 +43,24 @@ pub(crate) fn erase_entry(
     signing: Option<&SigningKey>,
     now: &str,
 ) -> Result<bool, String> {
-    if entry.get("user_id").and_then(Value::as_str) != Some(user) {
-        return Ok(false);
-    }
-    let mut changes = vec![("user_id", Some(Value::String(pseudonym.to_owned())))];
-    changes.extend(personal().map(|m| (m, None)));
-    erase_members(entry, &changes, signing, now).map_err(|e| match e {
+    let why = |e: ChainError| match e {
         ChainError::NeedsKey => "chained entries would change: erasing their values needs \
                                  --signing-key (the key that signs the checkpoints) to sign the \
                                  change; nothing was changed"
             .to_owned(),
         e => format!("{e}; nothing was changed"),
-    })?;
+    };
+    if entry.get("user_id").and_then(Value::as_str) != Some(user) {
+        // Erased before, in format v1: its unkeyed digest of the id would confirm a guess of
+        // it. Converted to v2, which keeps none.
+        if kept_digest_of(entry, "user_id", &Value::String(user.to_owned())) {
+            return upgrade_erasure(entry, signing, now).map_err(why);
+        }
+        return Ok(false);
+    }
+    let mut changes = vec![("user_id", Some(Value::String(pseudonym.to_owned())))];
+    changes.extend(personal().map(|m| (m, None)));
+    erase_members(entry, &changes, signing, now).map_err(why)?;
     Ok(true)
 }
 
@@ -119,6 +127,13 @@ fn fragment_mentions(line: &[u8], user: &str) -> bool {
     if memchr::memmem::find(line, user.as_bytes()).is_some() {
         return true;
     }
+    // A torn line's bytes as hex (a quarantine record, an old repair entry), in either case.
+    let hex = hex::encode(user);
+    if memchr::memmem::find(line, hex.as_bytes()).is_some()
+        || memchr::memmem::find(line, hex.to_ascii_uppercase().as_bytes()).is_some()
+    {
+        return true;
+    }
     if memchr::memchr(b'\\', line).is_none() {
         return false;
     }
@@ -171,14 +186,18 @@ pub(crate) fn erase_jsonl(
     // The user id as the sinks write it, escapes included. A line may spell it otherwise
     // (`\u0061lice`): every line with an escape is decoded too.
     let needle = entry_line(&Value::String(user.to_owned()))?;
-    // Repair entries written before the fix kept a torn line's bytes as hex.
+    // Repair entries written before the fix kept a torn line's bytes as hex; entries erased in
+    // format v1 kept the id's unkeyed digest.
     let user_hex = hex::encode(user);
+    let user_digest = tracing_llm_audit::chain::erasable_digest(&Value::String(user.to_owned()));
     let mentions = |line: &[u8]| {
         memchr::memmem::find(line, needle.as_bytes()).is_some()
             || memchr::memmem::find(line, user.as_bytes()).is_some()
             || memchr::memmem::find(line, user_hex.as_bytes()).is_some()
+            || memchr::memmem::find(line, user_digest.as_bytes()).is_some()
             || memchr::memchr(b'\\', line).is_some()
     };
+    let mut pending = Vec::new();
     for path in files {
         let bytes = tracing_llm_audit::sink::log_file::read(&path)
             .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
@@ -223,11 +242,16 @@ pub(crate) fn erase_jsonl(
             }
         }
         if changed > 0 || torn > 0 {
-            replace_file(&path, &out)?;
+            pending.push((path, out));
             done.entries += changed;
             done.torn_lines += torn;
             done.files += 1;
         }
+    }
+    // Only once every file checked out: an entry that does not match its hash, in the last
+    // file, changes nothing in the first.
+    for (path, out) in pending {
+        replace_file(&path, &out)?;
     }
     done.fragments = erase_quarantine(dir, user)?;
     sync_dir(dir);
@@ -298,13 +322,19 @@ pub(crate) fn erase_postgres(
     let (in_files, lines) = files.erase(user, &pseudonym, signing, &now)?;
     let (runtime, client) = pg.parts();
     let db = |e: tokio_postgres::Error| crate::source::db_error(&e);
+    // Rows erased in format v1 kept the id's unkeyed digest: converted too.
+    let digest = tracing_llm_audit::chain::erasable_digest(&Value::String(user.to_owned()));
     let entries = runtime.block_on(async {
         let tx = client.transaction().await.map_err(db)?;
         tx.batch_execute("SET LOCAL llm_audit.maintenance = 'retention'")
             .await
             .map_err(db)?;
         let rows = tx
-            .query("SELECT * FROM llm_audit_log WHERE user_id = $1", &[&user])
+            .query(
+                "SELECT * FROM llm_audit_log WHERE user_id = $1 \
+                 OR erased -> 'digests' ->> 'user_id' = $2",
+                &[&user, &digest],
+            )
             .await
             .map_err(db)?;
         let set = personal()
@@ -324,9 +354,14 @@ pub(crate) fn erase_postgres(
             let mut value = row_value(&row, &entry)?;
             if erase_entry(&mut value, user, &pseudonym, signing, &now)? {
                 let erased = value.get(tracing_llm_audit::chain::ERASED).cloned();
+                // What was signed: the pseudonym, or the one an earlier erasure put there.
+                let user_id = value
+                    .get("user_id")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned);
                 tx.execute(
                     &update,
-                    &[&pseudonym, &erased, &entry.request_id, &entry.timestamp],
+                    &[&user_id, &erased, &entry.request_id, &entry.timestamp],
                 )
                 .await
                 .map_err(db)?;
@@ -518,6 +553,11 @@ fn erase_quarantine(dir: &std::path::Path, user: &str) -> Result<u64, String> {
     for line in text.lines() {
         let mut record: Value = match serde_json::from_str(line) {
             Ok(record) => record,
+            // A record a killed writer left half written: removed if it holds the id.
+            Err(_) if fragment_mentions(line.as_bytes(), user) => {
+                emptied += 1;
+                continue;
+            }
             Err(_) => {
                 out.push_str(line);
                 out.push('\n');

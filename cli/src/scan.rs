@@ -115,6 +115,50 @@ pub(crate) fn refuse_other_prefixes(dir: &Path, command: &str) -> Result<(), Str
     }
 }
 
+/// The lines of a small file (a checkpoint file), read a line at a time: `None` stands for a
+/// line longer than `max` bytes, skipped to its end without being held.
+pub(crate) fn bounded_lines(path: &Path, max: usize) -> Result<Vec<Option<String>>, String> {
+    use std::io::BufRead;
+    let file = tracing_llm_audit::sink::log_file::open_read(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let mut reader = std::io::BufReader::new(file);
+    let mut lines = Vec::new();
+    let mut line = Vec::new();
+    let mut too_long = false;
+    loop {
+        let buf = reader
+            .fill_buf()
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        if buf.is_empty() {
+            break;
+        }
+        let (take, end) = match memchr::memchr(b'\n', buf) {
+            Some(at) => (at, true),
+            None => (buf.len(), false),
+        };
+        if !too_long {
+            if line.len() + take > max {
+                too_long = true;
+                line = Vec::new();
+            } else {
+                line.extend_from_slice(&buf[..take]);
+            }
+        }
+        reader.consume(take + usize::from(end));
+        if end {
+            lines.push((!too_long).then(|| String::from_utf8_lossy(&line).into_owned()));
+            line.clear();
+            too_long = false;
+        }
+    }
+    if too_long {
+        lines.push(None);
+    } else if !line.is_empty() {
+        lines.push(Some(String::from_utf8_lossy(&line).into_owned()));
+    }
+    Ok(lines)
+}
+
 /// Bytes handed to a worker at a time (whole lines; a longer line makes a longer chunk).
 const CHUNK: usize = 1 << 20;
 
@@ -128,10 +172,52 @@ const OVERSIZED: &[u8] = b"\0llm-audit: an oversized line\0";
 pub(crate) const OVERSIZED_REASON: &str =
     "a line longer than the 64 MiB that a writer ever writes: not read";
 
-/// A line's bad reason: oversized, not an entry (`error`), or torn.
+/// Why a line with more JSON values than any entry has is refused: decoded, each value takes
+/// about twenty times the bytes it is written in (a 60 MiB line of `[0,0,...]` took 1.1 GB).
+pub(crate) const TOO_MANY_VALUES_REASON: &str =
+    "a line with more than 100000 JSON values, more than any entry has: not read";
+
+/// The most JSON values (each `,`, `:`, `[` and `{` outside strings counts one) a line may hold.
+const MAX_VALUES: usize = 100_000;
+
+/// Whether a long line holds more JSON values than [`MAX_VALUES`]. Lines under 1 MiB are not
+/// counted: however many values they hold, decoded they stay small.
+fn too_many_values(text: &[u8]) -> bool {
+    if text.len() < 1 << 20 {
+        return false;
+    }
+    let (mut count, mut in_string, mut escaped) = (0usize, false, false);
+    for &b in text {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b',' | b':' | b'[' | b'{' => {
+                count += 1;
+                if count > MAX_VALUES {
+                    return true;
+                }
+            }
+            _ => {}
+        }
+    }
+    false
+}
+
+/// A line's bad reason: oversized, too many values, not an entry (`error`), or torn.
 fn bad_reason(text: &[u8], complete: bool, error: impl std::fmt::Display) -> String {
     if text == OVERSIZED {
         OVERSIZED_REASON.to_owned()
+    } else if too_many_values(text) {
+        TOO_MANY_VALUES_REASON.to_owned()
     } else if complete {
         format!("not an audit entry: {error}")
     } else {
@@ -199,7 +285,7 @@ pub(crate) fn fold<A: Send>(
                             if text.iter().all(u8::is_ascii_whitespace) {
                                 continue;
                             }
-                            let decoded = if text == OVERSIZED {
+                            let decoded = if text == OVERSIZED || too_many_values(text) {
                                 Err(String::new())
                             } else {
                                 Checked::decode(text).map_err(|e| e.to_string())
@@ -409,7 +495,7 @@ pub(crate) fn ordered<T: Send>(
                             continue;
                         }
                         // A panic in `work` must not leave the others waiting for this chunk.
-                        let outcome = if text == OVERSIZED {
+                        let outcome = if text == OVERSIZED || too_many_values(text) {
                             Err(String::new())
                         } else {
                             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(text)))

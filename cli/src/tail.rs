@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeSet, HashSet};
 use std::fs::File;
-use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -81,6 +81,8 @@ struct Followed {
     partial: Vec<u8>,
     /// Started at the end of a file whose last line was not finished: skip to the next line.
     skip_partial: bool,
+    /// Inside a line longer than any a writer writes: skipped to its end.
+    too_long: bool,
 }
 
 impl Followed {
@@ -106,6 +108,7 @@ impl Followed {
             line_no: 0,
             partial: Vec::new(),
             skip_partial,
+            too_long: false,
         })
     }
 
@@ -117,12 +120,23 @@ impl Followed {
         filter: &Filter,
         out: &mut Out,
     ) -> Result<bool, String> {
+        const MAX: usize = tracing_llm_audit::sink::MAX_LINE_BYTES;
         loop {
-            let read = self
-                .reader
+            // Never more than a line may hold: a line with no end is not gathered whole.
+            let room = (MAX + 1).saturating_sub(self.partial.len()).max(1) as u64;
+            let read = (&mut self.reader)
+                .take(room)
                 .read_until(b'\n', &mut self.partial)
                 .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-            if read == 0 || self.partial.last() != Some(&b'\n') {
+            if read == 0 {
+                return Ok(true);
+            }
+            if self.partial.last() != Some(&b'\n') {
+                if self.partial.len() > MAX {
+                    self.partial = Vec::new();
+                    self.too_long = true;
+                    continue;
+                }
                 return Ok(true);
             }
             let line = std::mem::take(&mut self.partial);
@@ -130,6 +144,18 @@ impl Followed {
                 continue;
             }
             self.line_no += 1;
+            if std::mem::take(&mut self.too_long) {
+                let message = format!(
+                    "{}:{}: a line longer than the 64 MiB that a writer ever writes: not read",
+                    path.display(),
+                    self.line_no
+                );
+                if strict {
+                    return Err(message);
+                }
+                eprintln!("llm-audit: skipped {message}");
+                continue;
+            }
             let text = line.strip_suffix(b"\n").unwrap_or(&line);
             if text.iter().all(u8::is_ascii_whitespace) {
                 continue;

@@ -35,13 +35,11 @@ pub(crate) enum Kind {
     /// entry that no chain covers.
     Malformed,
     Unchained,
-    /// Not a problem: a crashed writer's stream, repaired by a later one, whose signed
-    /// checkpoints cover all its entries.
-    Repaired,
-    /// Entries that no signed checkpoint covers, only the unkeyed chain: the tail of a stream
-    /// whose writer crashed after its last checkpoint (a later writer recorded the crash). Not
-    /// tampering as far as can be told, and not proven either: anyone can recompute an unkeyed
-    /// chain. Its own verdict and exit code.
+    /// A stream whose writer crashed (a later writer recorded it): nothing after its last
+    /// signed checkpoint is proven. Entries there are covered only by the unkeyed chain, which
+    /// anyone can recompute, and entries written there and then removed look the same as a
+    /// crash. Not tampering as far as can be told, and not proven either: its own verdict and
+    /// exit code.
     Unsigned,
     /// Not a problem: entries removed by a retention policy, with a signed tombstone.
     Expired,
@@ -63,7 +61,6 @@ impl Kind {
             Self::Fragment => "fragment",
             Self::Malformed => "malformed",
             Self::Unchained => "unchained",
-            Self::Repaired => "repaired",
             Self::Unsigned => "unsigned",
             Self::Expired => "expired by policy",
             Self::Tombstone => "tombstone",
@@ -164,13 +161,14 @@ impl Report {
     }
 
     pub(crate) fn summary(&self) -> String {
-        let verdict = match (self.problems.len(), self.unsigned_entries) {
+        let verdict = match (self.problems.len(), self.unsigned.len()) {
             (0, 0) => "intact".to_owned(),
-            (0, n) => format!(
-                "no problem, but {n} entries in {} stream(s) are covered by no signed checkpoint, \
-                 only by the unkeyed chain (writers that crashed after their last checkpoint): \
-                 not proven",
-                self.unsigned.len()
+            (0, streams) => format!(
+                "no problem found, but not proven: {streams} stream(s) stopped without a final \
+                 checkpoint (writers that crashed); {} of their entries are covered by no signed \
+                 checkpoint, only by the unkeyed chain, and entries removed after their last \
+                 checkpoint would look the same",
+                self.unsigned_entries
             ),
             (n, _) => format!("{n} problem(s)"),
         };
@@ -489,6 +487,21 @@ fn checkpoint_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
     Ok(files)
 }
 
+/// The longest checkpoint line read (a checkpoint and its witnesses take a few KiB).
+const MAX_CHECKPOINT_LINE: usize = 1 << 20;
+
+/// The stream of a checkpoint file named `audit_checkpoints_<stream>.jsonl`, where the stream id
+/// is what writers make (letters, digits, `-`); `None` for any other name.
+fn checkpoint_stream(path: &Path) -> Option<String> {
+    let id = path
+        .file_name()?
+        .to_str()?
+        .strip_prefix("audit_checkpoints_")?
+        .strip_suffix(".jsonl")?;
+    (!id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+        .then(|| id.to_owned())
+}
+
 /// The streams a repair entry (an entry whose top-level action is `llm_audit.repair`) says
 /// crashed; `None` for any other entry.
 fn crashed_streams(entry: &serde_json::Value) -> Option<Vec<Crashed>> {
@@ -535,21 +548,56 @@ pub(crate) fn verify(dir: &Path, key: &VerifyingKey) -> Result<Report, String> {
     // Checkpoints, by stream.
     let mut checkpoints: BTreeMap<String, Vec<Checkpoint>> = BTreeMap::new();
     for path in checkpoint_files(dir)? {
-        let text = tracing_llm_audit::sink::log_file::read_to_string(&path)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        let stream = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .and_then(|n| n.split("checkpoints_").nth(1))
-            .map(|n| n.trim_end_matches(".jsonl").to_owned())
-            .unwrap_or_default();
-        for (i, line) in text
-            .lines()
-            .enumerate()
-            .filter(|(_, l)| !l.trim().is_empty())
-        {
+        let Some(stream) = checkpoint_stream(&path) else {
+            // `audit_checkpoints_<x>.jsonl.jsonl`, a stream id no writer makes: a file planted
+            // to be taken for a stream's (the repair once read it so).
+            problems.push(Problem {
+                stream: String::new(),
+                seq: None,
+                kind: Kind::Inserted,
+                detail: format!(
+                    "{}: named like a checkpoint file, but no writer names one so",
+                    path.display()
+                ),
+            });
+            continue;
+        };
+        let lines = scan::bounded_lines(&path, MAX_CHECKPOINT_LINE)?;
+        // A writer appends its checkpoints in index order (one repeats only right after a
+        // failed write): an earlier one after a later one was put there.
+        let mut highest: Option<u64> = None;
+        for (i, line) in lines.iter().enumerate() {
+            let Some(line) = line.as_deref().filter(|l| !l.trim().is_empty()) else {
+                if line.is_none() {
+                    problems.push(Problem {
+                        stream: stream.clone(),
+                        seq: None,
+                        kind: Kind::Malformed,
+                        detail: format!(
+                            "{}:{}: a line longer than {MAX_CHECKPOINT_LINE} bytes, which no \
+                             writer writes: not read",
+                            path.display(),
+                            i + 1
+                        ),
+                    });
+                }
+                continue;
+            };
             match serde_json::from_str::<Checkpoint>(line) {
+                Ok(cp) if highest.is_some_and(|h| cp.index < h) => problems.push(Problem {
+                    stream: stream.clone(),
+                    seq: Some(cp.seq),
+                    kind: Kind::Reordered,
+                    detail: format!(
+                        "{}:{}: checkpoint #{} after #{} (a copy of an earlier one)",
+                        path.display(),
+                        i + 1,
+                        cp.index,
+                        highest.unwrap_or_default()
+                    ),
+                }),
                 Ok(cp) if cp.stream == stream => {
+                    highest = Some(cp.index);
                     checkpoints.entry(stream.clone()).or_default().push(cp)
                 }
                 Ok(cp) => problems.push(Problem {
@@ -740,7 +788,7 @@ pub(crate) fn verify(dir: &Path, key: &VerifyingKey) -> Result<Report, String> {
         },
         |bad| {
             // No writer writes a line that long: a forged one, never a failed write.
-            if bad.reason == scan::OVERSIZED_REASON {
+            if bad.reason == scan::OVERSIZED_REASON || bad.reason == scan::TOO_MANY_VALUES_REASON {
                 oversized.push(Problem {
                     stream: String::new(),
                     seq: None,
@@ -913,19 +961,12 @@ fn conclude(
             if matches!(p.kind, Kind::Expired) {
                 report.notes.push(p);
             } else if p.kind == Kind::Unsigned {
-                report.unsigned_entries += p.seq.map_or(0, |first| {
-                    chain_max.map_or(0, |max| max.saturating_sub(first) + 1)
-                });
+                report.unsigned_entries += match (p.seq, chain_max) {
+                    (Some(first), Some(max)) if first <= max => max - first + 1,
+                    _ => 0,
+                };
                 report.unsigned.push(Problem {
                     detail: format!("{}; a later writer recorded the crash", p.detail),
-                    ..p
-                });
-            } else if p.kind == Kind::Repaired {
-                report.notes.push(Problem {
-                    detail: format!(
-                        "the writer crashed; a later writer recorded the repair ({})",
-                        p.detail
-                    ),
                     ..p
                 });
             } else {
@@ -1317,7 +1358,7 @@ impl ChainCheck {
         // A stream that ends unsealed: a crash a later writer repaired, or a missing checkpoint.
         // Entries after the last signed checkpoint of a repaired stream are unsigned.
         let (unsealed, uncovered) = if crash_repaired {
-            (Kind::Repaired, Kind::Unsigned)
+            (Kind::Unsigned, Kind::Unsigned)
         } else {
             (Kind::MissingCheckpoint, Kind::MissingCheckpoint)
         };
@@ -1408,6 +1449,8 @@ impl ChainCheck {
                     } else {
                         problem(Some(last.seq + 1), unsealed, format!("no checkpoint covers seq {} to {max}, and the stream has no final checkpoint (the writer stopped without shutting down, or checkpoints were removed)", last.seq + 1));
                     }
+                } else if !last.last && crash_repaired {
+                    problem(Some(last.seq + 1), unsealed, format!("nothing after seq {} is proven: the writer stopped without a final checkpoint, and entries written after it and removed would look the same", last.seq));
                 } else if !last.last {
                     problem(Some(last.seq), unsealed, "the stream has no final checkpoint (the writer stopped without shutting down, or it was removed)".to_owned());
                 }

@@ -563,9 +563,7 @@ fn assert_verifies(dir: &Path, public: &Path, cycle: u64) {
         "verify after cycle {cycle}:\n{output}"
     );
     assert!(
-        kinds
-            .iter()
-            .all(|k| k == "repaired" || k == "fragment" || k == "unsigned"),
+        kinds.iter().all(|k| k == "fragment" || k == "unsigned"),
         "verify after cycle {cycle} passed with other findings: {output}"
     );
 }

@@ -56,9 +56,15 @@ fn checkpoint_files(dir: &Path, prefix: &str) -> io::Result<Vec<PathBuf>> {
         .filter_map(Result::ok)
         .map(|e| e.path())
         .filter(|p| {
+            // Exactly `<prefix>checkpoints_<stream>.jsonl`, with a stream id as writers make
+            // them: `..._<id>.jsonl.jsonl`, planted, would be taken for stream `<id>`.
             p.file_name()
                 .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with(&marker) && n.ends_with(".jsonl"))
+                .and_then(|n| n.strip_prefix(&marker))
+                .and_then(|n| n.strip_suffix(".jsonl"))
+                .is_some_and(|id| {
+                    !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                })
         })
         .collect();
     files.sort();
@@ -86,8 +92,11 @@ fn daily_files(dir: &Path, prefix: &str) -> io::Result<Vec<PathBuf>> {
 /// wrote: never signed as far as `verify` is concerned, so the repair must name the one before
 /// them, and a new stream must not witness them.
 ///
-/// Reads the file from its end, a block at a time, and stops at the first signed checkpoint:
-/// a start reads every stream's file, which may hold a year of checkpoints.
+/// Reads the file from its end, a block at a time, and takes the signed checkpoint of the
+/// highest index there (not the last line: a copy of an earlier checkpoint appended at the end
+/// would make a closed stream look crashed there). A start reads every stream's file, which may
+/// hold a year of checkpoints, so at most [`MAX_TAIL`] bytes of each are read: a file planted
+/// to be gigabytes long costs no more.
 fn last_checkpoint(
     path: &Path,
     stream: &str,
@@ -106,17 +115,22 @@ fn last_checkpoint(
             // The first line of the block may be the end of one that started before it.
             lines.remove(0);
         }
-        let found = lines.iter().rev().find_map(|line| {
-            serde_json::from_slice::<Checkpoint>(line)
-                .ok()
-                .filter(|cp| cp.stream == stream && cp.verify(key))
-        });
-        if found.is_some() || start == 0 {
+        let mut candidates: Vec<Checkpoint> = lines
+            .iter()
+            .filter_map(|line| serde_json::from_slice::<Checkpoint>(line).ok())
+            .filter(|cp| cp.stream == stream)
+            .collect();
+        candidates.sort_by_key(|cp| std::cmp::Reverse(cp.index));
+        let found = candidates.into_iter().find(|cp| cp.verify(key));
+        if found.is_some() || start == 0 || block >= MAX_TAIL {
             return Ok(found);
         }
-        block = block.saturating_mul(4);
+        block = block.saturating_mul(4).min(MAX_TAIL);
     }
 }
+
+/// The most of a checkpoint file's end a starting writer reads.
+const MAX_TAIL: u64 = 16 << 20;
 
 /// The other streams of a directory as a starting writer finds them: the last checkpoint that
 /// each signed, with the key this writer signs with.
