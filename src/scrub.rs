@@ -235,6 +235,103 @@ mod tests {
         }
     }
 
+    mod property {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// How a server might write the secret back.
+        #[derive(Debug, Clone)]
+        enum Spelling {
+            Raw,
+            /// `\uXXXX` for the characters whose mask bit is set; upper or lower case hex.
+            Json(u64, bool),
+            /// `%XX` for the masked characters; `%25XX` when `twice`.
+            Percent(u64, bool),
+            /// Inside base64 (standard or URL-safe) with `prefix` bytes before it.
+            Base64(usize, bool),
+        }
+
+        fn spell(secret: &str, how: &Spelling) -> String {
+            let masked = |mask: u64, i: usize| mask >> (i % 64) & 1 == 1;
+            match how {
+                Spelling::Raw => secret.to_owned(),
+                Spelling::Json(mask, upper) => secret
+                    .chars()
+                    .enumerate()
+                    .map(|(i, c)| match (masked(*mask, i), upper) {
+                        (true, true) => format!("\\u{:04X}", c as u32),
+                        (true, false) => format!("\\u{:04x}", c as u32),
+                        (false, _) => c.to_string(),
+                    })
+                    .collect(),
+                Spelling::Percent(mask, twice) => secret
+                    .bytes()
+                    .enumerate()
+                    .map(|(i, b)| match (masked(*mask, i), twice) {
+                        (true, true) => format!("%25{b:02X}"),
+                        (true, false) => format!("%{b:02x}"),
+                        (false, _) => (b as char).to_string(),
+                    })
+                    .collect(),
+                Spelling::Base64(prefix, url) => {
+                    let mut bytes = b"us:".repeat(*prefix)[..*prefix].to_vec();
+                    bytes.extend_from_slice(secret.as_bytes());
+                    bytes.extend_from_slice(b"@x");
+                    if *url {
+                        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+                    } else {
+                        base64::engine::general_purpose::STANDARD.encode(bytes)
+                    }
+                }
+            }
+        }
+
+        fn spelling() -> impl Strategy<Value = Spelling> {
+            prop_oneof![
+                Just(Spelling::Raw),
+                (any::<u64>(), any::<bool>()).prop_map(|(m, u)| Spelling::Json(m, u)),
+                (any::<u64>(), any::<bool>()).prop_map(|(m, t)| Spelling::Percent(m, t)),
+                (0usize..3, any::<bool>()).prop_map(|(p, u)| Spelling::Base64(p, u)),
+            ]
+        }
+
+        proptest! {
+            /// For random secrets (token characters) and server replies that embed them in
+            /// random spellings at random places, the scrubbed text holds the secret in none of
+            /// them, and no base64 run of it decodes to the secret.
+            #[test]
+            fn no_spelling_of_a_secret_survives(
+                secret in "[A-Za-z0-9._~+/=-]{8,40}",
+                other in "[A-Za-z0-9]{8,20}",
+                how in proptest::collection::vec(spelling(), 1..4),
+                before in "[ -~]{0,40}",
+                after in "[ -~]{0,40}",
+            ) {
+                let spelled: Vec<String> = how.iter().map(|h| spell(&secret, h)).collect();
+                let text = format!("{before}{}{after} {}", spelled.join(" and "), spell(&other, &Spelling::Raw));
+                let out = Scrubber::new([secret.as_str(), other.as_str()]).scrub(&text, 100_000);
+                prop_assert!(!out.contains(&secret), "{text} -> {out}");
+                prop_assert!(!out.contains(&other), "{text} -> {out}");
+                for s in &spelled {
+                    prop_assert!(!out.contains(s.as_str()), "{s} in {out}");
+                }
+                for word in out.split(|c: char| !(c.is_ascii_alphanumeric() || "+/=-_".contains(c))) {
+                    for engine in [
+                        &base64::engine::general_purpose::STANDARD_NO_PAD,
+                        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+                    ] {
+                        for skip in 0..4.min(word.len()) {
+                            let w = word[skip..].trim_end_matches('=');
+                            if let Ok(bytes) = engine.decode(&w[..w.len() - w.len() % 4]) {
+                                prop_assert!(!String::from_utf8_lossy(&bytes).contains(&secret), "{word} in {out}");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn text_without_secrets_is_kept_and_bounded() {
         assert_eq!(

@@ -333,3 +333,107 @@ fn usage_that_is_no_count_is_kept_out_of_the_cost_and_said() {
     assert_eq!(entries[1].output_tokens, Some(7));
     assert_eq!(entries[2].output_tokens, Some(2));
 }
+
+/// For random keys, and server replies that embed them in random spellings and places (error
+/// type, message, body text, request id, a stream's error event), no output of the clients
+/// (error, its Debug, the entry, the logs) holds the key in any of them.
+#[test]
+fn random_keys_echoed_in_random_spellings_reach_no_output() {
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    const TOKEN: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._~-";
+    for case in 0..24 {
+        let len = 12 + (next() % 30) as usize;
+        let key: String = (0..len)
+            .map(|_| TOKEN[(next() % TOKEN.len() as u64) as usize] as char)
+            .collect();
+        let spell = |how: u64, mask: u64| -> String {
+            match how % 4 {
+                0 => key.clone(),
+                1 => key
+                    .chars()
+                    .enumerate()
+                    .map(|(i, c)| {
+                        if mask >> (i % 64) & 1 == 1 {
+                            format!("\\u{:04x}", c as u32)
+                        } else {
+                            c.to_string()
+                        }
+                    })
+                    .collect(),
+                2 => key
+                    .bytes()
+                    .enumerate()
+                    .map(|(i, b)| {
+                        if mask >> (i % 64) & 1 == 1 {
+                            format!("%{b:02X}")
+                        } else {
+                            (b as char).to_string()
+                        }
+                    })
+                    .collect(),
+                _ => base64::engine::general_purpose::STANDARD
+                    .encode(format!("{}{key}!", &"ab:"[..(mask % 3) as usize])),
+            }
+        };
+        let spelled: Vec<String> = (0..4).map(|_| spell(next(), next())).collect();
+        let body = format!(
+            "{{\"error\":{{\"type\":\"t {}\",\"message\":\"m {} and {}\"}}}}",
+            spelled[0], spelled[1], spelled[2]
+        );
+        let stream = format!(
+            "event: message_start\ndata: {{\"type\":\"message_start\",\"message\":{{\"id\":\"m\",\"model\":\"claude\",\"content\":[],\"usage\":{{\"input_tokens\":1,\"output_tokens\":1}}}}}}\n\nevent: error\ndata: {{\"type\":\"error\",\"error\":{{\"type\":\"{}\",\"message\":\"{}\"}}}}\n\n",
+            spelled[3], spelled[1]
+        );
+        let client_key = key.clone();
+        let used = spelled.clone();
+        let ((outputs, debug), entries, logs) = audited(|| async move {
+            let server = LlmServer::start().await;
+            let status = [400, 401, 429, 500][case % 4];
+            server.reply(Reply::json(status, &body).header("request-id", &spelled[3]));
+            server.reply(Reply::json(status, &body));
+            server.reply(Reply::sse(&stream, 7));
+            let a =
+                AnthropicClient::new(ApiKey::new(client_key.clone())).with_base_url(&server.url());
+            let o = OpenAiClient::new(ApiKey::new(client_key))
+                .with_base_url(&format!("{}/v1", server.url()));
+            let e1 = a.messages(&request()).await.unwrap_err();
+            let e2 = o.chat(&chat()).await.unwrap_err();
+            let e3 = a
+                .messages_stream(&request())
+                .await
+                .unwrap()
+                .collect()
+                .await
+                .unwrap_err();
+            (
+                vec![e1.to_string(), e2.to_string(), e3.to_string()],
+                format!("{e1:?} {e2:?} {e3:?}"),
+            )
+        });
+        let everything = format!(
+            "{} {debug} {} {logs}",
+            outputs.join(" "),
+            serde_json::to_string(&entries).unwrap()
+        );
+        let shown = |at: usize| {
+            everything
+                .chars()
+                .skip(at.saturating_sub(80))
+                .take(200)
+                .collect::<String>()
+        };
+        if let Some(at) = everything.find(&key) {
+            panic!("case {case}: the key {key:?} shows: …{}…", shown(at));
+        }
+        for s in &used {
+            assert!(!everything.contains(s.as_str()), "case {case}: {s} shows");
+        }
+        assert_eq!(entries.len(), 3, "case {case}");
+    }
+}
