@@ -33,6 +33,83 @@ pub const USAGE_CACHE_READ_INPUT_TOKENS: &str = "gen_ai.usage.cache_read.input_t
 pub const USAGE_CACHE_CREATION_INPUT_TOKENS: &str = "gen_ai.usage.cache_creation.input_tokens";
 /// `gen_ai.usage.reasoning.output_tokens`: a part of the output tokens.
 pub const USAGE_REASONING_OUTPUT_TOKENS: &str = "gen_ai.usage.reasoning.output_tokens";
+/// Other spellings of the usage counts that the layer reads, as (spelling, who uses it, the
+/// count it feeds). The GenAI conventions renamed the cache-write count to
+/// `gen_ai.usage.cache_write.input_tokens` (semantic-conventions-genai #440); the older names
+/// stay read.
+pub const USAGE_ALIASES: &[(&str, &str, &str)] = &[
+    (
+        "gen_ai.usage.prompt_tokens",
+        "GenAI conventions before 1.27",
+        USAGE_INPUT_TOKENS,
+    ),
+    (
+        "gen_ai.usage.completion_tokens",
+        "GenAI conventions before 1.27",
+        USAGE_OUTPUT_TOKENS,
+    ),
+    (
+        "llm.token_count.prompt",
+        "OpenInference",
+        USAGE_INPUT_TOKENS,
+    ),
+    (
+        "llm.token_count.completion",
+        "OpenInference",
+        USAGE_OUTPUT_TOKENS,
+    ),
+    (
+        "gen_ai.usage.cache_read_input_tokens",
+        "OpenLLMetry",
+        USAGE_CACHE_READ_INPUT_TOKENS,
+    ),
+    (
+        "gen_ai.usage.input_tokens.cached",
+        "Sentry",
+        USAGE_CACHE_READ_INPUT_TOKENS,
+    ),
+    (
+        "llm.token_count.prompt_details.cache_read",
+        "OpenInference",
+        USAGE_CACHE_READ_INPUT_TOKENS,
+    ),
+    (
+        "gen_ai.usage.cache_write.input_tokens",
+        "GenAI conventions (#440)",
+        USAGE_CACHE_CREATION_INPUT_TOKENS,
+    ),
+    (
+        "gen_ai.usage.cache_creation_input_tokens",
+        "OpenLLMetry",
+        USAGE_CACHE_CREATION_INPUT_TOKENS,
+    ),
+    (
+        "gen_ai.usage.input_tokens.cache_write",
+        "Sentry",
+        USAGE_CACHE_CREATION_INPUT_TOKENS,
+    ),
+    (
+        "llm.token_count.prompt_details.cache_write",
+        "OpenInference",
+        USAGE_CACHE_CREATION_INPUT_TOKENS,
+    ),
+    (
+        "gen_ai.usage.reasoning_tokens",
+        "rig-core",
+        USAGE_REASONING_OUTPUT_TOKENS,
+    ),
+    (
+        "gen_ai.usage.output_tokens.reasoning",
+        "Sentry",
+        USAGE_REASONING_OUTPUT_TOKENS,
+    ),
+    (
+        "llm.token_count.completion_details.reasoning",
+        "OpenInference",
+        USAGE_REASONING_OUTPUT_TOKENS,
+    ),
+];
+
 /// `gen_ai.usage.cost`: written by the audit layer (USD); a value recorded by the caller is
 /// ignored in favour of the price table.
 pub const USAGE_COST: &str = "gen_ai.usage.cost";
@@ -44,6 +121,10 @@ pub const USER_ID: &str = "user.id";
 pub const ENDUSER_ID: &str = "enduser.id";
 /// `session.id`.
 pub const SESSION_ID: &str = "session.id";
+/// `tenant.id`: the customer or organisation a call is made for, in a multi-tenant service.
+/// Kept in the entry's `metadata` under this name; like the user and the session, taken from
+/// the nearest enclosing span that has it when the LLM span has none.
+pub const TENANT_ID: &str = "tenant.id";
 /// `error.type`: a low-cardinality error class; its presence makes the status `error`.
 pub const ERROR_TYPE: &str = "error.type";
 /// `llm_audit.status`: `success`, `error` or `blocked`.

@@ -65,23 +65,159 @@ fn is_llm_span(metadata: &Metadata<'_>) -> bool {
     metadata.fields().field(fields::OPERATION_NAME).is_some()
 }
 
+/// A span callsite that is never entered: asked about, it tells whether the subscriber lets
+/// an LLM span at INFO (the audited clients', rig-core's and genai's level) be made at all.
+static PROBE_CALLSITE: tracing::callsite::DefaultCallsite =
+    tracing::callsite::DefaultCallsite::new(&PROBE);
+static PROBE: Metadata<'static> = Metadata::new(
+    "llm_audit.level_probe",
+    "tracing_llm_audit",
+    Level::INFO,
+    None,
+    None,
+    None,
+    tracing::field::FieldSet::new(
+        &[fields::OPERATION_NAME],
+        tracing::callsite::Identifier(&PROBE_CALLSITE),
+    ),
+    tracing::metadata::Kind::SPAN,
+);
+
+/// Says once, on stderr, when the subscriber this layer joined disables INFO spans for every
+/// layer (a global `LevelFilter::WARN`, `RUST_LOG=warn` through an `EnvFilter` on the whole
+/// subscriber): the LLM spans are then never made, and nothing would be audited, in silence.
+/// Not a `tracing` event: the filter would drop it too.
+fn warn_if_filtered_out(subscriber: &Dispatch) {
+    static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if !subscriber.enabled(&PROBE) && !WARNED.swap(true, Relaxed) {
+        eprintln!(
+            "tracing-llm-audit: the subscriber disables INFO spans for every layer, so LLM \
+             spans (made at INFO by the audited clients, rig-core and genai) are never created \
+             and NOTHING IS AUDITED. Filter the other layers instead of the whole subscriber, \
+             e.g. fmt::layer().with_filter(LevelFilter::WARN) (see the README, \"Log levels\")."
+        );
+    }
+}
+
+/// Whether a field name is one of the attribution fields an LLM span inherits from the spans
+/// around it: the user, the session, the tenant. Lengths first: most names are none of them.
+fn is_attribution(name: &str) -> bool {
+    match name.len() {
+        7 => name == fields::USER_ID,
+        9 => name == fields::TENANT_ID,
+        10 => name == fields::ENDUSER_ID || name == fields::SESSION_ID,
+        22 => name == fields::CONVERSATION_ID,
+        _ => false,
+    }
+}
+
+/// What an ordinary span (a request, a job) says about who a call is for: kept in its
+/// extensions only when it declares one of the fields.
+#[derive(Debug, Default, Clone)]
+struct Attribution {
+    user: Option<String>,
+    session: Option<String>,
+    tenant: Option<String>,
+}
+
+impl tracing::field::Visit for Attribution {
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        let slot = match field.name() {
+            fields::USER_ID => &mut self.user,
+            // The older name never overrides the current one.
+            fields::ENDUSER_ID if self.user.is_none() => &mut self.user,
+            fields::SESSION_ID => &mut self.session,
+            fields::CONVERSATION_ID if self.session.is_none() => &mut self.session,
+            fields::TENANT_ID => &mut self.tenant,
+            _ => return,
+        };
+        // As the LLM span's own values are bounded: at most 1 KiB is kept.
+        let mut value = value.to_owned();
+        span_data::truncate_with_ellipsis(&mut value, 1024);
+        *slot = Some(value);
+    }
+
+    fn record_u64(&mut self, field: &tracing::field::Field, value: u64) {
+        self.record_str(field, &value.to_string());
+    }
+
+    fn record_i64(&mut self, field: &tracing::field::Field, value: i64) {
+        self.record_str(field, &value.to_string());
+    }
+
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        if is_attribution(field.name()) {
+            self.record_str(field, &format!("{value:?}"));
+        }
+    }
+}
+
+/// Whether a visitor saw an attribution field among recorded values.
+#[derive(Default)]
+struct SeesAttribution(bool);
+
+impl tracing::field::Visit for SeesAttribution {
+    fn record_debug(&mut self, field: &tracing::field::Field, _: &dyn std::fmt::Debug) {
+        self.0 |= is_attribution(field.name());
+    }
+}
+
 impl<S> Layer<S> for AuditLayer
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
-    #[cfg(feature = "otel")]
     fn on_register_dispatch(&self, subscriber: &Dispatch) {
+        #[cfg(feature = "otel")]
         let _ = self.dispatch.set(subscriber.downgrade());
+        warn_if_filtered_out(subscriber);
     }
 
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         if !is_llm_span(attrs.metadata()) {
+            // A request or job span may say who the calls inside it are for.
+            if attrs
+                .metadata()
+                .fields()
+                .iter()
+                .any(|f| is_attribution(f.name()))
+            {
+                let mut attribution = Attribution::default();
+                attrs.record(&mut attribution);
+                if let Some(span) = ctx.span(id) {
+                    span.extensions_mut().insert(attribution);
+                }
+            }
             return;
         }
         let Some(span) = ctx.span(id) else { return };
         let mut data = self.queue.new_record();
         data.max_error_message_len = self.max_error_message_len;
         attrs.record(&mut *data);
+        // Who the call is for, when the span does not say: the nearest enclosing span that
+        // does (its parents only: not a span it follows from, not a sibling). Its own value,
+        // recorded now or later, wins.
+        if data.fields.user_id.is_none()
+            || data.fields.session_id.is_none()
+            || !data.fields.has_meta(fields::TENANT_ID)
+        {
+            for ancestor in span.scope().skip(1) {
+                let extensions = ancestor.extensions();
+                let Some(found) = extensions.get::<Attribution>() else {
+                    continue;
+                };
+                if data.fields.user_id.is_none() && found.user.is_some() {
+                    data.fields.user_id = found.user.as_deref().map(Into::into);
+                    data.fields.user_inherited = true;
+                }
+                if data.fields.session_id.is_none() && found.session.is_some() {
+                    data.fields.session_id = found.session.as_deref().map(Into::into);
+                    data.fields.session_inherited = true;
+                }
+                if let Some(tenant) = &found.tenant {
+                    data.fields.inherit_meta(fields::TENANT_ID, tenant);
+                }
+            }
+        }
         if let Some((trace_id, parent_span_id)) = span.parent().and_then(nearest_llm_span) {
             data.trace_id = trace_id;
             data.parent_span_id = Some(parent_span_id);
@@ -91,6 +227,22 @@ where
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        // A user known only once the request is authenticated, recorded on its span then.
+        let mut sees = SeesAttribution::default();
+        values.record(&mut sees);
+        if sees.0 {
+            if let Some(span) = ctx.span(id).filter(|s| !is_llm_span(s.metadata())) {
+                let mut extensions = span.extensions_mut();
+                if let Some(attribution) = extensions.get_mut::<Attribution>() {
+                    values.record(attribution);
+                } else {
+                    let mut attribution = Attribution::default();
+                    values.record(&mut attribution);
+                    extensions.insert(attribution);
+                }
+                return;
+            }
+        }
         if self.open_llm_spans.load(Relaxed) == 0 {
             return;
         }

@@ -282,6 +282,14 @@ pub(crate) struct CallFields {
     pub(crate) reasoning_tokens: Option<u64>,
     pub(crate) user_id: Option<CompactString>,
     pub(crate) session_id: Option<CompactString>,
+    /// The user and the session came from an enclosing span: any value of the span's own,
+    /// older field names included, replaces them.
+    pub(crate) user_inherited: bool,
+    pub(crate) session_inherited: bool,
+    /// The span said it failed the OpenTelemetry way (`otel.status_code = "ERROR"`), with this
+    /// description (`otel.status_description` or `error.message`), if any.
+    pub(crate) otel_error: bool,
+    pub(crate) status_description: Option<String>,
     pub(crate) error_type: Option<CompactString>,
     pub(crate) status: Option<Status>,
     pub(crate) sanitization_count: Option<u64>,
@@ -349,21 +357,41 @@ impl CallFields {
             fields::REQUEST_MODEL => &mut self.request_model,
             fields::RESPONSE_MODEL => &mut self.response_model,
             fields::RESPONSE_ID => &mut self.response_id,
-            fields::USER_ID => &mut self.user_id,
+            fields::USER_ID => {
+                self.user_inherited = false;
+                &mut self.user_id
+            }
             fields::ENDUSER_ID => {
-                if self.user_id.is_none() {
+                if self.user_id.is_none() || self.user_inherited {
                     self.user_id = Some(value.into());
+                    self.user_inherited = false;
                 }
                 return None;
             }
-            fields::SESSION_ID => &mut self.session_id,
+            fields::SESSION_ID => {
+                self.session_inherited = false;
+                &mut self.session_id
+            }
             fields::CONVERSATION_ID => {
-                if self.session_id.is_none() {
+                if self.session_id.is_none() || self.session_inherited {
                     self.session_id = Some(value.into());
+                    self.session_inherited = false;
                 }
                 return None;
             }
             fields::ERROR_TYPE => &mut self.error_type,
+            "otel.status_code" => {
+                self.otel_error |= value.trim().eq_ignore_ascii_case("error");
+                return None;
+            }
+            "otel.status_description" | "error.message" => {
+                let mut text = value.to_owned();
+                truncate_with_ellipsis(&mut text, 8 * 1024);
+                self.status_description = Some(text);
+                // A message of an error is an error; a description counts with an ERROR code.
+                self.otel_error |= name == "error.message";
+                return None;
+            }
             fields::RESPONSE_FINISH_REASONS => {
                 self.finish_reasons = Some(parse_finish_reasons(value));
                 return None;
@@ -407,21 +435,59 @@ impl CallFields {
         }
     }
 
+    /// The count a field feeds: the GenAI conventions' names, and the other spellings in use
+    /// (see [`fields::USAGE_ALIASES`]).
     fn count_slot(&mut self, name: &str) -> Option<&mut Option<u64>> {
         Some(match name {
-            fields::USAGE_INPUT_TOKENS => &mut self.input_tokens,
-            fields::USAGE_OUTPUT_TOKENS => &mut self.output_tokens,
-            fields::USAGE_CACHE_READ_INPUT_TOKENS => &mut self.cache_read_tokens,
-            fields::USAGE_CACHE_CREATION_INPUT_TOKENS => &mut self.cache_write_tokens,
-            fields::USAGE_REASONING_OUTPUT_TOKENS => &mut self.reasoning_tokens,
+            fields::USAGE_INPUT_TOKENS
+            | "gen_ai.usage.prompt_tokens"
+            | "llm.token_count.prompt" => &mut self.input_tokens,
+            fields::USAGE_OUTPUT_TOKENS
+            | "gen_ai.usage.completion_tokens"
+            | "llm.token_count.completion" => &mut self.output_tokens,
+            fields::USAGE_CACHE_READ_INPUT_TOKENS
+            | "gen_ai.usage.cache_read_input_tokens"
+            | "gen_ai.usage.input_tokens.cached"
+            | "llm.token_count.prompt_details.cache_read" => &mut self.cache_read_tokens,
+            fields::USAGE_CACHE_CREATION_INPUT_TOKENS
+            | "gen_ai.usage.cache_write.input_tokens"
+            | "gen_ai.usage.cache_creation_input_tokens"
+            | "gen_ai.usage.input_tokens.cache_write"
+            | "llm.token_count.prompt_details.cache_write" => &mut self.cache_write_tokens,
+            fields::USAGE_REASONING_OUTPUT_TOKENS
+            | "gen_ai.usage.reasoning_tokens"
+            | "gen_ai.usage.output_tokens.reasoning"
+            | "llm.token_count.completion_details.reasoning" => &mut self.reasoning_tokens,
             fields::SANITIZATION_COUNT => &mut self.sanitization_count,
             _ => return None,
         })
     }
 
+    /// Whether `metadata` has a value for `name`.
+    pub(crate) fn has_meta(&self, name: &str) -> bool {
+        self.metadata.iter().any(|(n, _)| *n == name)
+    }
+
+    /// Sets `name` in `metadata` to a value an enclosing span gave, unless the span has one.
+    pub(crate) fn inherit_meta(&mut self, name: &'static str, value: &str) {
+        if !self.has_meta(name) {
+            self.metadata.push((name, MetaValue::Str(value.to_owned())));
+        }
+    }
+
     fn set_meta(&mut self, field: &Field, value: MetaValue) {
         let name = field.name();
         if is_excluded_from_metadata(name) {
+            return;
+        }
+        // The layer's own notes: an application's field of that name would forge them.
+        if RESERVED_METADATA.contains(&name) {
+            if self.problems.len() < 16 {
+                self.problems.push(format!(
+                    "{name}: a field of the application may not write the audit layer's own \
+                     metadata key; left out"
+                ));
+            }
             return;
         }
         match self.metadata.iter_mut().find(|(n, _)| *n == name) {
@@ -430,6 +496,13 @@ impl CallFields {
         }
     }
 }
+
+/// Metadata keys the layer writes itself, which no span field may write.
+pub(crate) const RESERVED_METADATA: &[&str] = &[
+    "llm_audit.truncated",
+    "llm_audit.problems",
+    "llm_audit.content_error",
+];
 
 /// Fields that never go into `metadata`: the layer's own output, OpenTelemetry's control
 /// fields, and content-bearing attributes that are not hashed (tool arguments and results).
@@ -549,8 +622,14 @@ pub(crate) struct ErrorEvent {
 impl Visit for ErrorEvent {
     fn record_str(&mut self, field: &Field, value: &str) {
         match field.name() {
-            fields::ERROR_TYPE => self.error_type = Some(value.into()),
-            "message" => self.message.push_str(value),
+            // OpenTelemetry's exception event names the same things.
+            fields::ERROR_TYPE | "exception.type" => self.error_type = Some(value.into()),
+            "message" | "exception.message" => {
+                if !self.message.is_empty() {
+                    self.message.push_str(": ");
+                }
+                self.message.push_str(value);
+            }
             name => self.push_pair(name, value),
         }
     }

@@ -62,8 +62,16 @@ impl Assembler {
     /// worker then recycles.
     pub(crate) fn assemble(&self, data: &mut LlmSpanData) -> AuditEntry {
         let span_id = data.span_id();
-        let fields = std::mem::take(&mut data.fields);
-        let error_message = data.error_message.take();
+        let mut fields = std::mem::take(&mut data.fields);
+        // A failure said the OpenTelemetry way (genai's spans, for one) is a failure too.
+        let failed = fields.otel_error || fields.error_type.is_some();
+        let error_message = data
+            .error_message
+            .take()
+            .or_else(|| fields.status_description.take().filter(|_| failed));
+        if fields.otel_error && fields.error_type.is_none() {
+            fields.error_type = Some("error".into());
+        }
         let content = &data.content;
 
         let status =
