@@ -932,3 +932,50 @@ fn tls_verifies_the_server_certificate() {
     );
     assert_eq!(db.entries().len(), 1);
 }
+
+/// Nothing the layer accepts is refused by the table (issue 22): every bounded field at the
+/// layer's maximum (ids and names cut at 1 KiB) is stored and reads back as it was. Before,
+/// `user_id` and `model` were `VARCHAR(255)` and `action` `VARCHAR(100)`: such a row was a
+/// poison row, missing from the table.
+#[test]
+fn values_at_the_layer_s_bounds_are_stored_whole() {
+    use tracing_llm_audit::{AuditLayer, HashKey, MemorySink, Overflow};
+    use tracing_subscriber::layer::SubscriberExt;
+    let Some(db) = Db::new() else { return };
+    let memory = MemorySink::new();
+    let (layer, guard) = AuditLayer::builder()
+        .with_sink(memory.clone())
+        .with_hash_key(HashKey::new("k", [1u8; 32]).unwrap())
+        .with_overflow(Overflow::Block)
+        .build()
+        .unwrap();
+    let long = |c: &str| c.repeat(5000);
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        let span = tracing::info_span!(
+            "chat",
+            "gen_ai.operation.name" = long("a").as_str(),
+            "gen_ai.provider.name" = long("p").as_str(),
+            "gen_ai.request.model" = long("m").as_str(),
+            "gen_ai.response.model" = long("r").as_str(),
+            "gen_ai.response.id" = long("i").as_str(),
+            "user.id" = long("u").as_str(),
+            "session.id" = long("s").as_str(),
+            "error.type" = long("e").as_str(),
+            "tenant.id" = long("t").as_str(),
+        );
+        drop(span);
+    });
+    guard.shutdown(std::time::Duration::from_secs(10)).unwrap();
+    let mut entries = memory.entries();
+    assert_eq!(entries.len(), 1);
+    assert!(
+        entries[0].user_id.as_ref().unwrap().len() > 1000,
+        "cut at 1 KiB, not shorter"
+    );
+    entries[0].timestamp = micros(entries[0].timestamp);
+    let dir = tempfile::tempdir().unwrap();
+    let mut sink = db.sink(dir.path());
+    sink.write_batch(&entries).unwrap();
+    sink.shutdown().unwrap();
+    assert_eq!(db.entries(), entries);
+}

@@ -26,7 +26,7 @@ fn migrate_applies_once_then_is_up_to_date() {
     assert!(first.status.success(), "{first:?}");
     assert_eq!(
         String::from_utf8_lossy(&first.stdout),
-        "applied 6 migration(s)\n"
+        "applied 7 migration(s)\n"
     );
     assert!(second.status.success(), "{second:?}");
     assert_eq!(

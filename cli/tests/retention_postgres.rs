@@ -439,8 +439,8 @@ fn erasure_reaches_the_spill_and_dead_letter_files() {
     let _ = waiting.shutdown();
     drop(waiting);
 
-    // A row the database refuses (a model name longer than its column): dead-lettered, with
-    // alice's id in it.
+    // A row the database refuses (a NUL byte, which its text cannot hold): dead-lettered,
+    // with alice's id in it.
     let refused_dir = root.path().join("refused");
     let dead_letter = root.path().join("elsewhere").join("dead.jsonl");
     let mut refusing = PostgresSink::builder(&db.schema.url())
@@ -450,7 +450,7 @@ fn erasure_reaches_the_spill_and_dead_letter_files() {
         .build()
         .unwrap();
     let mut poison = entry(4, now);
-    poison.model = Some("m".repeat(300));
+    poison.error_message = Some("bad\0byte".to_owned());
     let refused = refusing.write_batch(&[poison, entry(1, now)]).unwrap_err();
     assert_eq!(refused.rejected(), 1, "{refused}");
     refusing.shutdown().unwrap();

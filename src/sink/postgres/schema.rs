@@ -45,6 +45,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         "delete_cutoff",
         include_str!("../../../sql/migrations/0006_delete_cutoff.sql"),
     ),
+    (
+        7,
+        "unbounded_names",
+        include_str!("../../../sql/migrations/0007_unbounded_names.sql"),
+    ),
 ];
 
 /// The SQL that creates the owner, writer and reader roles and their privileges.
