@@ -12,7 +12,7 @@
 use std::sync::LazyLock;
 
 use libfuzzer_sys::fuzz_target;
-use tracing_llm_audit::chain::{Checkpoint, SigningKey, Tombstone, VerifyingKey};
+use tracing_llm_audit::chain::{Checkpoint, SigningKey, Tombstone, VerifyingKey, Witness};
 
 /// The known-answer tests' key (`tests/fixtures/chain/kat.json`), so that the seeds verify.
 static KEY: LazyLock<SigningKey> = LazyLock::new(|| {
@@ -33,7 +33,7 @@ trait Signed:
     Clone + std::fmt::Debug + PartialEq + serde::Serialize + serde::de::DeserializeOwned
 {
     /// The signed text's first line.
-    const VERSION: &'static str;
+    fn version(&self) -> &'static str;
     /// The fields in the signed text's order, as written there.
     fn fields(&self) -> Vec<String>;
     /// Whether a field that is text breaks a line (and so the one-line-per-field reading).
@@ -61,10 +61,17 @@ fn flip_signature(signature: &mut String) {
 }
 
 impl Signed for Checkpoint {
-    const VERSION: &'static str = "llm-audit-checkpoint-v1";
+    /// Format v2 when it witnesses other streams.
+    fn version(&self) -> &'static str {
+        if self.witness.is_empty() {
+            "llm-audit-checkpoint-v1"
+        } else {
+            "llm-audit-checkpoint-v2"
+        }
+    }
     fn fields(&self) -> Vec<String> {
         let last = if self.last { "final" } else { "open" };
-        vec![
+        let mut fields = vec![
             self.stream.clone(),
             self.index.to_string(),
             self.seq.to_string(),
@@ -72,7 +79,13 @@ impl Signed for Checkpoint {
             self.time.clone(),
             self.key_id.clone(),
             last.to_owned(),
-        ]
+        ];
+        // Each witness one more line: its compact JSON array (escaped, so one line).
+        fields.extend(self.witness.iter().map(|w| {
+            serde_json::to_string(&(&w.stream, w.index, w.seq, &w.head, w.last))
+                .expect("a witness serializes")
+        }));
+        fields
     }
     fn breaks_lines(&self) -> bool {
         breaks(&[&self.stream, &self.head, &self.time, &self.key_id])
@@ -98,12 +111,31 @@ impl Signed for Checkpoint {
             |c| c.time.push('Z'),
             |c| c.last = !c.last,
             |c| flip_signature(&mut c.signature),
+            // A witness added, or one changed: format v1 becomes v2, or v2 another text.
+            |c| {
+                c.witness.push(Witness {
+                    stream: "w".into(),
+                    index: 0,
+                    seq: 0,
+                    head: "00".into(),
+                    last: false,
+                })
+            },
+            |c| {
+                if let Some(w) = c.witness.first_mut() {
+                    w.seq = w.seq.wrapping_add(1);
+                } else {
+                    c.stream.push('w');
+                }
+            },
         ]
     }
 }
 
 impl Signed for Tombstone {
-    const VERSION: &'static str = "llm-audit-tombstone-v1";
+    fn version(&self) -> &'static str {
+        "llm-audit-tombstone-v1"
+    }
     fn fields(&self) -> Vec<String> {
         vec![
             self.stream.clone(),
@@ -159,7 +191,7 @@ fn check<T: Signed>(mut value: T) {
     if !value.breaks_lines() {
         let text = value.signed_text();
         let mut lines = text.split('\n');
-        assert_eq!(lines.next(), Some(T::VERSION));
+        assert_eq!(lines.next(), Some(value.version()));
         assert_eq!(lines.map(str::to_owned).collect::<Vec<_>>(), value.fields());
     }
 
