@@ -99,6 +99,21 @@ fn warn_if_filtered_out(subscriber: &Dispatch) {
     }
 }
 
+/// One pass over a callsite's field names: whether its spans are LLM calls, and whether they
+/// name a user, a session or a tenant. A plain span pays about what [`is_llm_span`] alone
+/// cost.
+fn roles(metadata: &Metadata<'_>) -> (bool, bool) {
+    let mut attributes = false;
+    for field in metadata.fields() {
+        let name = field.name();
+        if name == fields::OPERATION_NAME {
+            return (true, false);
+        }
+        attributes |= is_attribution(name);
+    }
+    (false, attributes)
+}
+
 /// Whether a field name is one of the attribution fields an LLM span inherits from the spans
 /// around it: the user, the session, the tenant. Lengths first: most names are none of them.
 fn is_attribution(name: &str) -> bool {
@@ -173,14 +188,10 @@ where
     }
 
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
-        if !is_llm_span(attrs.metadata()) {
+        let (llm, attributes) = roles(attrs.metadata());
+        if !llm {
             // A request or job span may say who the calls inside it are for.
-            if attrs
-                .metadata()
-                .fields()
-                .iter()
-                .any(|f| is_attribution(f.name()))
-            {
+            if attributes {
                 let mut attribution = Attribution::default();
                 attrs.record(&mut attribution);
                 if let Some(span) = ctx.span(id) {
