@@ -346,3 +346,61 @@ fn a_subscriber_that_disables_llm_spans_is_said_once_and_a_layer_filter_is_the_f
         );
     }
 }
+
+/// Under `otel`, what no enclosing span says comes from OpenTelemetry baggage: how a caller
+/// upstream passes who the request is for across services. A span's value still wins.
+#[cfg(feature = "otel")]
+#[test]
+fn what_no_span_says_comes_from_baggage() {
+    use opentelemetry::baggage::BaggageExt;
+    use opentelemetry::KeyValue;
+    let entries = audited(|| {
+        let cx = opentelemetry::Context::current_with_baggage(vec![
+            KeyValue::new("user.id", "carol"),
+            KeyValue::new("session.id", "from-baggage"),
+            KeyValue::new("tenant.id", "globex"),
+        ]);
+        let _attached = cx.attach();
+        third_party_call("gpt-4o");
+        let request = tracing::info_span!("handle_request", "session.id" = "from-span");
+        let _r = request.enter();
+        third_party_call("gpt-4o");
+    });
+    assert_eq!(entries.len(), 2);
+    assert_eq!(entries[0].user_id.as_deref(), Some("carol"));
+    assert_eq!(entries[0].session_id.as_deref(), Some("from-baggage"));
+    assert_eq!(tenant(&entries[0]), Some("globex"));
+    assert_eq!(entries[1].user_id.as_deref(), Some("carol"));
+    assert_eq!(
+        entries[1].session_id.as_deref(),
+        Some("from-span"),
+        "a span wins"
+    );
+}
+
+/// An LLM span still open when the pipeline shuts down (a call in flight, a stream never
+/// finished) is never written: counted in `Stats`, and the run is not lossless. Before, it was
+/// counted nowhere.
+#[test]
+fn calls_still_running_at_shutdown_are_counted() {
+    let sink = MemorySink::new();
+    let (layer, guard) = AuditLayer::builder()
+        .with_sink(sink.clone())
+        .with_hash_key(HashKey::new("k", [3u8; 32]).unwrap())
+        .with_overflow(Overflow::Block)
+        .build()
+        .unwrap();
+    let stats = with_default(tracing_subscriber::registry().with(layer), || {
+        third_party_call("gpt-4o");
+        let _running = tracing::info_span!(
+            "chat",
+            "gen_ai.operation.name" = "chat",
+            "gen_ai.request.model" = "gpt-4o",
+        );
+        guard.shutdown(Duration::from_secs(10)).unwrap()
+    });
+    assert_eq!(stats.emitted, 1);
+    assert_eq!(stats.unfinished_at_shutdown, 1);
+    assert!(!stats.is_lossless());
+    assert_eq!(sink.entries().len(), 1);
+}

@@ -114,6 +114,43 @@ fn roles(metadata: &Metadata<'_>) -> (bool, bool) {
     (false, attributes)
 }
 
+/// What no enclosing span said, from OpenTelemetry baggage (`user.id`, `enduser.id`,
+/// `session.id`, `gen_ai.conversation.id`, `tenant.id`): the way a caller upstream passes who
+/// the request is for across services.
+#[cfg(feature = "otel")]
+fn from_baggage(fields: &mut span_data::CallFields) {
+    use opentelemetry::baggage::BaggageExt;
+    let cx = opentelemetry::Context::current();
+    let baggage = cx.baggage();
+    if baggage.is_empty() {
+        return;
+    }
+    let get = |names: &[&str]| {
+        names.iter().find_map(|name| {
+            baggage.get(*name).map(|value| {
+                let mut text = value.as_str().to_string();
+                span_data::truncate_with_ellipsis(&mut text, 1024);
+                text
+            })
+        })
+    };
+    if fields.user_id.is_none() {
+        if let Some(user) = get(&[fields::USER_ID, fields::ENDUSER_ID]) {
+            fields.user_id = Some(user.into());
+            fields.user_inherited = true;
+        }
+    }
+    if fields.session_id.is_none() {
+        if let Some(session) = get(&[fields::SESSION_ID, fields::CONVERSATION_ID]) {
+            fields.session_id = Some(session.into());
+            fields.session_inherited = true;
+        }
+    }
+    if let Some(tenant) = get(&[fields::TENANT_ID]) {
+        fields.inherit_meta(fields::TENANT_ID, &tenant);
+    }
+}
+
 /// Whether a field name is one of the attribution fields an LLM span inherits from the spans
 /// around it: the user, the session, the tenant. Lengths first: most names are none of them.
 fn is_attribution(name: &str) -> bool {
@@ -228,12 +265,15 @@ where
                     data.fields.inherit_meta(fields::TENANT_ID, tenant);
                 }
             }
+            #[cfg(feature = "otel")]
+            from_baggage(&mut data.fields);
         }
         if let Some((trace_id, parent_span_id)) = span.parent().and_then(nearest_llm_span) {
             data.trace_id = trace_id;
             data.parent_span_id = Some(parent_span_id);
         }
         self.open_llm_spans.fetch_add(1, Relaxed);
+        self.queue.llm_span(true);
         span.extensions_mut().insert(LlmSpan(data));
     }
 
@@ -308,6 +348,7 @@ where
             return;
         };
         self.open_llm_spans.fetch_sub(1, Relaxed);
+        self.queue.llm_span(false);
         data.latency = data.started.elapsed();
         #[cfg(feature = "otel")]
         let Some(data) = self.close_otel_span(&id, &span, data) else {

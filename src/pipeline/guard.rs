@@ -133,11 +133,19 @@ impl WorkerGuard {
             Err(crossbeam_channel::SendTimeoutError::Disconnected(_)) => true,
             Err(crossbeam_channel::SendTimeoutError::Timeout(_)) => false,
         };
+        // Calls still running now are never written: counted, not lost in silence.
+        let unfinished = self
+            .shared
+            .open_llm_spans
+            .load(std::sync::atomic::Ordering::SeqCst) as u64;
         if answered {
             let _ = worker.join();
-            return Ok(self.stats());
+            let mut stats = self.stats();
+            stats.unfinished_at_shutdown = unfinished;
+            return Ok(stats);
         }
-        let stats = self.stats();
+        let mut stats = self.stats();
+        stats.unfinished_at_shutdown = unfinished;
         let slowest = stats
             .sinks
             .iter()

@@ -89,6 +89,9 @@ pub(crate) struct Shared {
     /// Whether a content policy keeps content in entries (encrypted or plain), which makes an
     /// entry larger than its hashes.
     stores_content: bool,
+    /// LLM spans created and not closed yet, for the shutdown's count of unfinished calls.
+    /// (The layer keeps its own counter, on a cache line of its own, for its fast path.)
+    pub(crate) open_llm_spans: AtomicUsize,
 }
 
 /// How many used records are kept for reuse.
@@ -107,6 +110,7 @@ impl Shared {
             in_flight: AtomicUsize::new(0),
             recycled: ArrayQueue::new(RECYCLED_RECORDS),
             stores_content,
+            open_llm_spans: AtomicUsize::new(0),
         })
     }
 
@@ -172,6 +176,15 @@ pub(crate) struct Queue {
 }
 
 impl Queue {
+    /// An LLM span was created (`true`) or closed (`false`).
+    pub(crate) fn llm_span(&self, opened: bool) {
+        if opened {
+            self.shared.open_llm_spans.fetch_add(1, SeqCst);
+        } else {
+            self.shared.open_llm_spans.fetch_sub(1, SeqCst);
+        }
+    }
+
     pub(crate) fn new(tx: Sender<Message>, shared: Arc<Shared>, overflow: Overflow) -> Self {
         Self {
             tx,

@@ -32,13 +32,19 @@ pub struct Stats {
     /// except by one call larger than the whole bound, which is let through when nothing else
     /// is held.
     pub peak_held_bytes: u64,
+    /// Set by [`shutdown`](crate::WorkerGuard::shutdown) only: LLM spans still open then
+    /// (calls in flight, a stream the application never finished). Their entries are never
+    /// written; before, they were not counted anywhere.
+    pub unfinished_at_shutdown: u64,
 }
 
 impl Stats {
-    /// Whether every emitted entry reached every sink.
+    /// Whether every emitted entry reached every sink, and no call was still running at
+    /// shutdown.
     #[must_use]
     pub fn is_lossless(&self) -> bool {
         self.dropped == 0
+            && self.unfinished_at_shutdown == 0
             && self.internal_errors == 0
             && self
                 .sinks
@@ -142,6 +148,7 @@ impl Counters {
                 })
                 .collect(),
             held_bytes: 0,
+            unfinished_at_shutdown: 0,
             peak_held_bytes: 0,
         }
     }
