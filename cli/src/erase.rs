@@ -11,7 +11,7 @@ use tracing_llm_audit::chain::{
 };
 use tracing_llm_audit::{AuditEntry, AuditSink, HashKey, JsonlSink};
 
-use crate::retention::{entry_line, now_text, replace_file, row_value, sign, sync_dir};
+use crate::retention::{entry_line, now_text, replace_file, row_value, sign, stage_file, sync_dir};
 use crate::scan;
 
 /// The members an erasure removes: every erasable member but `user_id`, which it replaces.
@@ -242,16 +242,17 @@ pub(crate) fn erase_jsonl(
             }
         }
         if changed > 0 || torn > 0 {
-            pending.push((path, out));
+            // Staged beside the file (one file's content in memory at a time), put in place
+            // only once every file checked out: an entry that does not match its hash, in the
+            // last file, changes nothing in the first.
+            pending.push(stage_file(&path, &out)?);
             done.entries += changed;
             done.torn_lines += torn;
             done.files += 1;
         }
     }
-    // Only once every file checked out: an entry that does not match its hash, in the last
-    // file, changes nothing in the first.
-    for (path, out) in pending {
-        replace_file(&path, &out)?;
+    for staged in pending {
+        staged.commit()?;
     }
     done.fragments = erase_quarantine(dir, user)?;
     sync_dir(dir);
@@ -479,6 +480,7 @@ impl SinkFiles {
         now: &str,
     ) -> Result<(u64, u64), String> {
         let (mut entries, mut lines) = (0, 0);
+        let mut pending = Vec::new();
         for path in &self.files {
             let bytes = tracing_llm_audit::sink::log_file::read(path)
                 .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
@@ -531,8 +533,12 @@ impl SinkFiles {
                 out.push(b'\n');
             }
             if changed {
-                replace_file(path, &out)?;
+                // Put in place only once every file checked out, as for the day files.
+                pending.push(stage_file(path, &out)?);
             }
+        }
+        for staged in pending {
+            staged.commit()?;
         }
         Ok((entries, lines))
     }

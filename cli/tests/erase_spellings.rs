@@ -380,3 +380,64 @@ fn an_erased_entry_cannot_be_changed_and_an_erasure_launders_nothing() {
         all[0] = serde_json::to_string(&v).unwrap();
     });
 }
+
+/// An entry that does not match its hash in the last day file stops the erasure before any
+/// file changes: the earlier files, which checked out, are not rewritten either, and no staged
+/// copy is left behind.
+#[test]
+fn a_refused_erasure_changes_no_file() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("logs");
+    let (key, secret, _public) = key_files(root.path());
+    let mut sink = JsonlSink::builder(&dir).chain(key).build().unwrap();
+    let entries: Vec<AuditEntry> = [
+        time::macros::datetime!(2026-11-23 10:00 UTC),
+        time::macros::datetime!(2026-11-24 10:00 UTC),
+    ]
+    .into_iter()
+    .map(|at| {
+        let mut e = AuditEntry::new("chat");
+        e.timestamp = at;
+        e.user_id = Some(USER.to_owned());
+        e.cost_usd = Some(rust_decimal::Decimal::new(1_000, 6));
+        e
+    })
+    .collect();
+    sink.write_batch(&entries).unwrap();
+    sink.shutdown().unwrap();
+    drop(sink);
+    let second = dir.join("audit_2026-11-24.jsonl");
+    let day = fs::read_to_string(&second).unwrap();
+    fs::write(&second, day.replacen("\"0.001000\"", "\"0.000001\"", 1)).unwrap();
+    let before: Vec<(PathBuf, Vec<u8>)> = fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .map(|p| (p.clone(), fs::read(&p).unwrap()))
+        .collect();
+    let out = cli(
+        &[
+            "erase",
+            "--user",
+            USER,
+            "--signing-key",
+            secret.to_str().unwrap(),
+        ],
+        &dir,
+    );
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("does not match its hash"),
+        "{}",
+        text(&out)
+    );
+    let after: Vec<(PathBuf, Vec<u8>)> = fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .map(|p| (p.clone(), fs::read(&p).unwrap()))
+        .collect();
+    let mut before = before;
+    let mut after = after;
+    before.sort();
+    after.sort();
+    assert_eq!(after, before, "no file changed, none added");
+}
