@@ -400,7 +400,7 @@ pub fn check_before_erasure(entry: &Value, key: &VerifyingKey) -> Result<(), Cha
     let Some(link) = link_of(entry) else {
         return Ok(());
     };
-    if entry.get(ERASED).is_none() || !is_erased_v2(entry) {
+    if !is_erased_v2(entry) {
         let digest = entry_digest(entry)?;
         if link_hash(&link.stream, link.seq, &link.prev, &digest) != link.hash {
             return Err(ChainError::Tampered(format!(
@@ -458,11 +458,7 @@ pub fn erase_members(
     if changing.is_empty() {
         return Ok(false);
     }
-    let chained = link_of(entry);
-    if chained.is_some() {
-        let key = key.ok_or(ChainError::NeedsKey)?;
-        check_before_erasure(entry, &key.verifying_key())?;
-    }
+    let chained = checked_link(entry, key)?;
     let mut members: Vec<String> = match entry.get(ERASED) {
         Some(e) if is_erased_v2(entry) => e
             .get("members")
@@ -491,22 +487,7 @@ pub fn erase_members(
         }
         members.push((*member).to_owned());
     }
-    members.sort();
-    members.dedup();
-    object.insert(
-        ERASED.to_owned(),
-        serde_json::json!({ "v": 2, "members": members }),
-    );
-    if let (Some(link), Some(key)) = (chained, key) {
-        use ed25519_dalek::Signer;
-        let text = erasure_v2_signed_text(entry, &link, time, &key.key_id)?;
-        let signature = hex::encode(key.key.sign(text.as_bytes()).to_bytes());
-        if let Some(erased) = entry.get_mut(ERASED).and_then(Value::as_object_mut) {
-            erased.insert("time".to_owned(), time.into());
-            erased.insert("key_id".to_owned(), key.key_id.clone().into());
-            erased.insert("signature".to_owned(), signature.into());
-        }
-    }
+    seal_v2(entry, members, chained.as_ref(), key, time)?;
     Ok(true)
 }
 
@@ -525,23 +506,46 @@ pub fn upgrade_erasure(
     if entry.get(ERASED).is_none() || is_erased_v2(entry) {
         return Ok(false);
     }
-    let chained = link_of(entry);
-    if chained.is_some() {
-        let key = key.ok_or(ChainError::NeedsKey)?;
-        check_before_erasure(entry, &key.verifying_key())?;
-    }
-    let mut members: Vec<String> = erased_digests(entry)
+    let chained = checked_link(entry, key)?;
+    let members: Vec<String> = erased_digests(entry)
         .map(|d| d.keys().cloned().collect())
         .unwrap_or_default();
+    seal_v2(entry, members, chained.as_ref(), key, time)?;
+    Ok(true)
+}
+
+/// The link of a chained entry, once checked to be as its writer or a signed erasure left it
+/// (which needs `key`); `None` for an entry without one.
+fn checked_link(entry: &Value, key: Option<&SigningKey>) -> Result<Option<ChainLink>, ChainError> {
+    let Some(link) = link_of(entry) else {
+        return Ok(None);
+    };
+    let key = key.ok_or(ChainError::NeedsKey)?;
+    check_before_erasure(entry, &key.verifying_key())?;
+    Ok(Some(link))
+}
+
+/// Sets `erased` to format v2 naming `members` (sorted, once each) and, for a chained entry,
+/// signs it: [`erasure_v2_signed_text`] with `time` and the key's id.
+fn seal_v2(
+    entry: &mut Value,
+    mut members: Vec<String>,
+    link: Option<&ChainLink>,
+    key: Option<&SigningKey>,
+    time: &str,
+) -> Result<(), ChainError> {
+    use ed25519_dalek::Signer;
     members.sort();
-    let object = entry.as_object_mut().ok_or(ChainError::NotAnObject)?;
-    object.insert(
-        ERASED.to_owned(),
-        serde_json::json!({ "v": 2, "members": members }),
-    );
-    if let (Some(link), Some(key)) = (chained, key) {
-        use ed25519_dalek::Signer;
-        let text = erasure_v2_signed_text(entry, &link, time, &key.key_id)?;
+    members.dedup();
+    entry
+        .as_object_mut()
+        .ok_or(ChainError::NotAnObject)?
+        .insert(
+            ERASED.to_owned(),
+            serde_json::json!({ "v": 2, "members": members }),
+        );
+    if let (Some(link), Some(key)) = (link, key) {
+        let text = erasure_v2_signed_text(entry, link, time, &key.key_id)?;
         let signature = hex::encode(key.key.sign(text.as_bytes()).to_bytes());
         if let Some(erased) = entry.get_mut(ERASED).and_then(Value::as_object_mut) {
             erased.insert("time".to_owned(), time.into());
@@ -549,7 +553,7 @@ pub fn upgrade_erasure(
             erased.insert("signature".to_owned(), signature.into());
         }
     }
-    Ok(true)
+    Ok(())
 }
 
 /// Whether an entry erased in format v1 kept the digest of `value` for `member`.

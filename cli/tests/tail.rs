@@ -261,3 +261,41 @@ fn tail_follows_the_postgresql_table() {
     sink.shutdown().unwrap();
     drop(child);
 }
+
+/// A line longer than any a writer writes (a file planted without newlines) is skipped to its
+/// end with a warning, not gathered whole: the entry after it is printed. Before, `tail` read
+/// it into memory whole, whatever its length.
+#[test]
+fn a_line_longer_than_a_writer_writes_is_skipped_unread() {
+    let dir = tempfile::tempdir().unwrap();
+    let day = dir.path().join("audit_2026-11-23.jsonl");
+    {
+        let mut f = std::fs::File::create(&day).unwrap();
+        let mib = vec![b'x'; 1 << 20];
+        for _ in 0..70 {
+            f.write_all(&mib).unwrap();
+        }
+        f.write_all(b"\n").unwrap();
+    }
+    let after = entry(datetime!(2026-11-23 10:00 UTC), "after");
+    append(&day, &line(&after));
+    let child = tail(&[
+        "--from-start",
+        "--poll-ms",
+        "20",
+        "--format",
+        "jsonl",
+        "--dir",
+        dir.path().to_str().unwrap(),
+    ]);
+    let printed = child
+        .out
+        .recv_timeout(Duration::from_secs(30))
+        .expect("tail printed nothing within 30 s");
+    assert_eq!(serde_json::from_str::<AuditEntry>(&printed).unwrap(), after);
+    let warning = child.err.recv_timeout(Duration::from_secs(5)).unwrap();
+    assert!(
+        warning.contains("64 MiB") && warning.contains(":1:"),
+        "{warning}"
+    );
+}
