@@ -42,7 +42,7 @@ if [[ $mode != report ]]; then
     # The LLM span again, in CPU time of the calling thread (wall-clock medians on a shared
     # machine count the time other threads, the audit worker among them, took the core).
     echo "== the LLM span in CPU time of the calling thread"
-    LLM_SPAN_CPU_TIME=audit_layer/,tracing_opentelemetry_batch/,hmac_sha256/ \
+    LLM_SPAN_CPU_TIME=audit_layer/,audit_layer+tracing_opentelemetry/,tracing_opentelemetry_batch/,hmac_sha256/ \
         cargo bench --workspace --all-features --bench llm_span 2>&1 | tee -a "$log"
     echo "== instructions per plain span (callgrind)"
     bash scripts/passthrough_instructions.sh 2>&1 | tee -a "$log"
@@ -319,8 +319,12 @@ block = ns("llm_span/audit_layer_block/1024")
 both = ns("llm_span/audit_layer+tracing_opentelemetry/1024")
 w(f"| `AuditLayer` with `Overflow::Block`, 1 KiB (back to back: the worker's speed, HMAC included) | "
   f"{fmt_time(block)} | – | informative | – |")
-w(f"| `AuditLayer` before `tracing-opentelemetry`, 1 KiB (entry assembled on the caller) | "
+w(f"| `AuditLayer` before `tracing-opentelemetry`, 1 KiB (entry assembled on the caller, HMAC included) | "
   f"{fmt_time(both)} | `tracing-opentelemetry` alone: {fmt_time(otel_1k)} | informative | – |")
+w(f"| `AuditLayer` before `tracing-opentelemetry`, 0 B / 1 KiB / 16 KiB / 256 KiB, CPU time of the calling thread | "
+  f"{' / '.join(fmt_time(cpu('audit_layer+tracing_opentelemetry', s)) for s in (0, 1024, 16384, 262144))} | "
+  f"`tracing-opentelemetry` alone: {' / '.join(fmt_time(cpu('tracing_opentelemetry_batch', s)) for s in (0, 1024, 16384, 262144))} | "
+  f"informative (the README states it) | – |")
 
 # ---- 3. sinks -------------------------------------------------------------------------------
 w("")

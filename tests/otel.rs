@@ -401,3 +401,30 @@ fn a_span_closed_outside_its_subscriber_keeps_its_otel_ids() {
     );
     assert!(attributes(&spans[0]).contains_key(names::INPUT_HASH));
 }
+
+/// `tracing-subscriber` 0.3.23 does not tell a layer wrapped in `Option` (a layer switched on by
+/// configuration) which dispatcher it is in. The audit values still reach the OpenTelemetry span
+/// and the entry still takes its ids.
+#[test]
+fn a_layer_in_an_option_still_annotates_the_otel_span() {
+    let setup = Setup::new();
+    let (audit, guard) = setup.audit(OtelSpans::new());
+    let otel = setup.otel();
+    let subscriber = tracing_subscriber::registry().with(Some(audit)).with(otel);
+    tracing::subscriber::with_default(subscriber, || {
+        let span = tracing_llm_audit::llm_span!(provider = "openai", model = "gpt-4o", user = "u1");
+        span.record_input(b"hello");
+    });
+    guard.shutdown(Duration::from_secs(10)).unwrap();
+    let entry = &setup.memory.entries()[0];
+    let spans = setup.finished();
+    assert_eq!(spans.len(), 1);
+    assert_eq!(
+        entry.span_id.as_deref(),
+        Some(spans[0].span_context.span_id().to_string().as_str())
+    );
+    assert_eq!(
+        attributes(&spans[0])[names::INPUT_HASH].as_str(),
+        entry.input_hash.clone().unwrap()
+    );
+}

@@ -374,6 +374,27 @@ impl AuditLayer {
     /// When `tracing-opentelemetry` tracks the span: builds the entry here with the span's
     /// OpenTelemetry ids, puts the audit values on the span before it is exported, and hands the
     /// entry to the pipeline. Gives the record back when there is no OpenTelemetry span.
+    /// The dispatcher this layer is part of. `tracing-subscriber` tells a layer through
+    /// `on_register_dispatch`, except when it is wrapped in an `Option` or a `Vec` (0.3.23 does
+    /// not pass the call on): then the thread's current dispatcher, if this very layer is in it.
+    #[cfg(feature = "otel")]
+    fn own_dispatch(&self) -> Option<Dispatch> {
+        if let Some(dispatch) = self.dispatch.get().and_then(|weak| weak.upgrade()) {
+            return Some(dispatch);
+        }
+        let current = tracing::dispatcher::get_default(Dispatch::clone);
+        let ours = current
+            .downcast_ref::<AuditLayer>()
+            .is_some_and(|layer| std::ptr::eq(layer, self));
+        if !ours {
+            return None;
+        }
+        if self.dispatch.set(current.downgrade()).is_ok() {
+            warn_if_filtered_out(&current);
+        }
+        Some(current)
+    }
+
     fn close_otel_span<S>(
         &self,
         id: &Id,
@@ -391,7 +412,7 @@ impl AuditLayer {
         if !self.otel.enabled {
             return Some(data);
         }
-        let Some(dispatch) = self.dispatch.get().and_then(|weak| weak.upgrade()) else {
+        let Some(dispatch) = self.own_dispatch() else {
             return Some(data);
         };
         let Some(cx) = otel::span_context(&dispatch, id) else {
