@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 
+use crate::output::unpriced_calls;
 use crate::query::Filter;
 use crate::report::{AnomalySpec, Group, GroupReport, Key};
 use crate::source::Source;
@@ -43,10 +44,23 @@ fn f(d: Decimal) -> f64 {
     d.to_f64().unwrap_or(0.0)
 }
 
-/// A series of a bar chart: its name and one value per category.
+/// A series of a bar chart: its name and one value per category (`f64` for the geometry only),
+/// with the text of each bar's tooltip where it says more than the value (a cost that leaves
+/// unpriced calls out).
 struct Series {
     name: String,
     values: Vec<f64>,
+    tips: Vec<Option<String>>,
+}
+
+impl Series {
+    fn new(name: impl Into<String>, values: Vec<f64>) -> Self {
+        Self {
+            name: name.into(),
+            tips: vec![None; values.len()],
+            values,
+        }
+    }
 }
 
 /// Vertical bars, stacked (one bar per category) or side by side.
@@ -109,13 +123,14 @@ fn bars(
             };
             let bh = plot_h * v / max;
             let y = top + plot_h - plot_h * base / max - bh;
+            let tip = s.tips[i].clone().unwrap_or_else(|| short(v, unit));
             let _ = write!(
                 svg,
                 "<rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{bw:.1}\" height=\"{bh:.1}\" fill=\"{}\"><title>{} · {}: {}</title></rect>",
                 PALETTE[k % PALETTE.len()],
                 escape(category),
                 escape(&s.name),
-                escape(&short(v, unit))
+                escape(&tip)
             );
             if stacked {
                 base += v;
@@ -149,8 +164,8 @@ fn bars(
     svg
 }
 
-/// Horizontal bars, one per row, largest first.
-fn hbars(id: &str, title: &str, unit: &str, rows: &[(String, f64, String)]) -> String {
+/// Horizontal bars, one per row, largest first: a label, a length and the value as text.
+fn hbars(id: &str, title: &str, rows: &[(String, f64, String)]) -> String {
     let (w, left, row_h) = (760.0, 180.0, 22.0);
     let h = 20.0 + row_h * rows.len().max(1) as f64;
     let max = rows
@@ -171,7 +186,7 @@ fn hbars(id: &str, title: &str, unit: &str, rows: &[(String, f64, String)]) -> S
         let bw = plot_w * v / max;
         let _ = write!(
             svg,
-            "<text x=\"{:.1}\" y=\"{:.1}\" class=\"axis\" text-anchor=\"end\">{}</text><rect x=\"{left}\" y=\"{y:.1}\" width=\"{bw:.1}\" height=\"{:.1}\" fill=\"{}\"><title>{}: {} {unit}</title></rect><text x=\"{:.1}\" y=\"{:.1}\" class=\"axis\">{}</text>",
+            "<text x=\"{:.1}\" y=\"{:.1}\" class=\"axis\" text-anchor=\"end\">{}</text><rect x=\"{left}\" y=\"{y:.1}\" width=\"{bw:.1}\" height=\"{:.1}\" fill=\"{}\"><title>{}: {}</title></rect><text x=\"{:.1}\" y=\"{:.1}\" class=\"axis\">{}</text>",
             left - 6.0,
             y + 14.0,
             escape(&truncate(label, 26)),
@@ -264,10 +279,12 @@ pub(crate) fn report(
     let requests: u64 = models.iter().map(|g| g.requests).sum();
     let errors: u64 = models.iter().map(|g| g.errors).sum();
     let cost: Decimal = models.iter().map(|g| g.cost).sum();
+    let unpriced: u64 = models.iter().map(|g| g.unpriced).sum();
     let total = Group {
         requests,
         errors,
         cost,
+        unpriced,
         ..Group::default()
     };
 
@@ -287,10 +304,7 @@ pub(crate) fn report(
     let day_index = |d: &str| day_names.iter().position(|x| x == d).unwrap_or(0);
     let mut cost_series: Vec<Series> = model_names
         .iter()
-        .map(|m| Series {
-            name: m.clone(),
-            values: vec![0.0; day_names.len()],
-        })
+        .map(|m| Series::new(m.clone(), vec![0.0; day_names.len()]))
         .collect();
     let mut input = vec![0.0; day_names.len()];
     let mut output = vec![0.0; day_names.len()];
@@ -300,19 +314,16 @@ pub(crate) fn report(
             .iter()
             .position(|x| *x == name(&g.keys[1]))
             .unwrap_or(0);
+        // Each (day, model) is one group: its bar is the priced sum, its tooltip says what that
+        // leaves out.
         cost_series[m].values[d] += f(g.cost);
+        cost_series[m].tips[d] = Some(g.cost_sum().describe("$"));
         input[d] += g.input as f64;
         output[d] += g.output as f64;
     }
     let token_series = vec![
-        Series {
-            name: "input tokens".into(),
-            values: input,
-        },
-        Series {
-            name: "output tokens".into(),
-            values: output,
-        },
+        Series::new("input tokens", input),
+        Series::new("output tokens", output),
     ];
 
     // Top users.
@@ -321,32 +332,30 @@ pub(crate) fn report(
     let top: Vec<(String, f64, String)> = users
         .iter()
         .take(TOP_USERS)
-        .map(|g| {
-            (
-                name(&g.keys[0]),
-                f(g.cost),
-                format!("${}", g.cost.normalize()),
-            )
-        })
+        .map(|g| (name(&g.keys[0]), f(g.cost), g.cost_sum().describe("$")))
         .collect();
+
+    // Cost per model, with what each total leaves out.
+    let mut by_cost: Vec<Group> = models.clone();
+    by_cost.sort_by(|a, b| b.cost.cmp(&a.cost).then_with(|| a.keys.cmp(&b.keys)));
 
     // Latency and errors per model.
     models.sort_by(|a, b| a.keys.cmp(&b.keys));
     let model_labels: Vec<String> = models.iter().map(|g| name(&g.keys[0])).collect();
     let latency = vec![
-        Series {
-            name: "p50".into(),
-            values: models.iter().map(|g| g.p50.unwrap_or(0) as f64).collect(),
-        },
-        Series {
-            name: "p95".into(),
-            values: models.iter().map(|g| g.p95.unwrap_or(0) as f64).collect(),
-        },
+        Series::new(
+            "p50",
+            models.iter().map(|g| g.p50.unwrap_or(0) as f64).collect(),
+        ),
+        Series::new(
+            "p95",
+            models.iter().map(|g| g.p95.unwrap_or(0) as f64).collect(),
+        ),
     ];
-    let error_rate = vec![Series {
-        name: "error rate".into(),
-        values: models.iter().map(|g| f(g.error_rate())).collect(),
-    }];
+    let error_rate = vec![Series::new(
+        "error rate",
+        models.iter().map(|g| f(g.error_rate())).collect(),
+    )];
 
     let mut page = String::new();
     let period = match (filter.from, filter.to) {
@@ -360,19 +369,30 @@ pub(crate) fn report(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>LLM audit report</title>\
          <meta name=\"viewport\" content=\"width=device-width\"><style>{CSS}</style></head><body>\
          <h1>LLM audit report</h1><p class=\"meta\">{} · generated {} by llm-audit {}</p>\
-         <div class=\"cards\"><div><b>{}</b>requests</div><div><b>${}</b>total cost</div>\
+         <div class=\"cards\"><div><b>{}</b>requests</div><div><b>{}</b>total cost{}</div>\
          <div><b>{}%</b>error rate</div><div><b>{}</b>anomalies</div></div>\n",
         escape(&period),
         crate::report::fmt_micros(crate::row::micros_of(time::OffsetDateTime::now_utc())),
         env!("CARGO_PKG_VERSION"),
         requests,
-        cost.normalize(),
+        escape(&total.cost_sum().text("$")),
+        match unpriced {
+            0 => String::new(),
+            n => format!(" · {}", unpriced_calls(n)),
+        },
         total.error_rate().round_dp(2),
         anomalies.rows.len(),
     );
+    let cost_title = match unpriced {
+        0 => "Cost per day (USD), by model".to_owned(),
+        n => format!(
+            "Cost per day (USD), by model: lower bounds, {} not in the bars",
+            unpriced_calls(n)
+        ),
+    };
     page.push_str(&bars(
         "cost-per-day",
-        "Cost per day (USD), by model",
+        &cost_title,
         "$",
         &day_names,
         &cost_series,
@@ -381,7 +401,6 @@ pub(crate) fn report(
     page.push_str(&hbars(
         "top-users",
         &format!("Top {TOP_USERS} users by cost (USD)"),
-        "USD",
         &top,
     ));
     page.push_str(&bars(
@@ -408,6 +427,24 @@ pub(crate) fn report(
         &error_rate,
         false,
     ));
+    page.push_str(
+        "<section id=\"cost-per-model\"><h2>Cost per model</h2><table><thead><tr><th>model</th>\
+         <th>requests</th><th>total cost</th><th>unpriced calls</th></tr></thead><tbody>",
+    );
+    for g in &by_cost {
+        let _ = write!(
+            page,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(&name(&g.keys[0])),
+            g.requests,
+            escape(&g.cost_sum().text("$")),
+            g.unpriced
+        );
+    }
+    if by_cost.is_empty() {
+        page.push_str("<tr><td colspan=\"4\">no entries</td></tr>");
+    }
+    page.push_str("</tbody></table></section>\n");
     let _ = write!(
         page,
         "<section id=\"anomalies\"><h2>Anomalies</h2><p class=\"meta\">{}</p>",
@@ -422,7 +459,7 @@ pub(crate) fn report(
     for row in &table.rows {
         page.push_str("<tr>");
         for cell in row {
-            let _ = write!(page, "<td>{}</td>", escape(&cell_text(cell)));
+            let _ = write!(page, "<td>{}</td>", escape(&cell.render()));
         }
         page.push_str("</tr>");
     }
@@ -435,17 +472,6 @@ pub(crate) fn report(
     }
     page.push_str("</tbody></table></section></body></html>\n");
     Ok(page)
-}
-
-fn cell_text(cell: &crate::output::Cell) -> String {
-    use crate::output::Cell;
-    match cell {
-        Cell::Null => String::new(),
-        Cell::Text(s) => s.clone(),
-        Cell::Int(n) => n.to_string(),
-        Cell::Money(d) => d.normalize().to_string(),
-        Cell::Fixed2(d) => format!("{d:.2}"),
-    }
 }
 
 const CSS: &str = "body{font:14px system-ui,sans-serif;margin:24px auto;max-width:820px;color:#222}\

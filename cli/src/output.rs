@@ -6,6 +6,65 @@ use rust_decimal::Decimal;
 
 use crate::query::Format;
 
+/// A sum of costs and the calls it leaves out. An unpriced call (`cost_usd` null, with a
+/// `cost_note`) has no cost to add: a total over some is a lower bound ("at least"), and a total
+/// over nothing else is unknown, never $0.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct CostSum {
+    /// The exact sum of the priced calls' costs.
+    pub(crate) priced: Decimal,
+    /// Calls with a cost.
+    pub(crate) priced_calls: u64,
+    /// Calls without one.
+    pub(crate) unpriced_calls: u64,
+}
+
+impl CostSum {
+    /// The sum `priced` of `requests` calls, `unpriced` of which had no cost.
+    pub(crate) fn new(priced: Decimal, requests: u64, unpriced: u64) -> Self {
+        Self {
+            priced,
+            priced_calls: requests.saturating_sub(unpriced),
+            unpriced_calls: unpriced,
+        }
+    }
+
+    /// The sum, or `None` when the calls are all unpriced (an empty sum is 0).
+    pub(crate) fn known(&self) -> Option<Decimal> {
+        (self.priced_calls > 0 || self.unpriced_calls == 0).then_some(self.priced)
+    }
+
+    /// Whether the true total may be higher: some calls are left out.
+    pub(crate) fn is_lower_bound(&self) -> bool {
+        self.unpriced_calls > 0
+    }
+
+    /// `1.5`, `at least 1.5` or `unknown`, the sum after `currency` (`$` or nothing).
+    pub(crate) fn text(&self, currency: &str) -> String {
+        match self.known() {
+            None => "unknown".to_owned(),
+            Some(d) if self.is_lower_bound() => format!("at least {currency}{}", d.normalize()),
+            Some(d) => format!("{currency}{}", d.normalize()),
+        }
+    }
+
+    /// [`Self::text`], with the count of unpriced calls when there are any.
+    pub(crate) fn describe(&self, currency: &str) -> String {
+        match self.unpriced_calls {
+            0 => self.text(currency),
+            n => format!("{} ({})", self.text(currency), unpriced_calls(n)),
+        }
+    }
+}
+
+/// `1 unpriced call`, `3 unpriced calls`.
+pub(crate) fn unpriced_calls(n: u64) -> String {
+    match n {
+        1 => "1 unpriced call".to_owned(),
+        n => format!("{n} unpriced calls"),
+    }
+}
+
 /// One value of a report.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Cell {
@@ -14,6 +73,11 @@ pub(crate) enum Cell {
     Int(u64),
     /// Money: exact, trailing zeros dropped.
     Money(Decimal),
+    /// The cost of one call that has none (`cost_usd` null): `unknown`, null in JSON.
+    Unpriced,
+    /// A total cost: `1.5`, `at least 1.5` or `unknown`. In JSON the sum (null when unknown)
+    /// and, beside it, `<column>_is_lower_bound`.
+    Cost(CostSum),
     /// A mean or a rate: two decimal places.
     Fixed2(Decimal),
 }
@@ -23,25 +87,33 @@ impl Cell {
         value.map_or(Self::Null, |v| Self::Text(v.to_owned()))
     }
 
-    fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         match self {
             Self::Null => String::new(),
             Self::Text(s) => s.clone(),
             Self::Int(n) => n.to_string(),
             Self::Money(d) => d.normalize().to_string(),
+            Self::Unpriced => "unknown".to_owned(),
+            Self::Cost(c) => c.text(""),
             Self::Fixed2(d) => format!("{d:.2}"),
         }
     }
 
     fn is_number(&self) -> bool {
-        matches!(self, Self::Int(_) | Self::Money(_) | Self::Fixed2(_))
+        matches!(
+            self,
+            Self::Int(_) | Self::Money(_) | Self::Unpriced | Self::Cost(_) | Self::Fixed2(_)
+        )
     }
 
     fn json(&self) -> serde_json::Value {
         match self {
-            Self::Null => serde_json::Value::Null,
+            Self::Null | Self::Unpriced => serde_json::Value::Null,
             Self::Int(n) => (*n).into(),
             // Decimals stay strings, as in the entries: a JSON number would be read as a float.
+            Self::Cost(c) => c.known().map_or(serde_json::Value::Null, |d| {
+                d.normalize().to_string().into()
+            }),
             _ => self.render().into(),
         }
     }
@@ -52,6 +124,8 @@ impl Cell {
 pub(crate) struct Table {
     pub(crate) columns: Vec<String>,
     pub(crate) rows: Vec<Vec<Cell>>,
+    /// Lines printed under an aligned table (not in CSV or JSON, whose fields say it).
+    pub(crate) notes: Vec<String>,
 }
 
 impl Table {
@@ -59,6 +133,7 @@ impl Table {
         Self {
             columns: columns.into_iter().map(Into::into).collect(),
             rows: Vec::new(),
+            notes: Vec::new(),
         }
     }
 
@@ -66,12 +141,14 @@ impl Table {
         match format {
             Format::Jsonl => {
                 for row in &self.rows {
-                    let object: serde_json::Map<String, serde_json::Value> = self
-                        .columns
-                        .iter()
-                        .zip(row)
-                        .map(|(c, v)| (c.clone(), v.json()))
-                        .collect();
+                    let mut object = serde_json::Map::new();
+                    for (c, v) in self.columns.iter().zip(row) {
+                        object.insert(c.clone(), v.json());
+                        if let Cell::Cost(sum) = v {
+                            object
+                                .insert(format!("{c}_is_lower_bound"), sum.is_lower_bound().into());
+                        }
+                    }
                     serde_json::to_writer(&mut *out, &object)?;
                     writeln!(out)?;
                 }
@@ -125,8 +202,35 @@ impl Table {
                 if self.rows.is_empty() {
                     writeln!(out, "(no entries)")?;
                 }
+                for note in &self.notes {
+                    writeln!(out, "{note}")?;
+                }
             }
         }
         out.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cost_total_says_what_it_leaves_out() {
+        let exact = CostSum::new(Decimal::new(150, 2), 3, 0);
+        assert_eq!(exact.known(), Some(Decimal::new(15, 1)));
+        assert!(!exact.is_lower_bound());
+        assert_eq!(exact.describe("$"), "$1.5");
+        let partial = CostSum::new(Decimal::new(150, 2), 3, 1);
+        assert!(partial.is_lower_bound());
+        assert_eq!(partial.text(""), "at least 1.5");
+        assert_eq!(partial.describe("$"), "at least $1.5 (1 unpriced call)");
+        let none = CostSum::new(Decimal::ZERO, 2, 2);
+        assert_eq!(none.known(), None);
+        assert_eq!(none.describe("$"), "unknown (2 unpriced calls)");
+        assert_eq!(Cell::Cost(none).json(), serde_json::Value::Null);
+        assert_eq!(Cell::Cost(partial).json(), "1.5");
+        // No call at all: nothing is left out, the sum is 0.
+        assert_eq!(CostSum::default().text("$"), "$0");
     }
 }

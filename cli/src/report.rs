@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 use rust_decimal::{Decimal, RoundingStrategy};
 use time::{Duration, OffsetDateTime};
 
-use crate::output::{Cell, Table};
+use crate::output::{Cell, CostSum, Table};
 use crate::row::{micros_of, Checked};
 
 /// What a report can be grouped by.
@@ -85,7 +85,10 @@ pub(crate) struct Group {
     pub(crate) keys: Vec<Option<String>>,
     pub(crate) requests: u64,
     pub(crate) errors: u64,
+    /// The sum of the priced calls' costs.
     pub(crate) cost: Decimal,
+    /// Calls without a cost (`cost_usd` null): `cost` leaves them out.
+    pub(crate) unpriced: u64,
     pub(crate) latency_sum: u64,
     pub(crate) input: u64,
     pub(crate) output: u64,
@@ -115,6 +118,11 @@ impl Group {
             return Decimal::ZERO;
         }
         round2(Decimal::from(self.errors * 100) / Decimal::from(self.requests))
+    }
+
+    /// The group's total cost, knowing what it leaves out.
+    pub(crate) fn cost_sum(&self) -> CostSum {
+        CostSum::new(self.cost, self.requests, self.unpriced)
     }
 
     pub(crate) fn key_cells(&self) -> impl Iterator<Item = Cell> + '_ {
@@ -174,7 +182,7 @@ impl GroupReport {
         }
         let keys = spec.keys.iter().map(|k| k.column());
         let figures: &[&str] = match self {
-            Self::Cost => &["requests", "total_cost", "avg_latency_ms"],
+            Self::Cost => &["requests", "total_cost", "unpriced_calls", "avg_latency_ms"],
             Self::Errors => &["errors", "total", "error_rate"],
             Self::Usage => &[
                 "requests",
@@ -184,6 +192,7 @@ impl GroupReport {
                 "cache_read_tokens",
                 "cache_write_tokens",
                 "total_cost",
+                "unpriced_calls",
             ],
             Self::Latency => &["requests", "p50_ms", "p95_ms", "avg_latency_ms"],
         };
@@ -193,7 +202,8 @@ impl GroupReport {
             row.extend(match self {
                 Self::Cost => vec![
                     Cell::Int(g.requests),
-                    Cell::Money(g.cost),
+                    Cell::Cost(g.cost_sum()),
+                    Cell::Int(g.unpriced),
                     Cell::Fixed2(g.avg_latency()),
                 ],
                 Self::Errors => vec![
@@ -208,7 +218,8 @@ impl GroupReport {
                     Cell::Int(g.thinking),
                     Cell::Int(g.cache_read),
                     Cell::Int(g.cache_write),
-                    Cell::Money(g.cost),
+                    Cell::Cost(g.cost_sum()),
+                    Cell::Int(g.unpriced),
                 ],
                 Self::Latency => vec![
                     Cell::Int(g.requests),
@@ -218,6 +229,18 @@ impl GroupReport {
                 ],
             });
             table.rows.push(row);
+        }
+        if matches!(self, Self::Cost | Self::Usage) {
+            let requests: u64 = groups.iter().map(|g| g.requests).sum();
+            let unpriced: u64 = groups.iter().map(|g| g.unpriced).sum();
+            if unpriced > 0 {
+                table.notes.push(format!(
+                    "{unpriced} of {requests} calls {} no price (cost_usd null; see their \
+                     cost_note): a total_cost over any of them is a lower bound (\"at least\"), \
+                     and \"unknown\" where no call of the group is priced",
+                    if unpriced == 1 { "has" } else { "have" }
+                ));
+            }
         }
         table
     }
@@ -290,8 +313,9 @@ impl Grouper {
         if r.status == tracing_llm_audit::Status::Error {
             g.errors += 1;
         }
-        if let Some(c) = row.cost {
-            g.cost += c;
+        match row.cost {
+            Some(c) => g.cost += c,
+            None => g.unpriced += 1,
         }
         g.latency_sum += r.latency_ms;
         g.input += r.input_tokens.unwrap_or(0);
@@ -314,6 +338,7 @@ impl Grouper {
                     mine.requests += g.requests;
                     mine.errors += g.errors;
                     mine.cost += g.cost;
+                    mine.unpriced += g.unpriced;
                     mine.latency_sum += g.latency_sum;
                     mine.input += g.input;
                     mine.output += g.output;
@@ -525,7 +550,7 @@ impl Anomalies {
                 Cell::text(a.model.as_deref()),
                 Cell::Int(a.input_tokens),
                 a.output_tokens.map_or(Cell::Null, Cell::Int),
-                a.cost.map_or(Cell::Null, Cell::Money),
+                a.cost.map_or(Cell::Unpriced, Cell::Money),
             ]);
         }
         table

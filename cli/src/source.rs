@@ -342,7 +342,8 @@ impl Postgres {
              COALESCE(SUM(cost_usd), 0), COALESCE(SUM(latency_ms), 0)::int8, \
              COALESCE(SUM(input_tokens), 0)::int8, COALESCE(SUM(output_tokens), 0)::int8, \
              COALESCE(SUM(thinking_tokens), 0)::int8, COALESCE(SUM(cache_read_tokens), 0)::int8, \
-             COALESCE(SUM(cache_write_tokens), 0)::int8{percentiles} \
+             COALESCE(SUM(cache_write_tokens), 0)::int8, \
+             (COUNT(*) FILTER (WHERE cost_usd IS NULL))::int8{percentiles} \
              FROM llm_audit_log WHERE {clause} GROUP BY {positions}",
             keys = keys.join(", "),
             positions = positions.join(", "),
@@ -365,8 +366,9 @@ impl Postgres {
                 thinking: uint(row.get(k + 6)),
                 cache_read: uint(row.get(k + 7)),
                 cache_write: uint(row.get(k + 8)),
-                p50: spec.percentiles.then(|| uint(row.get(k + 9))),
-                p95: spec.percentiles.then(|| uint(row.get(k + 10))),
+                unpriced: uint(row.get(k + 9)),
+                p50: spec.percentiles.then(|| uint(row.get(k + 10))),
+                p95: spec.percentiles.then(|| uint(row.get(k + 11))),
             })
             .collect())
     }

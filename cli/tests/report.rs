@@ -165,14 +165,26 @@ fn in_range(e: &AuditEntry, back: Duration) -> bool {
     e.timestamp >= AS_OF - back && e.timestamp < AS_OF
 }
 
-/// The daily cost by user, computed here: requests, cost, mean latency; sorted by cost.
+/// A total cost as the reports print it: the priced calls' sum, "at least" it when some calls
+/// of the group are unpriced, "unknown" when all are.
+fn total_cost(sum: Decimal, requests: u64, unpriced: u64) -> String {
+    match unpriced {
+        0 => sum.normalize().to_string(),
+        u if u == requests => "unknown".to_owned(),
+        _ => format!("at least {}", sum.normalize()),
+    }
+}
+
+/// The daily cost by user, computed here: requests, cost, unpriced calls, mean latency; sorted
+/// by cost.
 fn expected_cost(entries: &[AuditEntry]) -> Vec<Vec<String>> {
-    let mut groups: BTreeMap<(String, String), (u64, Decimal, u64)> = BTreeMap::new();
+    let mut groups: BTreeMap<(String, String), (u64, Decimal, u64, u64)> = BTreeMap::new();
     for e in entries.iter().filter(|e| in_range(e, Duration::days(30))) {
         let g = groups.entry((opt(&e.user_id), day(e))).or_default();
         g.0 += 1;
         g.1 += e.cost_usd.unwrap_or_default();
         g.2 += e.latency_ms;
+        g.3 += u64::from(e.cost_usd.is_none());
     }
     let mut rows: Vec<_> = groups.into_iter().collect();
     // Cost descending; ties by user (absent last) and day.
@@ -183,12 +195,13 @@ fn expected_cost(entries: &[AuditEntry]) -> Vec<Vec<String>> {
             .then(a.0 .1.cmp(&b.0 .1))
     });
     rows.into_iter()
-        .map(|((user, day), (n, cost, lat))| {
+        .map(|((user, day), (n, cost, lat, unpriced))| {
             vec![
                 user,
                 day,
                 n.to_string(),
-                cost.normalize().to_string(),
+                total_cost(cost, n, unpriced),
+                unpriced.to_string(),
                 fixed2(lat, n),
             ]
         })
@@ -228,7 +241,7 @@ fn expected_latency(entries: &[AuditEntry]) -> BTreeMap<String, (u64, u64)> {
 
 fn expected_usage(entries: &[AuditEntry]) -> Vec<Vec<String>> {
     let mut groups: BTreeMap<(String, String), [u64; 6]> = BTreeMap::new();
-    let mut costs: BTreeMap<(String, String), Decimal> = BTreeMap::new();
+    let mut costs: BTreeMap<(String, String), (Decimal, u64)> = BTreeMap::new();
     for e in entries.iter().filter(|e| in_range(e, Duration::days(30))) {
         let key = (day(e), opt(&e.model));
         let g = groups.entry(key.clone()).or_default();
@@ -238,14 +251,18 @@ fn expected_usage(entries: &[AuditEntry]) -> Vec<Vec<String>> {
         g[3] += e.thinking_tokens.unwrap_or(0);
         g[4] += e.cache_read_tokens.unwrap_or(0);
         g[5] += e.cache_write_tokens.unwrap_or(0);
-        *costs.entry(key).or_default() += e.cost_usd.unwrap_or_default();
+        let c = costs.entry(key).or_default();
+        c.0 += e.cost_usd.unwrap_or_default();
+        c.1 += u64::from(e.cost_usd.is_none());
     }
     groups
         .into_iter()
         .map(|(key, g)| {
             let mut row = vec![key.0.clone(), key.1.clone()];
             row.extend(g.iter().map(u64::to_string));
-            row.push(costs[&key].normalize().to_string());
+            let (cost, unpriced) = costs[&key];
+            row.push(total_cost(cost, g[0], unpriced));
+            row.push(unpriced.to_string());
             row
         })
         .collect()
@@ -303,7 +320,11 @@ fn every_report_gives_the_same_figures_from_jsonl_and_postgres() {
         pg,
         &["report", "cost", "--by", "user,day", "--as-of", AS_OF_ARG],
     );
-    assert!(cost.starts_with("user_id,day,requests,total_cost,avg_latency_ms\n"));
+    assert!(cost.starts_with("user_id,day,requests,total_cost,unpriced_calls,avg_latency_ms\n"));
+    assert!(
+        cost.contains(",at least "),
+        "the dataset's unpriced calls make some totals lower bounds"
+    );
     assert_eq!(csv_rows(&cost), expected_cost(&entries));
 
     let errors = both(
