@@ -86,14 +86,30 @@ pub struct AuditEntry {
     pub cache_read_tokens: Option<u64>,
     /// Input tokens written to the provider's prompt cache, a part of `input_tokens`.
     pub cache_write_tokens: Option<u64>,
+    /// The part of `cache_write_tokens` written for one hour (Anthropic's
+    /// `ephemeral_1h_input_tokens`), billed at the 1-hour price; the rest were written for the
+    /// default 5 minutes. Absent when the provider did not say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_write_1h_tokens: Option<u64>,
+    /// The service tier that served the call, as the provider reported it (`batch`, `flex`,
+    /// `priority`, `default`...), from `openai.response.service_tier` and its kin. Prices
+    /// differ by tier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_tier: Option<String>,
     /// From span creation to span close, on a monotonic clock.
     pub latency_ms: u64,
     /// From span creation to the first streamed chunk.
     pub time_to_first_chunk_ms: Option<u64>,
     /// Cost in USD, exact decimal, at least 6 decimal places; `None` when it cannot be known.
     pub cost_usd: Option<Decimal>,
-    /// Why `cost_usd` is `None` (unknown model, usage not recorded, inconsistent usage).
+    /// Why `cost_usd` is `None` (unknown model, usage not recorded, inconsistent usage, a price
+    /// rule the table does not apply).
     pub cost_note: Option<String>,
+    /// The price table the cost was computed with: its source, its version or date and a short
+    /// hash of its contents (`builtin 2026-11-20 sha256:3f2a91c04b1e`), so that a figure can be
+    /// traced to the prices behind it ([`PriceTable::label`](crate::cost::PriceTable::label)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price_table: Option<String>,
     /// `success`, `error` or `blocked`.
     pub status: Status,
     /// Low-cardinality error class (`error.type`), for example `rate_limit_error`.
@@ -158,10 +174,13 @@ impl AuditEntry {
             thinking_tokens: None,
             cache_read_tokens: None,
             cache_write_tokens: None,
+            cache_write_1h_tokens: None,
+            service_tier: None,
             latency_ms: 0,
             time_to_first_chunk_ms: None,
             cost_usd: None,
             cost_note: None,
+            price_table: None,
             status: Status::Success,
             error_type: None,
             error_message: None,

@@ -570,6 +570,11 @@ mod litellm {
             );
             assert_eq!(ours.reasoning(), theirs.reasoning(), "{model} reasoning");
             assert_eq!(
+                ours.cache_write_1h(),
+                theirs.cache_write_1h(),
+                "{model} 1-hour cache write"
+            );
+            assert_eq!(
                 ours.long_context(),
                 theirs.long_context(),
                 "{model} long context"

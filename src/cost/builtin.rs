@@ -118,6 +118,7 @@ const fn tier(
             output: optional(output),
             cache_read: optional(cache_read),
             cache_write: optional(cache_write),
+            cache_write_1h: None,
         },
     }
 }
@@ -149,17 +150,26 @@ const ALIASES: &[(&str, &str)] = &[
 /// The built-in models with their prices (long-context tiers applied) and the aliases.
 pub(crate) fn models() -> impl Iterator<Item = (&'static str, ModelPrice)> {
     MODELS.iter().map(|row| {
-        let price = ModelPrice {
-            input: row.input,
-            output: row.output,
-            cache_read: row.cache_read,
-            cache_write: row.cache_write,
-            reasoning: None,
-            long_context: LONG_CONTEXT
-                .iter()
-                .find(|tier| tier.model == row.model)
-                .map(|tier| tier.tier.clone()),
+        // Anthropic bills a 1-hour cache write at 2 × the input price, in every tier.
+        let one_hour = |input: Option<Decimal>| {
+            row.model
+                .starts_with("claude-")
+                .then(|| input.map(|input| input * Decimal::TWO))
+                .flatten()
         };
+        let mut price = ModelPrice::per_token(row.input, row.output);
+        price.cache_read = row.cache_read;
+        price.cache_write = row.cache_write;
+        price.cache_write_1h = one_hour(Some(row.input));
+        price.long_context = LONG_CONTEXT
+            .iter()
+            .filter(|tier| tier.model == row.model)
+            .map(|tier| {
+                let mut tier = tier.tier.clone();
+                tier.cache_write_1h = one_hour(tier.input);
+                tier
+            })
+            .collect();
         (row.model, price)
     })
 }

@@ -37,13 +37,13 @@ mod resolve;
 mod usage;
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 pub use rust_decimal::Decimal;
 
 pub use litellm::{LoadReport, PriceFileError};
-pub use price::{LongContextTier, ModelPrice};
+pub use price::{LongContextTier, ModelPrice, PricingContext};
 pub use usage::{CostError, TokenUsage, MAX_PLAUSIBLE_TOKENS};
 
 /// Model names and their prices.
@@ -79,6 +79,10 @@ pub struct PriceTable {
     aliases: HashMap<String, String>,
     /// Lower-cased price or alias name → that name, for case-insensitive lookups.
     folded: HashMap<String, String>,
+    /// Rules of a loaded price file the table cannot apply → how many models have them.
+    refused: BTreeMap<String, usize>,
+    /// Where the prices come from, for [`label`](Self::label).
+    source: Option<String>,
 }
 
 impl PriceTable {
@@ -88,7 +92,11 @@ impl PriceTable {
     /// The built-in prices of current Anthropic, OpenAI and Google models, as of
     /// [`PRICES_AS_OF`](Self::PRICES_AS_OF), with the providers' usual aliases.
     pub fn builtin() -> Self {
-        let table = builtin::models().fold(Self::empty(), |table, (model, price)| {
+        let table = Self {
+            source: Some(format!("builtin {}", builtin::PRICES_AS_OF)),
+            ..Self::empty()
+        };
+        let table = builtin::models().fold(table, |table, (model, price)| {
             table.with_price(model, price)
         });
         builtin::aliases().fold(table, |table, (alias, model)| {
@@ -141,16 +149,27 @@ impl PriceTable {
     /// ```
     #[must_use]
     pub fn merged_with(self, overrides: PriceTable) -> Self {
+        let source = match (self.source.clone(), overrides.source.clone()) {
+            (Some(base), Some(over)) => Some(format!("{base} + {over}")),
+            (base, over) => base.or(over),
+        };
+        let mut refused = self.refused.clone();
+        for (rule, count) in &overrides.refused {
+            *refused.entry(rule.clone()).or_default() += count;
+        }
         let table = overrides
             .prices
             .into_iter()
             .fold(self, |table, (model, price)| table.with_price(model, price));
-        overrides
+        let mut table = overrides
             .aliases
             .into_iter()
             .fold(table, |table, (alias, model)| {
                 table.with_alias(alias, model)
-            })
+            });
+        table.source = source;
+        table.refused = refused;
+        table
     }
 
     /// Loads LiteLLM's `model_prices_and_context_window.json` format from a string.
@@ -189,7 +208,7 @@ impl PriceTable {
     ///
     /// As [`from_litellm_json`](Self::from_litellm_json).
     pub fn from_litellm_json_with_report(json: &str) -> Result<(Self, LoadReport), PriceFileError> {
-        litellm::load(json)
+        litellm::load(json).map(|(table, report)| (table.with_source("litellm"), report))
     }
 
     /// Loads a LiteLLM price file from disk; see [`from_litellm_json`](Self::from_litellm_json).
@@ -215,7 +234,54 @@ impl PriceTable {
             path: path.to_owned(),
             source,
         })?;
-        Self::from_litellm_json_with_report(&json)
+        let (table, report) = Self::from_litellm_json_with_report(&json)?;
+        let name = path.file_name().map_or_else(
+            || path.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        Ok((table.with_source(format!("litellm {name}")), report))
+    }
+
+    /// Names where the prices come from (`builtin 2026-11-24`, `litellm
+    /// model_prices_and_context_window.json`, or what the user gave), shown in
+    /// [`label`](Self::label).
+    #[must_use]
+    pub fn with_source(mut self, source: impl Into<String>) -> Self {
+        self.source = Some(source.into());
+        self
+    }
+
+    /// The rules of loaded price files that the table cannot apply, with how many models have
+    /// each: those models are never priced (see [`LoadReport::refused`]).
+    pub fn refused_rules(&self) -> &BTreeMap<String, usize> {
+        &self.refused
+    }
+
+    /// Names this table in every entry it prices: its source and a short hash of its contents
+    /// (`builtin 2026-11-24 sha256:3f2a91c04b1e`). Two tables with the same prices have the
+    /// same hash, whatever order they were built in; a changed price changes it.
+    pub fn label(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut hasher = Sha256::new();
+        let mut names: Vec<&String> = self.prices.keys().collect();
+        names.sort();
+        for name in names {
+            hasher.update(format!(
+                "price {name:?} {}\n",
+                self.prices[name].canonical()
+            ));
+        }
+        let mut aliases: Vec<(&String, &String)> = self.aliases.iter().collect();
+        aliases.sort();
+        for (alias, model) in aliases {
+            hasher.update(format!("alias {alias:?} {model:?}\n"));
+        }
+        let digest = hasher.finalize();
+        let short: String = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
+        match &self.source {
+            Some(source) => format!("{source} sha256:{short}"),
+            None => format!("custom sha256:{short}"),
+        }
     }
 
     /// Finds the price of `model` (see [`PriceTable`] for the rules), returning the name it is
@@ -231,10 +297,67 @@ impl PriceTable {
     /// [`CostError::UnknownModel`] when [`resolve`](Self::resolve) finds no price, otherwise as
     /// [`ModelPrice::cost`].
     pub fn cost(&self, model: &str, usage: &TokenUsage) -> Result<Decimal, CostError> {
+        self.cost_with(model, usage, &PricingContext::default())
+    }
+
+    /// The cost of the call an audit entry records, from its token counts, model, service tier
+    /// and time (its end: `timestamp` + `latency_ms`, when the provider bills it), with at least
+    /// six decimal places and no other trailing zeros. The layer prices every entry with it;
+    /// `llm-audit reprice` prices stored entries again with it.
+    ///
+    /// # Errors
+    ///
+    /// [`CostError::UsageNotRecorded`] when the entry names no model, otherwise as
+    /// [`cost_with`](Self::cost_with).
+    pub fn cost_of_entry(&self, entry: &crate::AuditEntry) -> Result<Decimal, CostError> {
+        /// Operations whose responses have no output tokens to bill.
+        const OUTPUT_FREE_OPERATIONS: &[&str] = &["embeddings"];
+        const MIN_SCALE: u32 = 6;
+        let Some(model) = entry.billed_model() else {
+            return Err(CostError::UsageNotRecorded("model"));
+        };
+        let usage = TokenUsage {
+            input_tokens: entry.input_tokens,
+            output_tokens: entry.output_tokens,
+            cache_read_tokens: entry.cache_read_tokens,
+            cache_write_tokens: entry.cache_write_tokens,
+            cache_write_1h_tokens: entry.cache_write_1h_tokens,
+            reasoning_tokens: entry.thinking_tokens,
+            output_optional: OUTPUT_FREE_OPERATIONS.contains(&entry.action.as_str()),
+        };
+        let latency = time::Duration::milliseconds(i64::try_from(entry.latency_ms).unwrap_or(0));
+        let mut context = PricingContext::default().at(entry
+            .timestamp
+            .checked_add(latency)
+            .unwrap_or(entry.timestamp));
+        if let Some(tier) = &entry.service_tier {
+            context = context.with_service_tier(tier.clone());
+        }
+        // Products of per-token prices carry trailing zeros (0.00789000); keep the figure, not
+        // the zeros, but never fewer than the minimum places.
+        let mut cost = self.cost_with(model, &usage, &context)?.normalize();
+        if cost.scale() < MIN_SCALE {
+            cost.rescale(MIN_SCALE);
+        }
+        Ok(cost)
+    }
+
+    /// [`cost`](Self::cost) for a call served by `context`'s service tier at its time; see
+    /// [`ModelPrice::cost_with`].
+    ///
+    /// # Errors
+    ///
+    /// As [`cost`](Self::cost).
+    pub fn cost_with(
+        &self,
+        model: &str,
+        usage: &TokenUsage,
+        context: &PricingContext,
+    ) -> Result<Decimal, CostError> {
         let (_, price) = self
             .resolve(model)
             .ok_or_else(|| CostError::UnknownModel(model.to_owned()))?;
-        price.cost(usage)
+        price.cost_with(usage, context)
     }
 
     /// The number of priced models (aliases not counted).

@@ -29,8 +29,11 @@ pub struct TokenUsage {
     pub output_tokens: Option<u64>,
     /// Input tokens read from the prompt cache.
     pub cache_read_tokens: Option<u64>,
-    /// Input tokens written to the prompt cache.
+    /// Input tokens written to the prompt cache, for any duration.
     pub cache_write_tokens: Option<u64>,
+    /// The part of `cache_write_tokens` written for one hour (billed at the 1-hour price);
+    /// the rest were written for the default 5 minutes.
+    pub cache_write_1h_tokens: Option<u64>,
     /// Reasoning ("thinking") output tokens.
     pub reasoning_tokens: Option<u64>,
     /// `true` when the operation has no output tokens (embeddings): absent output counts as 0.
@@ -45,6 +48,8 @@ pub(crate) struct BillableTokens {
     pub(crate) uncached_input: u64,
     pub(crate) cache_read: u64,
     pub(crate) cache_write: u64,
+    /// The part of `cache_write` written for one hour.
+    pub(crate) cache_write_1h: u64,
     pub(crate) visible_output: u64,
     pub(crate) reasoning: u64,
 }
@@ -60,6 +65,7 @@ impl TokenUsage {
             ("output_tokens", self.output_tokens),
             ("cache_read_tokens", self.cache_read_tokens),
             ("cache_write_tokens", self.cache_write_tokens),
+            ("cache_write_1h_tokens", self.cache_write_1h_tokens),
             ("reasoning_tokens", self.reasoning_tokens),
         ];
         match counts
@@ -86,6 +92,13 @@ impl TokenUsage {
         let cache_read = self.cache_read_tokens.unwrap_or(0);
         let cache_write = self.cache_write_tokens.unwrap_or(0);
         let reasoning = self.reasoning_tokens.unwrap_or(0);
+        let cache_write_1h = self.cache_write_1h_tokens.unwrap_or(0);
+        if cache_write_1h > cache_write {
+            return Err(CostError::InconsistentUsage(format!(
+                "cache_write_1h_tokens ({cache_write_1h}) exceed cache_write_tokens \
+                 ({cache_write}), of which they are a part"
+            )));
+        }
 
         let uncached_input = cache_read
             .checked_add(cache_write)
@@ -110,6 +123,7 @@ impl TokenUsage {
             uncached_input,
             cache_read,
             cache_write,
+            cache_write_1h,
             visible_output,
             reasoning,
         })
@@ -137,6 +151,11 @@ pub enum CostError {
     /// The token counts contradict each other, or are too large to price.
     #[error("{0}")]
     InconsistentUsage(String),
+    /// The call needs a price the model does not state (a service tier, a 1-hour cache write,
+    /// a prompt-length tier of a service tier), or the model has a rule of its price file that
+    /// the table cannot apply: the cost is not guessed from another price.
+    #[error("not priced: {0}")]
+    NoPriceFor(String),
 }
 
 impl CostError {

@@ -8,13 +8,10 @@ use std::sync::Mutex;
 use time::OffsetDateTime;
 
 use crate::content::{ContentField, ContentPolicies, ContentPolicy, Keyring, StoredContent};
-use crate::cost::{CostError, PriceTable, TokenUsage};
+use crate::cost::{CostError, PriceTable};
 use crate::entry::{AuditEntry, Status, SCHEMA_VERSION};
 use crate::hash::{to_hex, HashKey};
 use crate::layer::span_data::{LlmSpanData, MetaValue};
-
-/// Costs carry at least this many decimal places, as DESIGN.md requires of the stored USD.
-const COST_MIN_SCALE: u32 = 6;
 
 /// The longest id or name an entry keeps (user, session, provider, model, response id, error
 /// type, action, a finish reason), in bytes; longer values are cut and their keyed hash kept.
@@ -29,9 +26,6 @@ const MAX_FINISH_REASONS: usize = 16;
 /// The longest finish reason an entry keeps (`stop`, `end_turn`, `tool_use`, ...).
 const MAX_FINISH_REASON_LEN: usize = 128;
 
-/// Operations whose responses have no output tokens to bill.
-const OUTPUT_FREE_OPERATIONS: &[&str] = &["embeddings"];
-
 #[derive(Debug)]
 pub(crate) struct Assembler {
     hash_key: HashKey,
@@ -40,6 +34,8 @@ pub(crate) struct Assembler {
     keyring: Option<Keyring>,
     /// Models already warned about, so that an unknown model warns once, not once per call.
     warned_models: Mutex<HashSet<String>>,
+    /// `prices.label()`, written into every priced entry.
+    price_table: String,
 }
 
 impl Assembler {
@@ -51,6 +47,7 @@ impl Assembler {
     ) -> Self {
         Self {
             hash_key,
+            price_table: prices.label(),
             prices,
             policies,
             keyring,
@@ -151,6 +148,8 @@ impl Assembler {
             thinking_tokens: fields.reasoning_tokens,
             cache_read_tokens: fields.cache_read_tokens,
             cache_write_tokens: fields.cache_write_tokens,
+            cache_write_1h_tokens: None,
+            service_tier: None,
             latency_ms: duration_ms(data.latency),
             time_to_first_chunk_ms: data
                 .first_chunk
@@ -158,6 +157,7 @@ impl Assembler {
                 .map(duration_ms),
             cost_usd: None,
             cost_note: None,
+            price_table: None,
             status,
             error_type: fields.error_type.map(String::from),
             error_message,
@@ -177,6 +177,9 @@ impl Assembler {
                 content_errors.join("; ").into(),
             );
         }
+        if entry.billed_model().is_some() {
+            entry.price_table = Some(self.price_table.clone());
+        }
         match self.cost(&entry) {
             Ok(cost) => entry.cost_usd = Some(cost),
             Err(reason) => entry.cost_note = Some(reason.to_string()),
@@ -185,19 +188,8 @@ impl Assembler {
     }
 
     fn cost(&self, entry: &AuditEntry) -> Result<rust_decimal::Decimal, CostError> {
-        let Some(model) = entry.billed_model() else {
-            return Err(CostError::UsageNotRecorded("model"));
-        };
-        let usage = TokenUsage {
-            input_tokens: entry.input_tokens,
-            output_tokens: entry.output_tokens,
-            cache_read_tokens: entry.cache_read_tokens,
-            cache_write_tokens: entry.cache_write_tokens,
-            reasoning_tokens: entry.thinking_tokens,
-            output_optional: OUTPUT_FREE_OPERATIONS.contains(&entry.action.as_str()),
-        };
-        let result = self.prices.cost(model, &usage);
-        if let Err(CostError::UnknownModel(_)) = &result {
+        let result = self.prices.cost_of_entry(entry);
+        if let (Err(CostError::UnknownModel(_)), Some(model)) = (&result, entry.billed_model()) {
             let first = self
                 .warned_models
                 .lock()
@@ -210,13 +202,7 @@ impl Assembler {
                 );
             }
         }
-        // Products of per-token prices carry trailing zeros (0.00789000); keep the figure, not
-        // the zeros, but never fewer than the minimum places.
-        let mut cost = result?.normalize();
-        if cost.scale() < COST_MIN_SCALE {
-            cost.rescale(COST_MIN_SCALE);
-        }
-        Ok(cost)
+        result
     }
 }
 

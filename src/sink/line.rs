@@ -95,10 +95,13 @@ impl EntryWriter<'_> {
             thinking_tokens,
             cache_read_tokens,
             cache_write_tokens,
+            cache_write_1h_tokens,
+            service_tier,
             latency_ms,
             time_to_first_chunk_ms,
             cost_usd,
             cost_note,
+            price_table,
             status,
             error_type,
             error_message,
@@ -183,6 +186,16 @@ impl EntryWriter<'_> {
             self.key(key);
             self.opt_u64(*tokens);
         }
+        // Written only when known, so that lines written before these members existed read
+        // back, and hash, byte for byte as they were.
+        if let Some(tokens) = cache_write_1h_tokens {
+            self.key(member!("cache_write_1h_tokens"));
+            self.u64(*tokens);
+        }
+        if let Some(tier) = service_tier {
+            self.key(member!("service_tier"));
+            self.str(tier);
+        }
         self.key(member!("latency_ms"));
         self.u64(*latency_ms);
         self.key(member!("time_to_first_chunk_ms"));
@@ -194,6 +207,10 @@ impl EntryWriter<'_> {
         }
         self.key(member!("cost_note"));
         self.opt_str(cost_note.as_deref());
+        if let Some(table) = price_table {
+            self.key(member!("price_table"));
+            self.str(table);
+        }
         self.key(member!("status"));
         self.quoted(status.as_str().as_bytes());
         self.key(member!("error_type"));

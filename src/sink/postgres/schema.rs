@@ -50,6 +50,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         "unbounded_names",
         include_str!("../../../sql/migrations/0007_unbounded_names.sql"),
     ),
+    (
+        8,
+        "price_rules",
+        include_str!("../../../sql/migrations/0008_price_rules.sql"),
+    ),
 ];
 
 /// The SQL that creates the owner, writer and reader roles and their privileges.
@@ -166,6 +171,9 @@ pub(crate) const COLUMNS: &[(&str, Type)] = &[
     ("input_content", Type::JSONB),
     ("output_content", Type::JSONB),
     ("erased", Type::JSONB),
+    ("cache_write_1h_tokens", Type::INT8),
+    ("service_tier", Type::TEXT),
+    ("price_table", Type::TEXT),
 ];
 
 /// The staging table a COPY goes into, spelled out (not `LIKE llm_audit_log`, which would need
@@ -246,7 +254,8 @@ pub(crate) async fn write_row(
         .erased
         .as_ref()
         .and_then(|e| serde_json::to_value(e).ok());
-    let values: [&(dyn ToSql + Sync); 42] = [
+    let cache_write_1h = int(entry.cache_write_1h_tokens);
+    let values: [&(dyn ToSql + Sync); 45] = [
         &entry.request_id,
         &entry.timestamp,
         &entry.user_id,
@@ -289,6 +298,9 @@ pub(crate) async fn write_row(
         &input_content,
         &output_content,
         &erased,
+        &cache_write_1h,
+        &entry.service_tier,
+        &entry.price_table,
     ];
     writer.write(&values).await
 }
@@ -303,6 +315,18 @@ fn content(
         return Ok(None);
     };
     Ok(serde_json::from_value(value).ok())
+}
+
+/// A column added by migration 8: `None` from a table not migrated that far (a reader on an old
+/// database sees what the rows held then).
+fn since_8<T>(row: &Row, column: &str) -> Result<Option<T>, tokio_postgres::Error>
+where
+    T: for<'a> tokio_postgres::types::FromSql<'a>,
+{
+    if !row.columns().iter().any(|c| c.name() == column) {
+        return Ok(None);
+    }
+    row.try_get(column)
 }
 
 fn uint(row: &Row, column: &str) -> Option<u64> {
@@ -347,6 +371,9 @@ pub fn entry_from_row(row: &Row) -> Result<AuditEntry, tokio_postgres::Error> {
         thinking_tokens: uint(row, "thinking_tokens"),
         cache_read_tokens: uint(row, "cache_read_tokens"),
         cache_write_tokens: uint(row, "cache_write_tokens"),
+        cache_write_1h_tokens: since_8(row, "cache_write_1h_tokens")?
+            .and_then(|n: i64| u64::try_from(n).ok()),
+        service_tier: since_8(row, "service_tier")?,
         latency_ms: uint(row, "latency_ms").unwrap_or(0),
         time_to_first_chunk_ms: uint(row, "time_to_first_chunk_ms"),
         // Entries carry at least 6 places; a zero comes back from NUMERIC without its scale.
@@ -359,6 +386,7 @@ pub fn entry_from_row(row: &Row) -> Result<AuditEntry, tokio_postgres::Error> {
                 cost
             }),
         cost_note: row.try_get("cost_note")?,
+        price_table: since_8(row, "price_table")?,
         status: match status.as_str() {
             "error" => Status::Error,
             "blocked" => Status::Blocked,
