@@ -33,6 +33,19 @@ pub const USAGE_CACHE_READ_INPUT_TOKENS: &str = "gen_ai.usage.cache_read.input_t
 pub const USAGE_CACHE_CREATION_INPUT_TOKENS: &str = "gen_ai.usage.cache_creation.input_tokens";
 /// `gen_ai.usage.reasoning.output_tokens`: a part of the output tokens.
 pub const USAGE_REASONING_OUTPUT_TOKENS: &str = "gen_ai.usage.reasoning.output_tokens";
+/// `llm_audit.usage.cache_write_1h.input_tokens`: the part of the cache writes written for one
+/// hour (Anthropic's `cache_creation.ephemeral_1h_input_tokens`), billed at the 1-hour price.
+/// The GenAI conventions have no name for it yet.
+pub const USAGE_CACHE_WRITE_1H_INPUT_TOKENS: &str = "llm_audit.usage.cache_write_1h.input_tokens";
+/// `llm_audit.response.service_tier`: the service tier that served the call, as the provider
+/// reported it (`default`, `flex`, `priority`, `batch`...). Also read from the OpenAI
+/// conventions' `openai.response.service_tier` and its older `gen_ai.openai.response.service_tier`.
+pub const RESPONSE_SERVICE_TIER: &str = "llm_audit.response.service_tier";
+/// Other names of the service tier that served the call.
+pub const SERVICE_TIER_ALIASES: &[&str] = &[
+    "openai.response.service_tier",
+    "gen_ai.openai.response.service_tier",
+];
 /// Other spellings of the usage counts that the layer reads, as (spelling, who uses it, the
 /// count it feeds). The GenAI conventions renamed the cache-write count to
 /// `gen_ai.usage.cache_write.input_tokens` (semantic-conventions-genai #440); the older names
@@ -161,6 +174,8 @@ pub const DECLARED: &[&str] = &[
     USAGE_CACHE_READ_INPUT_TOKENS,
     USAGE_CACHE_CREATION_INPUT_TOKENS,
     USAGE_REASONING_OUTPUT_TOKENS,
+    USAGE_CACHE_WRITE_1H_INPUT_TOKENS,
+    RESPONSE_SERVICE_TIER,
     USAGE_COST,
     USER_ID,
     SESSION_ID,

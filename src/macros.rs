@@ -163,6 +163,9 @@ macro_rules! __llm_span {
                 $crate::__private::tracing::field::Empty,
             { $crate::fields::USAGE_REASONING_OUTPUT_TOKENS } =
                 $crate::__private::tracing::field::Empty,
+            { $crate::fields::USAGE_CACHE_WRITE_1H_INPUT_TOKENS } =
+                $crate::__private::tracing::field::Empty,
+            { $crate::fields::RESPONSE_SERVICE_TIER } = $crate::__private::tracing::field::Empty,
             { $crate::fields::USAGE_COST } = $crate::__private::tracing::field::Empty,
             { $crate::fields::USER_ID } = $crate::__llm_span!(@str $u),
             { $crate::fields::SESSION_ID } = $crate::__llm_span!(@str $s),

@@ -28,8 +28,11 @@ pub struct Usage {
     pub output_tokens: Option<u64>,
     /// Input tokens read from the prompt cache.
     pub cache_read_input_tokens: Option<u64>,
-    /// Input tokens written to the prompt cache.
+    /// Input tokens written to the prompt cache, for any duration.
     pub cache_creation_input_tokens: Option<u64>,
+    /// The part of `cache_creation_input_tokens` written for one hour (Anthropic's
+    /// `cache_creation.ephemeral_1h_input_tokens`), billed at the 1-hour price.
+    pub cache_write_1h_input_tokens: Option<u64>,
     /// Reasoning ("thinking") output tokens.
     pub reasoning_output_tokens: Option<u64>,
 }
@@ -46,6 +49,10 @@ pub trait LlmSpanExt {
     fn record_response_model(&self, model: &str);
     /// Records the provider's id of the response (`gen_ai.response.id`).
     fn record_response_id(&self, id: &str);
+    /// Records the service tier that served the call, as the provider reported it (`default`,
+    /// `flex`, `priority`, `batch`...; `llm_audit.response.service_tier`): prices differ by
+    /// tier.
+    fn record_service_tier(&self, tier: &str);
     /// Records why the model stopped (`gen_ai.response.finish_reasons`).
     fn record_finish_reasons(&self, reasons: &[&str]);
     /// Marks the arrival of the first streamed chunk; the layer measures the time to it from the
@@ -96,6 +103,10 @@ impl LlmSpanExt for tracing::Span {
                 fields::USAGE_REASONING_OUTPUT_TOKENS,
                 usage.reasoning_output_tokens,
             ),
+            (
+                fields::USAGE_CACHE_WRITE_1H_INPUT_TOKENS,
+                usage.cache_write_1h_input_tokens,
+            ),
         ];
         // A count the span does not declare is left out (paired with no value). Counts go out
         // as i64: other layers (tracing-opentelemetry) export u64 values as strings, and a
@@ -130,6 +141,10 @@ impl LlmSpanExt for tracing::Span {
 
     fn record_response_id(&self, id: &str) {
         self.record(fields::RESPONSE_ID, id);
+    }
+
+    fn record_service_tier(&self, tier: &str) {
+        self.record(fields::RESPONSE_SERVICE_TIER, tier);
     }
 
     fn record_finish_reasons(&self, reasons: &[&str]) {

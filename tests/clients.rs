@@ -713,3 +713,56 @@ fn a_key_that_cannot_be_sent_is_an_error_in_the_entry_too() {
     assert_eq!(entries[0].error_type.as_deref(), Some("invalid_request"));
     no_secret("the error", &format!("{error} {error:?}"));
 }
+
+/// Anthropic says which cache writes were for one hour and which tier served the call; OpenAI
+/// says its cache writes and its tier. The entries carry them and the cost follows them: 1-hour
+/// writes at 2 × input, and a tier the price table has no prices for leaves the cost unknown
+/// rather than priced at the standard price.
+#[test]
+fn cache_write_durations_and_service_tiers_reach_the_entry_and_its_cost() {
+    let anthropic_answer = r#"{"id":"msg_1","type":"message","role":"assistant","model":"claude-sonnet-4-5-20250929",
+        "content":[{"type":"text","text":"ok"}],"stop_reason":"end_turn",
+        "usage":{"input_tokens":100,"output_tokens":10,"cache_read_input_tokens":0,
+                 "cache_creation_input_tokens":3000,
+                 "cache_creation":{"ephemeral_5m_input_tokens":1000,"ephemeral_1h_input_tokens":2000},
+                 "service_tier":"standard"}}"#;
+    let priority_answer = anthropic_answer.replace("\"standard\"", "\"priority\"");
+    let openai_answer = r#"{"id":"chatcmpl-1","object":"chat.completion","model":"gpt-4o-2024-08-06",
+        "service_tier":"flex",
+        "choices":[{"index":0,"message":{"role":"assistant","content":"ok"},"finish_reason":"stop"}],
+        "usage":{"prompt_tokens":1000,"completion_tokens":10,"total_tokens":1010,
+                 "prompt_tokens_details":{"cached_tokens":0,"cache_write_tokens":400}}}"#;
+    let (_, entries, _) = audited(|| async {
+        let server = LlmServer::start().await;
+        server.reply(Reply::json(200, anthropic_answer));
+        server.reply(Reply::json(200, &priority_answer));
+        server.reply(Reply::json(200, openai_answer));
+        anthropic(&server).messages(&request()).await.unwrap();
+        anthropic(&server).messages(&request()).await.unwrap();
+        openai(&server).chat(&chat()).await.unwrap();
+    });
+    let [standard, priority, flex] = entries.as_slice() else {
+        panic!("{entries:?}")
+    };
+    assert_eq!(standard.input_tokens, Some(3100));
+    assert_eq!(standard.cache_write_tokens, Some(3000));
+    assert_eq!(standard.cache_write_1h_tokens, Some(2000));
+    assert_eq!(standard.service_tier.as_deref(), Some("standard"));
+    // Claude Sonnet 4.5: $3 input, $3.75 5-minute writes, $6 1-hour writes, $15 output per
+    // million: 100 × 3 + 1000 × 3.75 + 2000 × 6 + 10 × 15 = 300 + 3750 + 12000 + 150
+    // = 16200 per million = $0.0162.
+    assert_eq!(standard.cost_usd, Some(Decimal::new(162, 4).round_dp(6)));
+    assert!(standard
+        .price_table
+        .as_deref()
+        .is_some_and(|t| t.starts_with("builtin ")));
+
+    assert_eq!(priority.service_tier.as_deref(), Some("priority"));
+    assert_eq!(priority.cost_usd, None);
+    let note = priority.cost_note.as_deref().unwrap();
+    assert!(note.contains("`priority` service tier"), "{note}");
+
+    assert_eq!(flex.cache_write_tokens, Some(400));
+    assert_eq!(flex.service_tier.as_deref(), Some("flex"));
+    assert_eq!(flex.cost_usd, None, "{:?}", flex.cost_note);
+}

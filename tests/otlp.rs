@@ -44,6 +44,7 @@ fn calls(n: u64) {
             reasoning_output_tokens: Some(5),
             cache_read_input_tokens: Some(50),
             cache_creation_input_tokens: Some(0),
+            cache_write_1h_input_tokens: None,
         });
         span.record_response_model("gpt-4o-mini-2024-07-18");
         span.record_response_id(&format!("chatcmpl-{i}"));

@@ -147,7 +147,10 @@ fn full_entry(i: u64) -> AuditEntry {
     e.output_tokens = Some(200);
     e.thinking_tokens = Some(50);
     e.cache_read_tokens = Some(300);
-    e.cache_write_tokens = Some(0);
+    e.cache_write_tokens = Some(10);
+    e.cache_write_1h_tokens = Some(4);
+    e.service_tier = Some("priority".to_owned());
+    e.price_table = Some("builtin 2026-11-24 sha256:0123456789ab".to_owned());
     e.latency_ms = 1_234 + i;
     e.time_to_first_chunk_ms = Some(321);
     e.cost_usd = Some(Decimal::new(123_456_789 + i as i64, 12)); // 0.000123456789

@@ -144,6 +144,23 @@ pub struct AnthropicUsage {
     /// Input tokens read from the cache.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache_read_input_tokens: Option<u64>,
+    /// The cache writes by duration, when the API says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_creation: Option<AnthropicCacheCreation>,
+    /// The tier that served the call: `standard`, `priority` or `batch`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_tier: Option<String>,
+}
+
+/// Anthropic's cache writes by duration (`usage.cache_creation`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AnthropicCacheCreation {
+    /// Tokens written for the default 5 minutes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ephemeral_5m_input_tokens: Option<u64>,
+    /// Tokens written for one hour (billed at 2 × input).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ephemeral_1h_input_tokens: Option<u64>,
 }
 
 impl AnthropicUsage {
@@ -161,6 +178,10 @@ impl AnthropicUsage {
             output_tokens: Some(self.output_tokens),
             cache_read_input_tokens: self.cache_read_input_tokens,
             cache_creation_input_tokens: self.cache_creation_input_tokens,
+            cache_write_1h_input_tokens: self
+                .cache_creation
+                .as_ref()
+                .and_then(|c| c.ephemeral_1h_input_tokens),
             reasoning_output_tokens: None,
         }
     }
@@ -181,6 +202,14 @@ impl AnthropicUsage {
         }
         if let Some(n) = get("cache_read_input_tokens") {
             self.cache_read_input_tokens = Some(n);
+        }
+        if let Some(split) = later.get("cache_creation") {
+            if let Ok(split) = serde_json::from_value(split.clone()) {
+                self.cache_creation = Some(split);
+            }
+        }
+        if let Some(tier) = later.get("service_tier").and_then(Value::as_str) {
+            self.service_tier = Some(tier.to_owned());
         }
     }
 }
@@ -434,6 +463,7 @@ fn count_field(name: &str) -> Option<&'static str> {
         "cache_creation_input_tokens" => fields::USAGE_CACHE_CREATION_INPUT_TOKENS,
         "cache_read_input_tokens" => fields::USAGE_CACHE_READ_INPUT_TOKENS,
         "output_tokens" => fields::USAGE_OUTPUT_TOKENS,
+        "cache_creation.ephemeral_1h_input_tokens" => fields::USAGE_CACHE_WRITE_1H_INPUT_TOKENS,
         _ => return None,
     })
 }
@@ -456,6 +486,9 @@ fn usage_of(usage: &AnthropicUsage, bad: &[(String, String)]) -> Usage {
 
 fn record_answer(span: &tracing::Span, answer: &MessagesResponse, bad: &[(String, String)]) {
     span.record_response_id(&answer.id);
+    if let Some(tier) = &answer.usage.service_tier {
+        span.record_service_tier(tier);
+    }
     span.record_response_model(&answer.model);
     if let Some(reason) = &answer.stop_reason {
         span.record_finish_reasons(&[reason]);
@@ -672,6 +705,9 @@ fn record_partial(span: &tracing::Span, message: &MessagesResponse, bad: &[(Stri
     }
     if !message.model.is_empty() {
         span.record_response_model(&message.model);
+    }
+    if let Some(tier) = &message.usage.service_tier {
+        span.record_service_tier(tier);
     }
     if message.usage != AnthropicUsage::default() || !bad.is_empty() {
         super::record_usage_checked(span, usage_of(&message.usage, bad), bad, count_field);

@@ -354,6 +354,8 @@ pub(crate) fn call_span(
         { fields::USAGE_CACHE_READ_INPUT_TOKENS } = Empty,
         { fields::USAGE_CACHE_CREATION_INPUT_TOKENS } = Empty,
         { fields::USAGE_REASONING_OUTPUT_TOKENS } = Empty,
+        { fields::USAGE_CACHE_WRITE_1H_INPUT_TOKENS } = Empty,
+        { fields::RESPONSE_SERVICE_TIER } = Empty,
         { fields::USAGE_COST } = Empty,
         { fields::USER_ID } = user,
         { fields::SESSION_ID } = Empty,
@@ -520,12 +522,15 @@ pub(crate) fn provider_request_id(
 /// path, its JSON text);
 /// [`record_bad_counts`] then leaves the count out and has the entry say so.
 pub(crate) fn take_bad_counts(usage: &mut serde_json::Value) -> Vec<(String, String)> {
+    /// Members of a usage object that are text, not counts (Anthropic's `service_tier`).
+    const TEXT_MEMBERS: &[&str] = &["service_tier", "inference_geo"];
     fn walk(value: &mut serde_json::Value, path: &str, out: &mut Vec<(String, String)>) {
         let Some(object) = value.as_object_mut() else {
             return;
         };
         let bad: Vec<String> = object
             .iter()
+            .filter(|(k, _)| !TEXT_MEMBERS.contains(&k.as_str()))
             .filter(|(_, v)| !(v.is_null() || v.is_object() || v.as_u64().is_some()))
             .map(|(k, _)| k.clone())
             .collect();
@@ -565,6 +570,7 @@ pub(crate) fn record_usage_checked(
             fields::USAGE_CACHE_READ_INPUT_TOKENS => usage.cache_read_input_tokens = None,
             fields::USAGE_CACHE_CREATION_INPUT_TOKENS => usage.cache_creation_input_tokens = None,
             fields::USAGE_REASONING_OUTPUT_TOKENS => usage.reasoning_output_tokens = None,
+            fields::USAGE_CACHE_WRITE_1H_INPUT_TOKENS => usage.cache_write_1h_input_tokens = None,
             _ => {}
         }
         notes.push((field, bounded(shown, 40)));

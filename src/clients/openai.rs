@@ -115,6 +115,9 @@ pub struct PromptTokensDetails {
     /// Prompt tokens read from the cache (a part of `prompt_tokens`).
     #[serde(default)]
     pub cached_tokens: Option<u64>,
+    /// Prompt tokens written to the cache (a part of `prompt_tokens`; GPT-5.6 and later).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_write_tokens: Option<u64>,
 }
 
 /// Details of the completion tokens.
@@ -154,7 +157,11 @@ impl OpenAiUsage {
                 .prompt_tokens_details
                 .as_ref()
                 .and_then(|d| d.cached_tokens),
-            cache_creation_input_tokens: None,
+            cache_creation_input_tokens: self
+                .prompt_tokens_details
+                .as_ref()
+                .and_then(|d| d.cache_write_tokens),
+            cache_write_1h_input_tokens: None,
             reasoning_output_tokens: self
                 .completion_tokens_details
                 .as_ref()
@@ -187,6 +194,9 @@ pub struct ChatResponse {
     /// Token counts (compatible servers may omit them).
     #[serde(default)]
     pub usage: Option<OpenAiUsage>,
+    /// The tier that served the call (`default`, `flex`, `priority`, `scale`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_tier: Option<String>,
 }
 
 impl ChatResponse {
@@ -441,6 +451,7 @@ fn count_field(name: &str) -> Option<&'static str> {
         "prompt_tokens" => fields::USAGE_INPUT_TOKENS,
         "completion_tokens" => fields::USAGE_OUTPUT_TOKENS,
         "prompt_tokens_details.cached_tokens" => fields::USAGE_CACHE_READ_INPUT_TOKENS,
+        "prompt_tokens_details.cache_write_tokens" => fields::USAGE_CACHE_CREATION_INPUT_TOKENS,
         "completion_tokens_details.reasoning_tokens" => fields::USAGE_REASONING_OUTPUT_TOKENS,
         _ => return None,
     })
@@ -452,6 +463,9 @@ fn record_answer(span: &tracing::Span, answer: &ChatResponse, bad: &[(String, St
     }
     if !answer.model.is_empty() {
         span.record_response_model(&answer.model);
+    }
+    if let Some(tier) = &answer.service_tier {
+        span.record_service_tier(tier);
     }
     let reasons: Vec<&str> = answer
         .choices
@@ -577,6 +591,9 @@ impl ChatStream {
         }
         if let Some(model) = chunk.get("model").and_then(Value::as_str) {
             self.answer.model = model.to_owned();
+        }
+        if let Some(tier) = chunk.get("service_tier").and_then(Value::as_str) {
+            self.answer.service_tier = Some(tier.to_owned());
         }
         for choice in chunk
             .get("choices")

@@ -279,7 +279,9 @@ pub(crate) struct CallFields {
     pub(crate) output_tokens: Option<u64>,
     pub(crate) cache_read_tokens: Option<u64>,
     pub(crate) cache_write_tokens: Option<u64>,
+    pub(crate) cache_write_1h_tokens: Option<u64>,
     pub(crate) reasoning_tokens: Option<u64>,
+    pub(crate) service_tier: Option<CompactString>,
     pub(crate) user_id: Option<CompactString>,
     pub(crate) session_id: Option<CompactString>,
     /// The user and the session came from an enclosing span: any value of the span's own,
@@ -357,6 +359,14 @@ impl CallFields {
             fields::REQUEST_MODEL => &mut self.request_model,
             fields::RESPONSE_MODEL => &mut self.response_model,
             fields::RESPONSE_ID => &mut self.response_id,
+            fields::RESPONSE_SERVICE_TIER => &mut self.service_tier,
+            _ if fields::SERVICE_TIER_ALIASES.contains(&name) => {
+                // Our own field wins over the others' names.
+                if self.service_tier.is_none() {
+                    self.service_tier = Some(value.into());
+                }
+                return None;
+            }
             fields::USER_ID => {
                 self.user_inherited = false;
                 &mut self.user_id
@@ -454,6 +464,7 @@ impl CallFields {
             | "gen_ai.usage.cache_creation_input_tokens"
             | "gen_ai.usage.input_tokens.cache_write"
             | "llm.token_count.prompt_details.cache_write" => &mut self.cache_write_tokens,
+            fields::USAGE_CACHE_WRITE_1H_INPUT_TOKENS => &mut self.cache_write_1h_tokens,
             fields::USAGE_REASONING_OUTPUT_TOKENS
             | "gen_ai.usage.reasoning_tokens"
             | "gen_ai.usage.output_tokens.reasoning"

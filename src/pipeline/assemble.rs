@@ -148,8 +148,8 @@ impl Assembler {
             thinking_tokens: fields.reasoning_tokens,
             cache_read_tokens: fields.cache_read_tokens,
             cache_write_tokens: fields.cache_write_tokens,
-            cache_write_1h_tokens: None,
-            service_tier: None,
+            cache_write_1h_tokens: fields.cache_write_1h_tokens,
+            service_tier: fields.service_tier.map(String::from),
             latency_ms: duration_ms(data.latency),
             time_to_first_chunk_ms: data
                 .first_chunk

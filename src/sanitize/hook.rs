@@ -54,7 +54,14 @@ fn redact_strings(value: &mut Value, scope: &mut RequestScope<'_>) {
         }
         Value::Array(items) => items.iter_mut().for_each(|v| redact_strings(v, scope)),
         Value::Object(members) => {
-            for (key, v) in members.iter_mut() {
+            // Members in the order of their names, not in the order `serde_json` keeps them
+            // (insertion order once any crate of the application turns on its
+            // `preserve_order` feature, as rig-core and genai do): the numbering of the
+            // placeholders must not depend on the features of the build.
+            let mut keys: Vec<String> = members.keys().cloned().collect();
+            keys.sort_unstable();
+            for key in keys {
+                let Some(v) = members.get_mut(&key) else { continue };
                 if !(v.is_string() && NOT_CONTENT.contains(&key.as_str())) {
                     redact_strings(v, scope);
                 }

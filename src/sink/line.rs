@@ -877,6 +877,9 @@ pub(crate) mod tests {
         entry.thinking_tokens = Some(7);
         entry.cache_read_tokens = Some(1_000_000);
         entry.cache_write_tokens = Some(12);
+        entry.cache_write_1h_tokens = Some(5);
+        entry.service_tier = Some(text.to_owned());
+        entry.price_table = Some(format!("{text} sha256:0123456789ab"));
         entry.latency_ms = 987_654;
         entry.time_to_first_chunk_ms = Some(3);
         entry.cost_usd = Some("-12.000450".parse().unwrap());
