@@ -259,7 +259,19 @@ fn check(price_file: &Path, text: &str) -> BTreeMap<&'static str, usize> {
         if let Some(tier) = &case.service_tier {
             context = context.with_service_tier(tier.clone());
         }
-        // The entry LiteLLM priced, by its exact key (name resolution is tested apart).
+        // A name as requested resolves, for its provider, to the entry LiteLLM priced.
+        if let Some(requested) = case.line["request_model"].as_str() {
+            let provider = case.line["custom_llm_provider"].as_str();
+            let found = table.resolve_for(provider, requested).map(|(name, _)| name);
+            // An entry without token prices is not in the table (the first exception).
+            let listed = table.resolve(key).is_some_and(|(name, _)| name == key);
+            if found != Some(key) && listed {
+                unexplained.push(format!(
+                    "{requested} as {provider:?} resolves to {found:?}, LiteLLM to {key}"
+                ));
+            }
+        }
+        // The entry LiteLLM priced, by its exact key.
         let ours = table.cost_with(key, &case.usage, &context);
         if let Ok(ours) = &ours {
             if significant(*ours) == significant(case.theirs) {

@@ -290,6 +290,22 @@ impl PriceTable {
         self.find(model, true)
     }
 
+    /// Finds the price of `model` as `provider` (a `gen_ai.provider.name`: `gcp.gemini`,
+    /// `openai`, `aws.bedrock`... or LiteLLM's provider name) serves it: the provider's own entry
+    /// (`gemini/gemini-2.5-pro` for `gcp.gemini`) before the bare name, which a price file may
+    /// give another route's price (LiteLLM's bare `gemini-2.5-pro` is Vertex AI's).
+    pub fn resolve_for(&self, provider: Option<&str>, model: &str) -> Option<(&str, &ModelPrice)> {
+        if let Some(prefix) = provider.and_then(resolve::litellm_prefix) {
+            if !model.contains('/') {
+                let routed = format!("{prefix}/{model}");
+                if let Some(hit) = self.find(&routed, true) {
+                    return Some(hit);
+                }
+            }
+        }
+        self.find(model, true)
+    }
+
     /// The cost in USD of one call of `model` with `usage`; see [`ModelPrice::cost`].
     ///
     /// # Errors
@@ -333,9 +349,12 @@ impl PriceTable {
         if let Some(tier) = &entry.service_tier {
             context = context.with_service_tier(tier.clone());
         }
+        let (_, price) = self
+            .resolve_for(entry.provider.as_deref(), model)
+            .ok_or_else(|| CostError::UnknownModel(model.to_owned()))?;
         // Products of per-token prices carry trailing zeros (0.00789000); keep the figure, not
         // the zeros, but never fewer than the minimum places.
-        let mut cost = self.cost_with(model, &usage, &context)?.normalize();
+        let mut cost = price.cost_with(&usage, &context)?.normalize();
         if cost.scale() < MIN_SCALE {
             cost.rescale(MIN_SCALE);
         }
@@ -373,22 +392,33 @@ impl PriceTable {
     /// Resolution steps 1 to 5; aliases are skipped when resolving an alias's target, so that
     /// aliases cannot loop.
     fn find(&self, model: &str, use_aliases: bool) -> Option<(&str, &ModelPrice)> {
-        if let Some(hit) = self.lookup(model, use_aliases) {
-            return Some(hit);
-        }
-        let mut name = resolve::strip_provider_prefix(model);
-        if name.len() != model.len() {
+        // The name as given, then without its snapshot suffixes, its provider prefix kept:
+        // `gemini/gemini-2.5-pro-001` is `gemini/gemini-2.5-pro`, which a price file may price
+        // apart from the bare `gemini-2.5-pro` (Vertex AI's in LiteLLM's file).
+        let mut name = model;
+        loop {
             if let Some(hit) = self.lookup(name, use_aliases) {
                 return Some(hit);
             }
+            match resolve::strip_snapshot_suffix(name) {
+                Some(shorter) => name = shorter,
+                None => break,
+            }
         }
-        while let Some(shorter) = resolve::strip_snapshot_suffix(name) {
-            name = shorter;
+        let bare = resolve::strip_provider_prefix(model);
+        if bare.len() == model.len() {
+            return None;
+        }
+        let mut name = bare;
+        loop {
             if let Some(hit) = self.lookup(name, use_aliases) {
                 return Some(hit);
             }
+            match resolve::strip_snapshot_suffix(name) {
+                Some(shorter) => name = shorter,
+                None => return None,
+            }
         }
-        None
     }
 
     /// Steps 1 to 3 for one spelling of the name.
@@ -461,6 +491,58 @@ mod tests {
         assert_eq!(table.resolve("models/m@20240101").unwrap().0, "m");
         assert!(table.resolve("m-mini").is_none());
         assert!(table.resolve("").is_none());
+    }
+
+    #[test]
+    fn the_providers_own_entry_comes_before_the_bare_name() {
+        // LiteLLM's file: the bare name is Vertex AI's, `gemini/` the Gemini API's.
+        let table = PriceTable::from_litellm_json(
+            r#"{"gemini-2.5-pro": {"input_cost_per_token": 1e-06, "output_cost_per_token": 1e-06,
+                                   "litellm_provider": "vertex_ai-language-models"},
+                "gemini/gemini-2.5-pro": {"input_cost_per_token": 2e-06,
+                                          "output_cost_per_token": 2e-06,
+                                          "litellm_provider": "gemini"}}"#,
+        )
+        .unwrap();
+        let name = |provider, model| table.resolve_for(provider, model).map(|(n, _)| n);
+        assert_eq!(
+            name(None, "gemini/gemini-2.5-pro-001"),
+            Some("gemini/gemini-2.5-pro")
+        );
+        assert_eq!(
+            name(Some("gcp.gemini"), "gemini-2.5-pro-001"),
+            Some("gemini/gemini-2.5-pro")
+        );
+        assert_eq!(
+            name(Some("gcp.vertex_ai"), "gemini-2.5-pro-001"),
+            Some("gemini-2.5-pro")
+        );
+        assert_eq!(name(None, "gemini-2.5-pro-001"), Some("gemini-2.5-pro"));
+        // The built-in table has bare names only: any provider finds them.
+        let builtin = PriceTable::builtin();
+        assert_eq!(
+            builtin
+                .resolve_for(Some("gcp.gemini"), "gemini-2.5-pro-001")
+                .map(|(n, _)| n),
+            Some("gemini-2.5-pro")
+        );
+    }
+
+    #[test]
+    fn the_label_names_the_source_and_changes_with_any_price() {
+        let a = PriceTable::empty()
+            .with_price("m", flat("1", "1"))
+            .with_price("n", flat("2", "2"))
+            .with_source("ours");
+        let b = PriceTable::empty()
+            .with_price("n", flat("2.00", "2"))
+            .with_price("m", flat("1", "1"))
+            .with_source("ours");
+        assert!(a.label().starts_with("ours sha256:"), "{}", a.label());
+        assert_eq!(a.label(), b.label(), "order and scale do not matter");
+        let c = a.clone().with_price("m", flat("1", "1.000001"));
+        assert_ne!(a.label(), c.label());
+        assert!(PriceTable::builtin().label().starts_with("builtin 20"));
     }
 
     #[test]

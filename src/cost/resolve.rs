@@ -19,6 +19,42 @@ const PROVIDER_PREFIXES: &[&str] = &[
     "anthropic.",
 ];
 
+/// LiteLLM's name for a provider, from the GenAI conventions' `gen_ai.provider.name` (or
+/// LiteLLM's own name, as it is): the prefix of that provider's entries in a price file.
+pub(crate) fn litellm_prefix(provider: &str) -> Option<&'static str> {
+    const PROVIDERS: &[(&str, &str)] = &[
+        ("anthropic", "anthropic"),
+        ("openai", "openai"),
+        ("gcp.gemini", "gemini"),
+        ("gemini", "gemini"),
+        ("gcp.vertex_ai", "vertex_ai"),
+        ("vertex_ai", "vertex_ai"),
+        ("aws.bedrock", "bedrock"),
+        ("bedrock", "bedrock"),
+        ("azure.ai.openai", "azure"),
+        ("azure", "azure"),
+        ("azure.ai.inference", "azure_ai"),
+        ("azure_ai", "azure_ai"),
+        ("x_ai", "xai"),
+        ("xai", "xai"),
+        ("deepseek", "deepseek"),
+        ("mistral_ai", "mistral"),
+        ("mistral", "mistral"),
+        ("groq", "groq"),
+        ("perplexity", "perplexity"),
+        ("cohere", "cohere"),
+        ("ibm.watsonx.ai", "watsonx"),
+        ("fireworks_ai", "fireworks_ai"),
+        ("together_ai", "together_ai"),
+        ("openrouter", "openrouter"),
+    ];
+    let provider = provider.trim();
+    PROVIDERS
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case(provider))
+        .map(|(_, prefix)| *prefix)
+}
+
 /// Removes every leading provider prefix (`openai/`, `models/`, `anthropic.`...).
 pub(crate) fn strip_provider_prefix(name: &str) -> &str {
     let mut rest = name;
