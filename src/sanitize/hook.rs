@@ -61,7 +61,9 @@ fn redact_strings(value: &mut Value, scope: &mut RequestScope<'_>) {
             let mut keys: Vec<String> = members.keys().cloned().collect();
             keys.sort_unstable();
             for key in keys {
-                let Some(v) = members.get_mut(&key) else { continue };
+                let Some(v) = members.get_mut(&key) else {
+                    continue;
+                };
                 if !(v.is_string() && NOT_CONTENT.contains(&key.as_str())) {
                     redact_strings(v, scope);
                 }
