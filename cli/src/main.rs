@@ -19,6 +19,7 @@ mod output;
 mod progress;
 mod query;
 mod report;
+mod reprice;
 mod retention;
 mod row;
 mod scan;
@@ -47,6 +48,10 @@ enum Command {
     /// Figures over the entries: cost, errors, usage, latency, anomalies, or all as an HTML page.
     #[command(subcommand)]
     Report(Box<ReportCommand>),
+    /// The stored entries' costs computed again with other prices (a LiteLLM price file, or
+    /// the built-in table), beside the stored costs, per model, user and day. The entries are
+    /// not changed. Default: --by model,user,day --from 30d.
+    Reprice(Box<RepriceArgs>),
     /// Follow a JSONL directory (or the PostgreSQL table) and print entries as they arrive.
     Tail(Box<TailArgs>),
     /// Check the hash chains and signed checkpoints of a tamper-evident JSONL directory. Exit
@@ -184,6 +189,27 @@ struct GroupArgs {
     /// Group by these columns, comma-separated: user, day, model, provider, status.
     #[arg(long)]
     by: Option<String>,
+    /// Output format [default: table on a terminal, JSON lines otherwise].
+    #[arg(long, value_enum)]
+    format: Option<Format>,
+}
+
+#[derive(Debug, Args)]
+struct RepriceArgs {
+    /// The new prices: a price file in LiteLLM's format (model_prices_and_context_window.json),
+    /// which is the whole table (a model it lacks is unpriced), or `builtin` for the built-in
+    /// table (a file of that name: ./builtin).
+    #[arg(long, value_name = "FILE|builtin")]
+    prices: PathBuf,
+    #[command(flatten)]
+    source: SourceArgs,
+    #[command(flatten)]
+    range: RangeArgs,
+    #[command(flatten)]
+    select: SelectArgs,
+    /// Group by these columns, comma-separated: model, user, day, provider, status.
+    #[arg(long, default_value = reprice::DEFAULT_BY)]
+    by: String,
     /// Output format [default: table on a terminal, JSON lines otherwise].
     #[arg(long, value_enum)]
     format: Option<Format>,
@@ -429,6 +455,30 @@ fn run_group(report: GroupReport, args: &GroupArgs) -> Result<(), String> {
     Ok(())
 }
 
+fn run_reprice(args: &RepriceArgs) -> Result<(), String> {
+    let keys = Key::parse_list(&args.by)?;
+    let filter = filter(&args.range, &args.select, Some("30d"))?;
+    let prices = reprice::Prices::load(&args.prices)?;
+    let mut source = args.source.open()?;
+    let mut tally = reprice::Reprice::new(keys);
+    source.entries(&filter, None, |entry| {
+        tally.add(&entry, &prices.table);
+        true
+    })?;
+    let table = tally.table(&prices);
+    let format = format_or_default(args.format);
+    write_table(&table, format)?;
+    // The footer goes under an aligned table; beside CSV and JSON lines, where a script does
+    // not trip on it.
+    if format != Format::Table {
+        for note in &table.notes {
+            eprintln!("llm-audit: {note}");
+        }
+    }
+    finish(&source);
+    Ok(())
+}
+
 fn run_anomalies(args: &AnomalyArgs) -> Result<(), String> {
     let spec = anomaly_spec(
         &args.window,
@@ -492,6 +542,7 @@ fn main() -> ExitCode {
                 .map_err(|e| e.to_string()),
         ),
         Some(Command::Query(args)) => ("query", run_query(&args)),
+        Some(Command::Reprice(args)) => ("reprice", run_reprice(&args)),
         Some(Command::Tail(args)) => ("tail", tail::run(&args)),
         Some(Command::Keygen {
             keyring: Some(path),

@@ -57,6 +57,47 @@ impl CostSum {
     }
 }
 
+/// The difference between two costs of the same calls (new minus old), over the calls that have
+/// both: a call with no cost on either side is left out, never counted as $0.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct CostDifference {
+    /// The exact sum of (new − old) over the compared calls.
+    pub(crate) amount: Decimal,
+    /// Calls priced on both sides: the difference is over these.
+    pub(crate) compared_calls: u64,
+    /// All the calls of the group.
+    pub(crate) calls: u64,
+}
+
+impl CostDifference {
+    /// The difference, or `None` when no call has both costs.
+    pub(crate) fn known(&self) -> Option<Decimal> {
+        (self.compared_calls > 0 || self.calls == 0).then_some(self.amount)
+    }
+
+    /// `+0.25`, `-0.1`, `0`, `+0.25 over 3 of 4 calls` or `unknown`, the amount after `currency`.
+    pub(crate) fn text(&self, currency: &str) -> String {
+        let Some(d) = self.known() else {
+            return "unknown".to_owned();
+        };
+        let d = d.normalize();
+        let signed = if d.is_zero() {
+            format!("{currency}0")
+        } else if d.is_sign_negative() {
+            format!("-{currency}{}", d.abs())
+        } else {
+            format!("+{currency}{d}")
+        };
+        match self.compared_calls == self.calls {
+            true => signed,
+            false => format!(
+                "{signed} over {} of {} calls",
+                self.compared_calls, self.calls
+            ),
+        }
+    }
+}
+
 /// `1 unpriced call`, `3 unpriced calls`.
 pub(crate) fn unpriced_calls(n: u64) -> String {
     match n {
@@ -80,6 +121,9 @@ pub(crate) enum Cell {
     Cost(CostSum),
     /// A mean or a rate: two decimal places.
     Fixed2(Decimal),
+    /// A difference of costs: `+1.5`, `-0.2`, `+1.5 over 3 of 4 calls` or `unknown`. In JSON the
+    /// amount (null when unknown) and, beside it, `<column>_calls`: the calls it is over.
+    Difference(CostDifference),
 }
 
 impl Cell {
@@ -96,13 +140,19 @@ impl Cell {
             Self::Unpriced => "unknown".to_owned(),
             Self::Cost(c) => c.text(""),
             Self::Fixed2(d) => format!("{d:.2}"),
+            Self::Difference(d) => d.text(""),
         }
     }
 
     fn is_number(&self) -> bool {
         matches!(
             self,
-            Self::Int(_) | Self::Money(_) | Self::Unpriced | Self::Cost(_) | Self::Fixed2(_)
+            Self::Int(_)
+                | Self::Money(_)
+                | Self::Unpriced
+                | Self::Cost(_)
+                | Self::Fixed2(_)
+                | Self::Difference(_)
         )
     }
 
@@ -112,6 +162,9 @@ impl Cell {
             Self::Int(n) => (*n).into(),
             // Decimals stay strings, as in the entries: a JSON number would be read as a float.
             Self::Cost(c) => c.known().map_or(serde_json::Value::Null, |d| {
+                d.normalize().to_string().into()
+            }),
+            Self::Difference(c) => c.known().map_or(serde_json::Value::Null, |d| {
                 d.normalize().to_string().into()
             }),
             _ => self.render().into(),
@@ -144,9 +197,17 @@ impl Table {
                     let mut object = serde_json::Map::new();
                     for (c, v) in self.columns.iter().zip(row) {
                         object.insert(c.clone(), v.json());
-                        if let Cell::Cost(sum) = v {
-                            object
-                                .insert(format!("{c}_is_lower_bound"), sum.is_lower_bound().into());
+                        match v {
+                            Cell::Cost(sum) => {
+                                object.insert(
+                                    format!("{c}_is_lower_bound"),
+                                    sum.is_lower_bound().into(),
+                                );
+                            }
+                            Cell::Difference(d) => {
+                                object.insert(format!("{c}_calls"), d.compared_calls.into());
+                            }
+                            _ => {}
                         }
                     }
                     serde_json::to_writer(&mut *out, &object)?;
@@ -232,5 +293,36 @@ mod tests {
         assert_eq!(Cell::Cost(partial).json(), "1.5");
         // No call at all: nothing is left out, the sum is 0.
         assert_eq!(CostSum::default().text("$"), "$0");
+    }
+
+    #[test]
+    fn a_cost_difference_says_which_calls_it_is_over() {
+        let all = CostDifference {
+            amount: Decimal::new(2500, 4),
+            compared_calls: 2,
+            calls: 2,
+        };
+        assert_eq!(all.text(""), "+0.25");
+        assert_eq!(all.text("$"), "+$0.25");
+        let down = CostDifference {
+            amount: Decimal::new(-10, 2),
+            ..all
+        };
+        assert_eq!(down.text("$"), "-$0.1");
+        let same = CostDifference {
+            amount: Decimal::new(0, 6),
+            ..all
+        };
+        assert_eq!(same.text(""), "0");
+        let some = CostDifference { calls: 3, ..all };
+        assert_eq!(some.text(""), "+0.25 over 2 of 3 calls");
+        assert_eq!(Cell::Difference(some).json(), "0.25");
+        let none = CostDifference {
+            amount: Decimal::ZERO,
+            compared_calls: 0,
+            calls: 3,
+        };
+        assert_eq!(none.text(""), "unknown");
+        assert_eq!(Cell::Difference(none).json(), serde_json::Value::Null);
     }
 }

@@ -131,7 +131,7 @@ impl Group {
 }
 
 /// Keys compare with absent values last, as PostgreSQL sorts NULLs.
-fn cmp_keys(a: &[Option<String>], b: &[Option<String>]) -> std::cmp::Ordering {
+pub(crate) fn cmp_keys(a: &[Option<String>], b: &[Option<String>]) -> std::cmp::Ordering {
     for (x, y) in a.iter().zip(b) {
         let o = match (x, y) {
             (Some(x), Some(y)) => x.cmp(y),
