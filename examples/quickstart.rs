@@ -1,30 +1,30 @@
-//! Quick start: audit a handful of LLM calls to a simulated model into `./audit_logs`.
+//! Quick start: audit a handful of LLM calls to a simulated model into a tamper-evident log in
+//! `./audit_logs`, then check it.
 //!
 //! ```sh
 //! cargo run --example quickstart
 //! ```
 //!
-//! Works offline: the "model" is a function that answers after a short pause. Set
-//! `LLM_AUDIT_HASH_KEY=<key id>:<64 hex digits>` to hash content with your own key; without it
-//! the example opts in to an ephemeral key, whose hashes mean nothing after the process exits.
+//! Works offline: the "model" is a function that answers after a short pause. On its first run
+//! it makes the demo's keys in `./audit_keys` (mode 0600): the Ed25519 key that signs the log's
+//! checkpoints, and the key content is hashed with (`LLM_AUDIT_HASH_KEY` wins when set). It ends
+//! by printing the two commands to run next: `llm-audit verify` and `llm-audit report html`.
 
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use time::OffsetDateTime;
 use tracing::Span;
-use tracing_llm_audit::{llm_call, AuditEntry, AuditLayer, JsonlSink, LlmSpanExt, Usage};
+use tracing_llm_audit::cost::Decimal;
+use tracing_llm_audit::chain::SigningKey;
+use tracing_llm_audit::{llm_call, AuditEntry, AuditLayer, HashKey, JsonlSink, LlmSpanExt, Usage};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
 const AUDIT_DIR: &str = "./audit_logs";
+const KEY_DIR: &str = "./audit_keys";
 const SYSTEM_PROMPT: &str = "You are a helpful support assistant for Example Corp.";
-
-struct Request {
-    model: &'static str,
-    prompt: String,
-}
 
 #[derive(Debug)]
 enum ModelError {
@@ -42,27 +42,27 @@ impl fmt::Display for ModelError {
 impl std::error::Error for ModelError {}
 
 /// One call to the (simulated) Anthropic Messages API, audited by the attribute.
-#[llm_call(provider = "anthropic", model = req.model, user = user_id)]
-async fn ask(user_id: &str, req: &Request) -> Result<String, ModelError> {
+#[llm_call(provider = "anthropic", model = model, user = user_id)]
+fn ask(user_id: &str, model: &str, prompt: &str) -> Result<String, ModelError> {
     let span = Span::current();
     span.record_system_prompt(SYSTEM_PROMPT.as_bytes());
-    span.record_input(req.prompt.as_bytes());
+    span.record_input(prompt.as_bytes());
 
-    tokio::time::sleep(Duration::from_millis(30)).await;
-    if req.prompt.contains("overload") {
+    std::thread::sleep(Duration::from_millis(30));
+    if prompt.contains("overload") {
         return Err(ModelError::Overloaded);
     }
-    let reply = format!("Here is what I found about {:?}.", req.prompt);
+    let reply = format!("Here is what I found about {prompt:?}.");
 
     // Anthropic reports cache tokens beside input_tokens; the GenAI conventions count them in.
-    let (fresh, cache_read) = (req.prompt.len() as u64 * 40, 2_000);
+    let (fresh, cache_read) = (prompt.len() as u64 * 40, 2_000);
     span.record_usage(&Usage {
         input_tokens: Some(fresh + cache_read),
         output_tokens: Some(350),
         cache_read_input_tokens: Some(cache_read),
         ..Usage::default()
     });
-    span.record_response_model(&format!("{}-20251001", req.model));
+    span.record_response_model(&format!("{model}-20251001"));
     span.record_response_id("msg_01SimulatedResponse");
     span.record_finish_reasons(&["end_turn"]);
     span.record_output(reply.as_bytes());
@@ -71,12 +71,12 @@ async fn ask(user_id: &str, req: &Request) -> Result<String, ModelError> {
 
 /// A streamed call to the (simulated) OpenAI Chat Completions API.
 #[llm_call(provider = "openai", model = model, user = user_id, stream = true)]
-async fn ask_streaming(user_id: &str, model: &str, prompt: &str) -> Result<String, ModelError> {
+fn ask_streaming(user_id: &str, model: &str, prompt: &str) -> Result<String, ModelError> {
     let span = Span::current();
     span.record_input(prompt.as_bytes());
     let mut reply = String::new();
     for chunk in ["Sure", ", here", " is a", " summary."] {
-        tokio::time::sleep(Duration::from_millis(15)).await;
+        std::thread::sleep(Duration::from_millis(15));
         span.record_first_chunk();
         span.record_output(chunk.as_bytes());
         reply.push_str(chunk);
@@ -91,13 +91,13 @@ async fn ask_streaming(user_id: &str, model: &str, prompt: &str) -> Result<Strin
     Ok(reply)
 }
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
     let started = OffsetDateTime::now_utc();
+    let keys = DemoKeys::load_or_create(Path::new(KEY_DIR))?;
     let (audit, guard) = AuditLayer::builder()
-        .with_sink(JsonlSink::new(AUDIT_DIR)?)
-        // LLM_AUDIT_HASH_KEY when set; a throwaway key otherwise (fine for a demo only).
-        .with_ephemeral_hash_key()
+        // Chained and signed: `llm-audit verify` proves the log was not altered.
+        .with_sink(JsonlSink::builder(AUDIT_DIR).chain(keys.signing).build()?)
+        .with_hash_key(keys.hash)
         .build()?;
     // The application's existing subscriber, with the audit layer added to it.
     tracing_subscriber::registry()
@@ -112,26 +112,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ("carol", "claude-haiku-4-5", "please overload the model"),
     ];
     for (user, model, prompt) in calls {
-        let request = Request {
-            model,
-            prompt: prompt.to_owned(),
-        };
-        match ask(user, &request).await {
+        match ask(user, model, prompt) {
             Ok(reply) => tracing::info!(user, "reply: {reply}"),
             Err(error) => tracing::warn!(user, "call failed: {error}"),
         }
     }
-    let reply = ask_streaming("bob", "gpt-5-mini", "summarize my tickets").await?;
+    let reply = ask_streaming("bob", "gpt-5-mini", "summarize my tickets")?;
     tracing::info!(user = "bob", "streamed reply: {reply}");
 
     let stats = guard.shutdown(Duration::from_secs(5))?;
     let entries = entries_since(Path::new(AUDIT_DIR), started)?;
-    let total: rust_decimal::Decimal = entries.iter().filter_map(|e| e.cost_usd).sum();
+    let total: Decimal = entries.iter().filter_map(|e| e.cost_usd).sum();
     println!();
     println!(
-        "{} audit entries written to {}/audit_{}.jsonl ({} dropped)",
+        "{} audit entries written to {AUDIT_DIR}/audit_{}.jsonl ({} dropped)",
         stats.sinks[0].written,
-        AUDIT_DIR,
         started.date(),
         stats.dropped
     );
@@ -149,7 +144,60 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
     }
     println!("total cost of this run: ${total}");
+    println!();
+    println!("Next (the CLI: cargo install --path cli):");
+    println!(
+        "  llm-audit verify --dir {AUDIT_DIR} --public-key {}",
+        keys.public.display()
+    );
+    println!("  llm-audit report html --dir {AUDIT_DIR} > report.html");
     Ok(())
+}
+
+/// The demo's keys, kept in a folder of their own (never beside the logs in production: whoever
+/// can write the logs must not read the signing key).
+struct DemoKeys {
+    signing: SigningKey,
+    public: PathBuf,
+    hash: HashKey,
+}
+
+impl DemoKeys {
+    fn load_or_create(dir: &Path) -> Result<Self, Box<dyn std::error::Error>> {
+        let secret = dir.join("signing.key");
+        let public = dir.join("signing.pub");
+        let hash_file = dir.join("hash.key");
+        if !secret.exists() {
+            std::fs::create_dir_all(dir)?;
+            let key = SigningKey::generate()?;
+            write_private(&secret, &key.to_secret_text())?;
+            std::fs::write(&public, key.verifying_key().to_public_text())?;
+            let mut secret_bytes = [0u8; 32];
+            getrandom::getrandom(&mut secret_bytes)?;
+            let hex: String = secret_bytes.iter().map(|b| format!("{b:02x}")).collect();
+            write_private(&hash_file, &format!("quickstart:{hex}\n"))?;
+            println!("made the demo's keys in {}", dir.display());
+        }
+        let hash = match HashKey::from_env()? {
+            Some(key) => key,
+            None => HashKey::parse(&std::fs::read_to_string(&hash_file)?)?,
+        };
+        Ok(Self {
+            signing: SigningKey::from_file(&secret)?,
+            public,
+            hash,
+        })
+    }
+}
+
+/// Writes a file only its owner can read.
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(text.as_bytes())
 }
 
 /// The entries this run wrote (the directory may hold earlier runs too).

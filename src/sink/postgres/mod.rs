@@ -164,9 +164,15 @@ fn tls_connector(ca: Option<&Path>) -> Result<tokio_postgres_rustls::MakeRustlsC
             return Err(format!("{} holds no certificate", path.display()));
         }
     }
-    let config = rustls::ClientConfig::builder()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    // The provider named, not the process default: with both ring and aws-lc-rs in a build
+    // (the OTLP exporters bring aws-lc-rs), rustls has no default and its builder panics.
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| format!("TLS: {e}"))?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
     Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
 }
 

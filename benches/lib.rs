@@ -1,0 +1,1 @@
+//! Nothing here: the crate exists for its benchmarks (`cargo bench -p llm-audit-benches`).
