@@ -5,22 +5,106 @@
 //! every chain still verifies. An erasure event (an entry of action `llm_audit.erasure`, in a
 //! stream of its own, signed) records what was done.
 
+use std::path::PathBuf;
+
+use clap::Args;
 use serde_json::Value;
 use tracing_llm_audit::chain::{
     erase_member, erase_members, kept_digest_of, upgrade_erasure, ChainError, SigningKey, ERASABLE,
 };
 use tracing_llm_audit::{AuditEntry, AuditSink, HashKey, JsonlSink};
 
-use crate::retention::{entry_line, now_text, replace_file, row_value, sign, stage_file, sync_dir};
+use crate::args::{signing_key, SourceArgs};
+use crate::files::{replace_file, stage_file, sync_dir};
+use crate::filter::ERASURE_ACTION;
+use crate::log::{entry_line, lock_out_writers, now_text, row_value, sign, QUARANTINE};
+use crate::output::{say, warn};
 use crate::scan;
+use crate::source::Source;
+
+/// `llm-audit erase`.
+#[derive(Debug, Args)]
+pub(crate) struct EraseArgs {
+    /// The user id to erase.
+    #[arg(long)]
+    user: String,
+    /// The Ed25519 key that signs the checkpoints: signs the erasure event's stream.
+    #[arg(long)]
+    signing_key: Option<PathBuf>,
+    /// The JSONL audit directory [default: ./audit_logs].
+    #[arg(long, conflicts_with = "postgres")]
+    dir: Option<PathBuf>,
+    /// PostgreSQL connection string, as the owner role.
+    #[arg(long)]
+    postgres: Option<String>,
+    /// With --postgres: a PostgresSink's spill directory, whose waiting batches and
+    /// dead-letter file hold entries too (repeatable) [default: ./audit_spill, the sink's
+    /// default, when it exists]. The sink using it must be stopped.
+    #[arg(long, requires = "postgres")]
+    spill_dir: Vec<PathBuf>,
+    /// With --postgres: a dead-letter file kept outside the spill directory (repeatable).
+    #[arg(long, requires = "postgres")]
+    dead_letter: Vec<PathBuf>,
+}
+
+/// `llm-audit erase`.
+pub(crate) fn run(args: &EraseArgs) -> Result<(), String> {
+    // The library's error names the variable and what is wrong with it.
+    let key = HashKey::from_env()
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| {
+            format!(
+                "erase needs the key of the pseudonyms in {} (<key id>:<secret as hex>), the \
+                 application's hash key",
+                tracing_llm_audit::HASH_KEY_ENV
+            )
+        })?;
+    if args.user.is_empty() {
+        return Err("--user is empty".to_owned());
+    }
+    let signing = signing_key(args.signing_key.as_deref())?;
+    let source = SourceArgs {
+        dir: args.dir.clone(),
+        postgres: args.postgres.clone(),
+        strict: false,
+    }
+    .open()?;
+    let (done, pseudonym) = match source {
+        Source::Jsonl(jsonl) => {
+            scan::refuse_other_prefixes(&jsonl.dir, "erase")?;
+            erase_jsonl(&jsonl.dir, &args.user, &key, signing.as_ref())?
+        }
+        Source::Postgres(mut pg) => {
+            let url = args
+                .postgres
+                .clone()
+                .or_else(|| std::env::var("LLM_AUDIT_DATABASE_URL").ok())
+                .unwrap_or_default();
+            let mut spill_dirs = args.spill_dir.clone();
+            let default = PathBuf::from("audit_spill");
+            if spill_dirs.is_empty() && default.is_dir() {
+                warn("erasing from the spill directory ./audit_spill too");
+                spill_dirs.push(default);
+            }
+            let files = SinkFiles::open(&spill_dirs, &args.dead_letter)?;
+            erase_postgres(&mut pg, &url, &args.user, &key, signing.as_ref(), &files)?
+        }
+    };
+    let torn = match done.torn_lines {
+        0 => String::new(),
+        n => format!(" and {n} torn line(s)"),
+    };
+    say(&format!(
+        "erased user {:?} from {} entries{torn}; their id is now {pseudonym}; the erasure is \
+         recorded",
+        args.user, done.entries
+    ))
+}
 
 /// The members an erasure removes: every erasable member but `user_id`, which it replaces.
 pub(crate) fn personal() -> impl Iterator<Item = &'static str> {
     ERASABLE.iter().copied().filter(|m| *m != "user_id")
 }
-
-/// The action of the entry that records an erasure.
-pub(crate) const ERASURE_ACTION: &str = "llm_audit.erasure";
 
 /// The keyed pseudonym that replaces `user`: `pseudonym:<HMAC-SHA-256 hex>`. The same user gets
 /// the same pseudonym under one key, so reports still count their calls together; the pseudonym
@@ -165,7 +249,7 @@ pub(crate) fn erase_jsonl(
     key: &HashKey,
     signing: Option<&SigningKey>,
 ) -> Result<(Erased, String), String> {
-    let locks = crate::retention::lock_out_writers(dir)?;
+    let locks = lock_out_writers(dir)?;
     let files = scan::files(dir, None, None)?;
     if signing.is_none() {
         for path in &files {
@@ -581,6 +665,3 @@ fn erase_quarantine(dir: &std::path::Path, user: &str) -> Result<u64, String> {
     }
     Ok(emptied)
 }
-
-/// The file where the sinks keep the torn fragments they repaired.
-pub(crate) const QUARANTINE: &str = "audit_quarantine.jsonl";

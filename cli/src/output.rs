@@ -1,10 +1,132 @@
-//! Report tables, printed as aligned columns, CSV or JSON lines.
+//! How results are printed: report tables as aligned columns, CSV or JSON lines; money; and the
+//! escaping that keeps what the logs hold from acting on a terminal or a spreadsheet.
+//!
+//! - Money in human-readable output (tables, CSV, notes) has six decimal places; JSON keeps the
+//!   exact decimal.
+//! - Text from the logs in human-readable output (tables, warnings and notes on stderr) has its
+//!   control characters (C0, C1, bidirectional overrides, line separators) escaped: ESC shows as
+//!   `\u{1b}`.
+//! - A CSV text cell that a spreadsheet would take for a formula (one starting with `=`, `+`,
+//!   `-`, `@`, a tab or a carriage return) starts with `'`. Numbers are never changed: `-0.005`
+//!   stays a number.
 
-use std::io::Write;
+use std::borrow::Cow;
+use std::io::{IsTerminal, Write};
 
-use rust_decimal::Decimal;
+use rust_decimal::{Decimal, RoundingStrategy};
 
-use crate::query::Format;
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Format {
+    /// Aligned columns (the default on a terminal).
+    Table,
+    /// One JSON entry per line, as stored (the default otherwise).
+    Jsonl,
+    /// Comma-separated values with a header.
+    Csv,
+}
+
+impl Format {
+    /// The format asked for, or the default: a table on a terminal, JSON lines otherwise.
+    pub(crate) fn or_default(format: Option<Self>) -> Self {
+        format.unwrap_or(if std::io::stdout().is_terminal() {
+            Self::Table
+        } else {
+            Self::Jsonl
+        })
+    }
+}
+
+/// Decimal places of money in human-readable output.
+pub(crate) const MONEY_PLACES: u32 = 6;
+
+/// An amount of money as people read it: six decimal places, rounded half away from zero
+/// (`0.04914` is `0.049140`, `0` is `0.000000`).
+pub(crate) fn money(amount: Decimal) -> String {
+    let mut rounded =
+        amount.round_dp_with_strategy(MONEY_PLACES, RoundingStrategy::MidpointAwayFromZero);
+    rounded.rescale(MONEY_PLACES);
+    if rounded.is_zero() {
+        rounded.set_sign_positive(true);
+    }
+    rounded.to_string()
+}
+
+/// Whether `c` must not reach a terminal as it is: a control character (C0, DEL, C1), a
+/// bidirectional formatting character, or a line or paragraph separator.
+fn is_unsafe(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061c}'
+                | '\u{200e}'
+                | '\u{200f}'
+                | '\u{202a}'..='\u{202e}'
+                | '\u{2066}'..='\u{2069}'
+                | '\u{2028}'
+                | '\u{2029}'
+        )
+}
+
+/// `text` with every character that could act on a terminal written as Rust writes it in a
+/// string (`\u{1b}`, `\n`, `\u{202e}`): for every human-readable output of text that may come
+/// from the logs.
+pub(crate) fn escape(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(is_unsafe) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if is_unsafe(c) {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// A warning or a note on stderr, escaped: `llm-audit: <message>`.
+pub(crate) fn warn(message: &str) {
+    eprintln!("llm-audit: {}", escape(message));
+}
+
+/// A line of human-readable text on stdout, escaped. A closed pipe (`| head`) is no error.
+pub(crate) fn say(line: &str) -> Result<(), String> {
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{}", escape(line)).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(format!("cannot write: {e}")),
+        _ => Ok(()),
+    }
+}
+
+/// A CSV field: quoted when it holds a separator, a quote or a line break. For numbers; text
+/// goes through [`csv_text`].
+pub(crate) fn csv_field(value: &str) -> String {
+    if value.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", value.replace('"', "\"\""))
+    } else {
+        value.to_owned()
+    }
+}
+
+/// A CSV field of text: as [`csv_field`], and starting with `'` when a spreadsheet would take
+/// it for a formula (it starts with `=`, `+`, `-`, `@`, a tab or a carriage return).
+pub(crate) fn csv_text(value: &str) -> String {
+    if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        csv_field(&format!("'{value}"))
+    } else {
+        csv_field(value)
+    }
+}
+
+/// Prints `table` on stdout. A closed pipe (`| head`) ends the output, not in an error.
+pub(crate) fn print(table: &Table, format: Format) -> Result<(), String> {
+    match table.write(&mut std::io::stdout().lock(), format) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.map_err(|e| format!("cannot write: {e}")),
+    }
+}
 
 /// A sum of costs and the calls it leaves out. An unpriced call (`cost_usd` null, with a
 /// `cost_note`) has no cost to add: a total over some is a lower bound ("at least"), and a total
@@ -39,20 +161,40 @@ impl CostSum {
         self.unpriced_calls > 0
     }
 
-    /// `1.5`, `at least 1.5` or `unknown`, the sum after `currency` (`$` or nothing).
+    /// `1.5`, `at least 1.5` or `unknown`, the sum after `currency` (`$` or nothing), every
+    /// digit of it: for the HTML page, whose charts round and whose tooltips are exact.
     pub(crate) fn text(&self, currency: &str) -> String {
+        self.text_as(currency, |d| d.normalize().to_string())
+    }
+
+    /// `1.500000`, `at least 1.500000` or `unknown`: [`Self::text`] with the sum in the money
+    /// format of tables, CSV and notes ([`money`]).
+    pub(crate) fn shown(&self, currency: &str) -> String {
+        self.text_as(currency, money)
+    }
+
+    fn text_as(&self, currency: &str, number: impl Fn(Decimal) -> String) -> String {
         match self.known() {
             None => "unknown".to_owned(),
-            Some(d) if self.is_lower_bound() => format!("at least {currency}{}", d.normalize()),
-            Some(d) => format!("{currency}{}", d.normalize()),
+            Some(d) if self.is_lower_bound() => format!("at least {currency}{}", number(d)),
+            Some(d) => format!("{currency}{}", number(d)),
         }
     }
 
     /// [`Self::text`], with the count of unpriced calls when there are any.
     pub(crate) fn describe(&self, currency: &str) -> String {
+        self.with_count(self.text(currency))
+    }
+
+    /// [`Self::shown`], with the count of unpriced calls when there are any.
+    pub(crate) fn describe_shown(&self, currency: &str) -> String {
+        self.with_count(self.shown(currency))
+    }
+
+    fn with_count(&self, text: String) -> String {
         match self.unpriced_calls {
-            0 => self.text(currency),
-            n => format!("{} ({})", self.text(currency), unpriced_calls(n)),
+            0 => text,
+            n => format!("{text} ({})", unpriced_calls(n)),
         }
     }
 }
@@ -75,18 +217,19 @@ impl CostDifference {
         (self.compared_calls > 0 || self.calls == 0).then_some(self.amount)
     }
 
-    /// `+0.25`, `-0.1`, `0`, `+0.25 over 3 of 4 calls` or `unknown`, the amount after `currency`.
+    /// `+0.250000`, `-0.100000`, `0.000000`, `+0.250000 over 3 of 4 calls` or `unknown`, the
+    /// amount after `currency`.
     pub(crate) fn text(&self, currency: &str) -> String {
         let Some(d) = self.known() else {
             return "unknown".to_owned();
         };
-        let d = d.normalize();
-        let signed = if d.is_zero() {
-            format!("{currency}0")
+        let shown = money(d.abs());
+        let signed = if shown.bytes().all(|b| matches!(b, b'0' | b'.')) {
+            format!("{currency}{shown}")
         } else if d.is_sign_negative() {
-            format!("-{currency}{}", d.abs())
+            format!("-{currency}{shown}")
         } else {
-            format!("+{currency}{d}")
+            format!("+{currency}{shown}")
         };
         match self.compared_calls == self.calls {
             true => signed,
@@ -112,7 +255,7 @@ pub(crate) enum Cell {
     Null,
     Text(String),
     Int(u64),
-    /// Money: exact, trailing zeros dropped.
+    /// Money: six decimal places; exact in JSON.
     Money(Decimal),
     /// The cost of one call that has none (`cost_usd` null): `unknown`, null in JSON.
     Unpriced,
@@ -136,9 +279,9 @@ impl Cell {
             Self::Null => String::new(),
             Self::Text(s) => s.clone(),
             Self::Int(n) => n.to_string(),
-            Self::Money(d) => d.normalize().to_string(),
+            Self::Money(d) => money(*d),
             Self::Unpriced => "unknown".to_owned(),
-            Self::Cost(c) => c.text(""),
+            Self::Cost(c) => c.shown(""),
             Self::Fixed2(d) => format!("{d:.2}"),
             Self::Difference(d) => d.text(""),
         }
@@ -167,6 +310,7 @@ impl Cell {
             Self::Difference(c) => c.known().map_or(serde_json::Value::Null, |d| {
                 d.normalize().to_string().into()
             }),
+            Self::Money(d) => d.normalize().to_string().into(),
             _ => self.render().into(),
         }
     }
@@ -219,7 +363,10 @@ impl Table {
                 for row in &self.rows {
                     let cells: Vec<String> = row
                         .iter()
-                        .map(|c| crate::query::csv_field(&c.render()))
+                        .map(|c| match c {
+                            Cell::Text(_) => csv_text(&c.render()),
+                            _ => csv_field(&c.render()),
+                        })
                         .collect();
                     writeln!(out, "{}", cells.join(","))?;
                 }
@@ -228,11 +375,7 @@ impl Table {
                 let rendered: Vec<Vec<String>> = self
                     .rows
                     .iter()
-                    .map(|r| {
-                        r.iter()
-                            .map(|c| c.render().replace(char::is_control, " "))
-                            .collect()
-                    })
+                    .map(|r| r.iter().map(|c| escape(&c.render()).into_owned()).collect())
                     .collect();
                 let mut widths: Vec<usize> =
                     self.columns.iter().map(|c| c.chars().count()).collect();
@@ -264,7 +407,7 @@ impl Table {
                     writeln!(out, "(no entries)")?;
                 }
                 for note in &self.notes {
-                    writeln!(out, "{note}")?;
+                    writeln!(out, "{}", escape(note))?;
                 }
             }
         }
@@ -282,17 +425,26 @@ mod tests {
         assert_eq!(exact.known(), Some(Decimal::new(15, 1)));
         assert!(!exact.is_lower_bound());
         assert_eq!(exact.describe("$"), "$1.5");
+        assert_eq!(exact.describe_shown("$"), "$1.500000");
         let partial = CostSum::new(Decimal::new(150, 2), 3, 1);
         assert!(partial.is_lower_bound());
         assert_eq!(partial.text(""), "at least 1.5");
+        assert_eq!(partial.shown(""), "at least 1.500000");
+        assert_eq!(Cell::Cost(partial).render(), "at least 1.500000");
         assert_eq!(partial.describe("$"), "at least $1.5 (1 unpriced call)");
+        assert_eq!(
+            partial.describe_shown("$"),
+            "at least $1.500000 (1 unpriced call)"
+        );
         let none = CostSum::new(Decimal::ZERO, 2, 2);
         assert_eq!(none.known(), None);
         assert_eq!(none.describe("$"), "unknown (2 unpriced calls)");
+        assert_eq!(none.describe_shown("$"), "unknown (2 unpriced calls)");
         assert_eq!(Cell::Cost(none).json(), serde_json::Value::Null);
         assert_eq!(Cell::Cost(partial).json(), "1.5");
         // No call at all: nothing is left out, the sum is 0.
         assert_eq!(CostSum::default().text("$"), "$0");
+        assert_eq!(CostSum::default().shown("$"), "$0.000000");
     }
 
     #[test]
@@ -302,20 +454,26 @@ mod tests {
             compared_calls: 2,
             calls: 2,
         };
-        assert_eq!(all.text(""), "+0.25");
-        assert_eq!(all.text("$"), "+$0.25");
+        assert_eq!(all.text(""), "+0.250000");
+        assert_eq!(all.text("$"), "+$0.250000");
         let down = CostDifference {
             amount: Decimal::new(-10, 2),
             ..all
         };
-        assert_eq!(down.text("$"), "-$0.1");
+        assert_eq!(down.text("$"), "-$0.100000");
         let same = CostDifference {
             amount: Decimal::new(0, 6),
             ..all
         };
-        assert_eq!(same.text(""), "0");
+        assert_eq!(same.text(""), "0.000000");
+        // Less than the last place shown: no sign for what shows as zero.
+        let tiny = CostDifference {
+            amount: Decimal::new(-4, 7),
+            ..all
+        };
+        assert_eq!(tiny.text(""), "0.000000");
         let some = CostDifference { calls: 3, ..all };
-        assert_eq!(some.text(""), "+0.25 over 2 of 3 calls");
+        assert_eq!(some.text(""), "+0.250000 over 2 of 3 calls");
         assert_eq!(Cell::Difference(some).json(), "0.25");
         let none = CostDifference {
             amount: Decimal::ZERO,
@@ -324,5 +482,66 @@ mod tests {
         };
         assert_eq!(none.text(""), "unknown");
         assert_eq!(Cell::Difference(none).json(), serde_json::Value::Null);
+    }
+
+    #[test]
+    fn money_has_six_places_and_json_stays_exact() {
+        for (amount, shown) in [
+            (Decimal::new(4914, 5), "0.049140"),
+            (Decimal::ZERO, "0.000000"),
+            (Decimal::new(63, 4), "0.006300"),
+            (Decimal::new(123_456_789, 9), "0.123457"),
+            (Decimal::new(-5, 3), "-0.005000"),
+            (Decimal::new(-1, 9), "0.000000"),
+            (Decimal::new(1_000, 0), "1000.000000"),
+        ] {
+            assert_eq!(money(amount), shown, "{amount}");
+            assert_eq!(Cell::Money(amount).render(), shown);
+        }
+        assert_eq!(
+            Cell::Money(Decimal::new(123_456_789, 9)).json(),
+            "0.123456789"
+        );
+    }
+
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(escape("plain, café"), "plain, café");
+        assert_eq!(
+            escape("a\u{1b}[31mred\u{7}\n\t\u{85}\u{202e}z\u{2028}"),
+            "a\\u{1b}[31mred\\u{7}\\n\\t\\u{85}\\u{202e}z\\u{2028}"
+        );
+    }
+
+    #[test]
+    fn csv_text_cells_cannot_be_formulas_and_numbers_stay_numbers() {
+        for (text, cell) in [
+            ("=1+1", "'=1+1"),
+            ("+1", "'+1"),
+            ("-1", "'-1"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\tx", "'\tx"),
+            ("\rx", "\"'\rx\""),
+            ("=HYPERLINK(\"x\")", "\"'=HYPERLINK(\"\"x\"\")\""),
+            ("alice", "alice"),
+            ("a=b", "a=b"),
+        ] {
+            assert_eq!(csv_text(text), cell, "{text:?}");
+        }
+        let mut table = Table::new(["user_id", "difference"]);
+        table.rows.push(vec![
+            Cell::Text("-alice".to_owned()),
+            Cell::Difference(CostDifference {
+                amount: Decimal::new(-5, 3),
+                compared_calls: 1,
+                calls: 1,
+            }),
+        ]);
+        let mut out = Vec::new();
+        table.write(&mut out, Format::Csv).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "user_id,difference\n'-alice,-0.005000\n"
+        );
     }
 }

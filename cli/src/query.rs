@@ -2,158 +2,84 @@
 
 use std::io::Write;
 
-use time::OffsetDateTime;
-use tracing_llm_audit::{AuditEntry, Status};
+use clap::Args;
+use tracing_llm_audit::AuditEntry;
 
-/// What an entry must match.
-#[derive(Debug, Default, Clone)]
-pub(crate) struct Filter {
-    pub(crate) from: Option<OffsetDateTime>,
-    pub(crate) to: Option<OffsetDateTime>,
-    pub(crate) user: Option<String>,
-    pub(crate) model: Option<String>,
-    pub(crate) provider: Option<String>,
-    pub(crate) status: Option<Status>,
-    pub(crate) request_id: Option<String>,
-    pub(crate) trace_id: Option<String>,
+use crate::args::{filter, RangeArgs, SelectArgs, SourceArgs};
+use crate::figures::Events;
+use crate::filter::is_event;
+use crate::listing::{csv_header, csv_row, shown_cells, COLUMNS};
+use crate::output::{escape, warn, Format};
+
+#[derive(Debug, Args)]
+pub(crate) struct QueryArgs {
+    #[command(flatten)]
+    source: SourceArgs,
+    #[command(flatten)]
+    range: RangeArgs,
+    #[command(flatten)]
+    select: SelectArgs,
+    /// At most this many entries.
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Output format [default: table on a terminal, JSON lines otherwise].
+    #[arg(long, value_enum)]
+    format: Option<Format>,
 }
 
-impl Filter {
-    pub(crate) fn matches(&self, e: &AuditEntry) -> bool {
-        let eq = |want: &Option<String>, have: Option<&str>| {
-            want.as_deref().is_none_or(|w| have == Some(w))
-        };
-        self.from.is_none_or(|from| e.timestamp >= from)
-            && self.to.is_none_or(|to| e.timestamp < to)
-            && eq(&self.user, e.user_id.as_deref())
-            && self.model.as_deref().is_none_or(|m| {
-                e.model.as_deref() == Some(m) || e.response_model.as_deref() == Some(m)
-            })
-            && eq(&self.provider, e.provider.as_deref())
-            && self.status.is_none_or(|s| e.status == s)
-            && self
-                .request_id
-                .as_deref()
-                .is_none_or(|id| e.request_id.to_string() == id.to_ascii_lowercase())
-            && eq(&self.trace_id, e.trace_id.as_deref())
+/// `llm-audit query`.
+pub(crate) fn run(args: &QueryArgs) -> Result<(), String> {
+    let filter = filter(&args.range, &args.select, None)?;
+    let mut source = args.source.open()?;
+    let format = Format::or_default(args.format);
+    let mut printer =
+        Printer::new(std::io::stdout().lock(), format).map_err(|e| format!("cannot write: {e}"))?;
+    let mut write_error = None;
+    source.entries(&filter, args.limit, |entry| match printer.print(&entry) {
+        Ok(()) => true,
+        Err(e) => {
+            write_error = Some(e);
+            false
+        }
+    })?;
+    match write_error {
+        // A closed pipe (`| head`) ends the output, not in an error.
+        Some(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+        Some(e) => return Err(format!("cannot write: {e}")),
+        None => {}
     }
-
-    /// The same test on a row decoded for a report.
-    pub(crate) fn matches_row(&self, row: &crate::row::Checked<'_>) -> bool {
-        let r = &row.row;
-        let eq = |want: &Option<String>, have: Option<&str>| {
-            want.as_deref().is_none_or(|w| have == Some(w))
-        };
-        self.from
-            .is_none_or(|from| row.micros >= crate::row::micros_of(from))
-            && self
-                .to
-                .is_none_or(|to| row.micros < crate::row::micros_of(to))
-            && eq(&self.user, r.user_id.as_deref())
-            && self.model.as_deref().is_none_or(|m| {
-                r.model.as_deref() == Some(m) || r.response_model.as_deref() == Some(m)
-            })
-            && eq(&self.provider, r.provider.as_deref())
-            && self.status.is_none_or(|s| r.status == s)
-            && self
-                .request_id
-                .as_deref()
-                .is_none_or(|id| r.request_id.eq_ignore_ascii_case(id))
-            && eq(&self.trace_id, r.trace_id.as_deref())
-    }
-}
-
-/// Output formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub(crate) enum Format {
-    /// Aligned columns (the default on a terminal).
-    Table,
-    /// One JSON entry per line, as stored (the default otherwise).
-    Jsonl,
-    /// Comma-separated values with a header.
-    Csv,
-}
-
-pub(crate) const COLUMNS: [&str; 11] = [
-    "timestamp",
-    "request_id",
-    "user_id",
-    "provider",
-    "model",
-    "status",
-    "input_tokens",
-    "output_tokens",
-    "cost_usd",
-    "latency_ms",
-    "error_type",
-];
-
-fn cells(e: &AuditEntry) -> [String; 11] {
-    let opt = |v: Option<&str>| v.unwrap_or("").to_owned();
-    let num = |v: Option<u64>| v.map(|n| n.to_string()).unwrap_or_default();
-    [
-        e.timestamp
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default(),
-        e.request_id.to_string(),
-        opt(e.user_id.as_deref()),
-        opt(e.provider.as_deref()),
-        opt(e.billed_model()),
-        e.status.as_str().to_owned(),
-        num(e.input_tokens),
-        num(e.output_tokens),
-        e.cost_usd.map(|c| c.to_string()).unwrap_or_default(),
-        e.latency_ms.to_string(),
-        opt(e.error_type.as_deref()),
-    ]
-}
-
-pub(crate) fn csv_field(value: &str) -> String {
-    if value.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", value.replace('"', "\"\""))
-    } else {
-        value.to_owned()
-    }
-}
-
-/// One entry as a CSV row.
-pub(crate) fn csv_row(e: &AuditEntry) -> String {
-    let row: Vec<String> = cells(e).iter().map(|c| csv_field(c)).collect();
-    row.join(",")
-}
-
-/// One entry on one line with fixed-width columns, for `tail` (which cannot wait to align).
-pub(crate) fn tail_line(e: &AuditEntry) -> String {
-    let c = cells(e).map(|c| c.replace(char::is_control, " "));
-    format!(
-        "{:<27}  {:<36}  {:<12}  {:<10}  {:<24}  {:<7}  {:>8}  {:>8}  {:>12}  {:>8}  {}",
-        c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], c[10]
-    )
-    .trim_end()
-    .to_owned()
+    printer.finish().map_err(|e| format!("cannot write: {e}"))?;
+    source.finish();
+    Ok(())
 }
 
 /// Writes matching entries as they come (JSONL, CSV) or once all are known (a table, whose
-/// columns are as wide as their widest cell).
+/// columns are as wide as their widest cell). Entries that record events, not calls, are listed
+/// like the others, and a note under the table (on stderr beside CSV) says which they are.
 pub(crate) struct Printer<W: Write> {
     out: W,
     format: Format,
     rows: Vec<[String; 11]>,
+    events: Events,
 }
 
 impl<W: Write> Printer<W> {
     pub(crate) fn new(mut out: W, format: Format) -> std::io::Result<Self> {
         if format == Format::Csv {
-            writeln!(out, "{}", COLUMNS.join(","))?;
+            writeln!(out, "{}", csv_header())?;
         }
         Ok(Self {
             out,
             format,
             rows: Vec::new(),
+            events: Events::default(),
         })
     }
 
     pub(crate) fn print(&mut self, e: &AuditEntry) -> std::io::Result<()> {
+        if is_event(&e.action) {
+            self.events.add(&e.action, 1);
+        }
         match self.format {
             Format::Jsonl => {
                 serde_json::to_writer(&mut self.out, e)?;
@@ -162,14 +88,14 @@ impl<W: Write> Printer<W> {
             Format::Csv => writeln!(self.out, "{}", csv_row(e)),
             Format::Table => {
                 // Control characters would break the alignment (and a terminal).
-                self.rows
-                    .push(cells(e).map(|c| c.replace(char::is_control, " ")));
+                self.rows.push(shown_cells(e));
                 Ok(())
             }
         }
     }
 
     pub(crate) fn finish(mut self) -> std::io::Result<()> {
+        let note = self.events.listed_note();
         if self.format == Format::Table {
             let mut widths = COLUMNS.map(str::len);
             for row in &self.rows {
@@ -191,6 +117,11 @@ impl<W: Write> Printer<W> {
             for row in &self.rows {
                 writeln!(self.out, "{}", line(row))?;
             }
+            if let Some(note) = &note {
+                writeln!(self.out, "{}", escape(note))?;
+            }
+        } else if let (Format::Csv, Some(note)) = (self.format, &note) {
+            warn(note);
         }
         self.out.flush()
     }

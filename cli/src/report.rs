@@ -1,666 +1,329 @@
-//! Reports: figures grouped by user, day, model, provider or status (cost, errors, usage,
-//! latency) and token anomalies.
-//!
-//! Both sources compute the same sums: a JSONL directory by one parallel scan, PostgreSQL by one
-//! aggregate query per report (rows never leave the database). Means, rates and percentiles are
-//! then derived from those sums by the same code, so the two give the same figures to the digit.
+//! `llm-audit report`: cost, errors, usage, latency (figures grouped by user, day, model,
+//! provider or status), token anomalies, and all of them as one HTML page.
 
-use std::collections::HashMap;
-use std::fmt::Write as _;
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
 
-use rust_decimal::{Decimal, RoundingStrategy};
-use time::{Duration, OffsetDateTime};
+use clap::{Args, Subcommand};
+use rust_decimal::Decimal;
 
-use crate::output::{Cell, CostSum, Table};
-use crate::row::{micros_of, Checked};
+use crate::args::{filter, now, select_filter, RangeArgs, SelectArgs, SourceArgs};
+use crate::figures::{cmp_keys, AnomalySpec, Group, GroupReport, GroupSpec, Key};
+use crate::filter::Filter;
+use crate::output::{self, warn, Cell, Format, Table};
+use crate::source::Source;
+use crate::{html, when};
 
-/// What a report can be grouped by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Key {
-    User,
-    Day,
-    Model,
-    Provider,
-    Status,
+/// `llm-audit report`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum ReportCommand {
+    /// Cost by user and day (the reference design's report): requests, total cost, mean latency.
+    /// Default: --by user,day --from 30d.
+    Cost(GroupArgs),
+    /// Errors and error rate (per 100 requests). Default: --by model --from 24h.
+    Errors(GroupArgs),
+    /// Tokens and cost. Default: --by day,model --from 30d.
+    Usage(GroupArgs),
+    /// Latency p50 and p95 (milliseconds). Default: --by model --from 30d.
+    Latency(GroupArgs),
+    /// Entries of the last 24 h whose input tokens exceed the 7-day mean by 3 standard
+    /// deviations (window, baseline and threshold configurable).
+    Anomalies(AnomalyArgs),
+    /// One self-contained HTML page with charts and the anomaly table, on stdout or in --out
+    /// FILE. Default: --from 30d.
+    Html(HtmlArgs),
 }
 
-impl Key {
-    /// `user,day` into keys; an unknown name is one clear sentence.
-    pub(crate) fn parse_list(list: &str) -> Result<Vec<Self>, String> {
-        let keys = list
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(|name| match name {
-                "user" | "user_id" => Ok(Self::User),
-                "day" | "date" => Ok(Self::Day),
-                "model" => Ok(Self::Model),
-                "provider" => Ok(Self::Provider),
-                "status" => Ok(Self::Status),
-                other => Err(format!(
-                    "unknown column `{other}` for --by: use user, day, model, provider or status"
-                )),
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        if keys.is_empty() {
-            return Err(
-                "--by needs at least one column (user, day, model, provider, status)".into(),
-            );
-        }
-        Ok(keys)
-    }
+#[derive(Debug, Args)]
+pub(crate) struct GroupArgs {
+    #[command(flatten)]
+    source: SourceArgs,
+    #[command(flatten)]
+    range: RangeArgs,
+    #[command(flatten)]
+    select: SelectArgs,
+    /// Group by these columns, comma-separated: user, day, model, provider, status.
+    #[arg(long)]
+    by: Option<String>,
+    /// Output format [default: table on a terminal, JSON lines otherwise].
+    #[arg(long, value_enum)]
+    format: Option<Format>,
+}
 
-    pub(crate) fn column(self) -> &'static str {
+#[derive(Debug, Args)]
+pub(crate) struct AnomalyArgs {
+    #[command(flatten)]
+    source: SourceArgs,
+    #[command(flatten)]
+    select: SelectArgs,
+    /// Check the entries of this last span of time.
+    #[arg(long, default_value = "24h")]
+    window: String,
+    /// Mean and standard deviation over this last span of time.
+    #[arg(long, default_value = "7d")]
+    baseline: String,
+    /// Flag input tokens above the mean plus this many standard deviations.
+    #[arg(long, default_value = "3")]
+    threshold: String,
+    /// The "now" that the spans end at [default: the current time].
+    #[arg(long, value_name = "TIME")]
+    as_of: Option<String>,
+    /// Output format [default: table on a terminal, JSON lines otherwise].
+    #[arg(long, value_enum)]
+    format: Option<Format>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct HtmlArgs {
+    #[command(flatten)]
+    source: SourceArgs,
+    #[command(flatten)]
+    range: RangeArgs,
+    #[command(flatten)]
+    select: SelectArgs,
+    /// Write the page to this file (mode 0600) [default: stdout].
+    #[arg(long, short = 'o', visible_alias = "output", value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Anomalies: check the entries of this last span of time.
+    #[arg(long, default_value = "24h")]
+    window: String,
+    /// Anomalies: mean and standard deviation over this last span of time.
+    #[arg(long, default_value = "7d")]
+    baseline: String,
+    /// Anomalies: flag input tokens above the mean plus this many standard deviations.
+    #[arg(long, default_value = "3")]
+    threshold: String,
+    /// Verify the audit trail with this public key (from `llm-audit keygen`), as `verify` does,
+    /// and show the verdict; without it the page says the trail was not verified.
+    #[arg(long, value_name = "FILE")]
+    public_key: Option<PathBuf>,
+}
+
+impl ReportCommand {
+    /// `report cost`, ..., for error messages.
+    pub(crate) fn name(&self) -> &'static str {
         match self {
-            Self::User => "user_id",
-            Self::Day => "day",
-            Self::Model => "model",
-            Self::Provider => "provider",
-            Self::Status => "status",
-        }
-    }
-
-    /// The key's value as text, in SQL.
-    pub(crate) fn sql(self) -> &'static str {
-        match self {
-            Self::User => "user_id",
-            Self::Day => "to_char(timestamp AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
-            Self::Model => "model",
-            Self::Provider => "provider",
-            Self::Status => "status",
+            Self::Cost(_) => "report cost",
+            Self::Errors(_) => "report errors",
+            Self::Usage(_) => "report usage",
+            Self::Latency(_) => "report latency",
+            Self::Anomalies(_) => "report anomalies",
+            Self::Html(_) => "report html",
         }
     }
 }
 
-/// Which figures a grouping needs beyond the sums.
-#[derive(Debug, Clone)]
-pub(crate) struct GroupSpec {
-    pub(crate) keys: Vec<Key>,
-    pub(crate) percentiles: bool,
-}
-
-/// Sums of one group, as both sources compute them.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub(crate) struct Group {
-    pub(crate) keys: Vec<Option<String>>,
-    pub(crate) requests: u64,
-    pub(crate) errors: u64,
-    /// The sum of the priced calls' costs.
-    pub(crate) cost: Decimal,
-    /// Calls without a cost (`cost_usd` null): `cost` leaves them out.
-    pub(crate) unpriced: u64,
-    pub(crate) latency_sum: u64,
-    pub(crate) input: u64,
-    pub(crate) output: u64,
-    pub(crate) thinking: u64,
-    pub(crate) cache_read: u64,
-    pub(crate) cache_write: u64,
-    pub(crate) p50: Option<u64>,
-    pub(crate) p95: Option<u64>,
-}
-
-fn round2(d: Decimal) -> Decimal {
-    // As PostgreSQL's ROUND: halves away from zero.
-    d.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero)
-}
-
-impl Group {
-    pub(crate) fn avg_latency(&self) -> Decimal {
-        if self.requests == 0 {
-            return Decimal::ZERO;
-        }
-        round2(Decimal::from(self.latency_sum) / Decimal::from(self.requests))
-    }
-
-    /// Errors per 100 requests.
-    pub(crate) fn error_rate(&self) -> Decimal {
-        if self.requests == 0 {
-            return Decimal::ZERO;
-        }
-        round2(Decimal::from(self.errors * 100) / Decimal::from(self.requests))
-    }
-
-    /// The group's total cost, knowing what it leaves out.
-    pub(crate) fn cost_sum(&self) -> CostSum {
-        CostSum::new(self.cost, self.requests, self.unpriced)
-    }
-
-    pub(crate) fn key_cells(&self) -> impl Iterator<Item = Cell> + '_ {
-        self.keys.iter().map(|k| Cell::text(k.as_deref()))
+/// `llm-audit report ...`.
+pub(crate) fn run(command: &ReportCommand) -> Result<(), String> {
+    match command {
+        ReportCommand::Cost(a) => run_group(GroupReport::Cost, a),
+        ReportCommand::Errors(a) => run_group(GroupReport::Errors, a),
+        ReportCommand::Usage(a) => run_group(GroupReport::Usage, a),
+        ReportCommand::Latency(a) => run_group(GroupReport::Latency, a),
+        ReportCommand::Anomalies(a) => run_anomalies(a),
+        ReportCommand::Html(a) => run_html(a),
     }
 }
 
-/// Keys compare with absent values last, as PostgreSQL sorts NULLs.
-pub(crate) fn cmp_keys(a: &[Option<String>], b: &[Option<String>]) -> std::cmp::Ordering {
-    for (x, y) in a.iter().zip(b) {
-        let o = match (x, y) {
-            (Some(x), Some(y)) => x.cmp(y),
-            (None, None) => std::cmp::Ordering::Equal,
-            (None, Some(_)) => std::cmp::Ordering::Greater,
-            (Some(_), None) => std::cmp::Ordering::Less,
-        };
-        if o.is_ne() {
-            return o;
+fn anomaly_spec(
+    window: &str,
+    baseline: &str,
+    threshold: &str,
+    as_of: Option<&str>,
+) -> Result<AnomalySpec, String> {
+    let threshold: Decimal = threshold
+        .trim()
+        .parse()
+        .ok()
+        .filter(|t: &Decimal| !t.is_sign_negative())
+        .ok_or_else(|| {
+            format!(
+                "--threshold: `{threshold}` is not a number of standard deviations (like 3 or 2.5)"
+            )
+        })?;
+    let as_of = now(as_of)?;
+    let window_span = when::span("--window", window)?;
+    let baseline_span = when::span("--baseline", baseline)?;
+    // Both spans end at `as_of`: each must start within the range of times.
+    when::back("--window", window, as_of, window_span)?;
+    when::back("--baseline", baseline, as_of, baseline_span)?;
+    Ok(AnomalySpec {
+        as_of,
+        window: window_span,
+        baseline: baseline_span,
+        threshold,
+    })
+}
+
+/// The note on the events left out of a report: under a table, or on stderr beside CSV and JSON
+/// lines, where a script does not trip on it.
+fn note_events(source: &Source, table: &mut Table, format: Format) {
+    if let Some(note) = source.events().note() {
+        match format {
+            Format::Table => table.notes.push(note),
+            _ => warn(&note),
         }
     }
-    std::cmp::Ordering::Equal
 }
 
-/// The reports built from groups.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum GroupReport {
-    /// The reference design's daily cost by user: requests, total cost, mean latency.
-    Cost,
-    /// Errors, requests and error rate.
-    Errors,
-    /// Tokens and cost.
-    Usage,
-    /// Latency percentiles.
-    Latency,
+fn run_group(report: GroupReport, args: &GroupArgs) -> Result<(), String> {
+    let (by, from) = match report {
+        GroupReport::Cost => ("user,day", "30d"),
+        GroupReport::Errors => ("model", "24h"),
+        GroupReport::Usage => ("day,model", "30d"),
+        GroupReport::Latency => ("model", "30d"),
+    };
+    let keys = Key::parse_list(args.by.as_deref().unwrap_or(by))?;
+    let filter = filter(&args.range, &args.select, Some(from))?;
+    let mut source = args.source.open()?;
+    let spec = report.spec(keys);
+    let groups = source
+        .groups(std::slice::from_ref(&spec), &filter)?
+        .pop()
+        .unwrap_or_default();
+    let format = Format::or_default(args.format);
+    let mut table = table(report, &spec, groups);
+    note_events(&source, &mut table, format);
+    output::print(&table, format)?;
+    source.finish();
+    Ok(())
 }
 
-impl GroupReport {
-    pub(crate) fn spec(self, keys: Vec<Key>) -> GroupSpec {
-        GroupSpec {
-            keys,
-            percentiles: self == Self::Latency,
-        }
+fn run_anomalies(args: &AnomalyArgs) -> Result<(), String> {
+    let spec = anomaly_spec(
+        &args.window,
+        &args.baseline,
+        &args.threshold,
+        args.as_of.as_deref(),
+    )?;
+    let filter = select_filter(&args.select, Filter::default())?;
+    let mut source = args.source.open()?;
+    let found = source.anomalies(&spec, &filter)?;
+    let format = Format::or_default(args.format);
+    // The baseline goes where a reader sees it and a script does not trip on it.
+    if format == Format::Table {
+        output::say(&found.summary(&spec))?;
+    } else {
+        warn(&found.summary(&spec));
     }
-
-    /// Orders the groups and lays them out.
-    pub(crate) fn table(self, spec: &GroupSpec, mut groups: Vec<Group>) -> Table {
-        match self {
-            Self::Cost => {
-                groups.sort_by(|a, b| b.cost.cmp(&a.cost).then_with(|| cmp_keys(&a.keys, &b.keys)))
-            }
-            Self::Errors => groups.sort_by(|a, b| {
-                b.error_rate()
-                    .cmp(&a.error_rate())
-                    .then_with(|| cmp_keys(&a.keys, &b.keys))
-            }),
-            Self::Usage | Self::Latency => groups.sort_by(|a, b| cmp_keys(&a.keys, &b.keys)),
-        }
-        let keys = spec.keys.iter().map(|k| k.column());
-        let figures: &[&str] = match self {
-            Self::Cost => &["requests", "total_cost", "unpriced_calls", "avg_latency_ms"],
-            Self::Errors => &["errors", "total", "error_rate"],
-            Self::Usage => &[
-                "requests",
-                "input_tokens",
-                "output_tokens",
-                "thinking_tokens",
-                "cache_read_tokens",
-                "cache_write_tokens",
-                "total_cost",
-                "unpriced_calls",
-            ],
-            Self::Latency => &["requests", "p50_ms", "p95_ms", "avg_latency_ms"],
-        };
-        let mut table = Table::new(keys.chain(figures.iter().copied()));
-        for g in &groups {
-            let mut row: Vec<Cell> = g.key_cells().collect();
-            row.extend(match self {
-                Self::Cost => vec![
-                    Cell::Int(g.requests),
-                    Cell::Cost(g.cost_sum()),
-                    Cell::Int(g.unpriced),
-                    Cell::Fixed2(g.avg_latency()),
-                ],
-                Self::Errors => vec![
-                    Cell::Int(g.errors),
-                    Cell::Int(g.requests),
-                    Cell::Fixed2(g.error_rate()),
-                ],
-                Self::Usage => vec![
-                    Cell::Int(g.requests),
-                    Cell::Int(g.input),
-                    Cell::Int(g.output),
-                    Cell::Int(g.thinking),
-                    Cell::Int(g.cache_read),
-                    Cell::Int(g.cache_write),
-                    Cell::Cost(g.cost_sum()),
-                    Cell::Int(g.unpriced),
-                ],
-                Self::Latency => vec![
-                    Cell::Int(g.requests),
-                    g.p50.map_or(Cell::Null, Cell::Int),
-                    g.p95.map_or(Cell::Null, Cell::Int),
-                    Cell::Fixed2(g.avg_latency()),
-                ],
-            });
-            table.rows.push(row);
-        }
-        if matches!(self, Self::Cost | Self::Usage) {
-            let requests: u64 = groups.iter().map(|g| g.requests).sum();
-            let unpriced: u64 = groups.iter().map(|g| g.unpriced).sum();
-            if unpriced > 0 {
-                table.notes.push(format!(
-                    "{unpriced} of {requests} calls {} no price (cost_usd null; see their \
-                     cost_note): a total_cost over any of them is a lower bound (\"at least\"), \
-                     and \"unknown\" where no call of the group is priced",
-                    if unpriced == 1 { "has" } else { "have" }
-                ));
-            }
-        }
-        table
-    }
+    output::print(&found.table(), format)?;
+    source.finish();
+    Ok(())
 }
 
-/// The smallest value whose cumulative share reaches `p`: PostgreSQL's `percentile_disc`, which
-/// computes the rank in floating point; so does this, to agree with it.
-pub(crate) fn percentile_disc(sorted: &[u64], p: f64) -> Option<u64> {
-    if sorted.is_empty() {
-        return None;
-    }
-    let rank = (p * sorted.len() as f64).ceil() as usize;
-    Some(sorted[rank.clamp(1, sorted.len()) - 1])
-}
-
-/// Accumulates groups from JSONL rows.
-#[derive(Default)]
-pub(crate) struct Grouper {
-    groups: HashMap<String, (Group, Vec<u64>)>,
-    key: String,
-}
-
-impl Grouper {
-    pub(crate) fn add(&mut self, spec: &GroupSpec, row: &Checked<'_>) {
-        let r = &row.row;
-        self.key.clear();
-        for key in &spec.keys {
-            let value: Option<&str> = match key {
-                Key::User => r.user_id.as_deref(),
-                Key::Model => r.model.as_deref(),
-                Key::Provider => r.provider.as_deref(),
-                Key::Status => Some(r.status.as_str()),
-                Key::Day => {
-                    let d = row.day();
-                    let _ = write!(
-                        self.key,
-                        "10:{:04}-{:02}-{:02}",
-                        d.year(),
-                        d.month() as u8,
-                        d.day()
-                    );
-                    continue;
+fn run_html(args: &HtmlArgs) -> Result<(), String> {
+    let filter = filter(&args.range, &args.select, Some("30d"))?;
+    let spec = anomaly_spec(
+        &args.window,
+        &args.baseline,
+        &args.threshold,
+        args.range.as_of.as_deref(),
+    )?;
+    let mut source = args.source.open()?;
+    let page = html::report(&mut source, &filter, &spec, args.public_key.as_deref())?;
+    match &args.out {
+        // Mode 0600, as the logs are.
+        Some(path) => html::write_file(path, &page)?,
+        None => {
+            let mut out = std::io::stdout().lock();
+            match out.write_all(page.as_bytes()).and_then(|()| out.flush()) {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                    return Err(format!("cannot write: {e}"))
                 }
-            };
-            // Length-prefixed, so that no value can fake a separator: `-` for none,
-            // `<bytes>:<value>` otherwise.
-            match value {
-                Some(v) => {
-                    let _ = write!(self.key, "{}:{v}", v.len());
-                }
-                None => self.key.push('-'),
+                _ => {}
             }
         }
-        let (g, latencies) = match self.groups.get_mut(self.key.as_str()) {
-            Some(found) => found,
-            None => {
-                let keys = decode_key(&self.key);
-                self.groups.entry(self.key.clone()).or_insert_with(|| {
-                    (
-                        Group {
-                            keys,
-                            ..Group::default()
-                        },
-                        Vec::new(),
-                    )
-                })
-            }
-        };
-        g.requests += 1;
-        if r.status == tracing_llm_audit::Status::Error {
-            g.errors += 1;
-        }
-        match row.cost {
-            Some(c) => g.cost += c,
-            None => g.unpriced += 1,
-        }
-        g.latency_sum += r.latency_ms;
-        g.input += r.input_tokens.unwrap_or(0);
-        g.output += r.output_tokens.unwrap_or(0);
-        g.thinking += r.thinking_tokens.unwrap_or(0);
-        g.cache_read += r.cache_read_tokens.unwrap_or(0);
-        g.cache_write += r.cache_write_tokens.unwrap_or(0);
-        if spec.percentiles {
-            latencies.push(r.latency_ms);
-        }
     }
-
-    pub(crate) fn merge(mut self, other: Self) -> Self {
-        for (key, (g, lat)) in other.groups {
-            match self.groups.get_mut(&key) {
-                None => {
-                    self.groups.insert(key, (g, lat));
-                }
-                Some((mine, my_lat)) => {
-                    mine.requests += g.requests;
-                    mine.errors += g.errors;
-                    mine.cost += g.cost;
-                    mine.unpriced += g.unpriced;
-                    mine.latency_sum += g.latency_sum;
-                    mine.input += g.input;
-                    mine.output += g.output;
-                    mine.thinking += g.thinking;
-                    mine.cache_read += g.cache_read;
-                    mine.cache_write += g.cache_write;
-                    my_lat.extend(lat);
-                }
-            }
+    if let Some(note) = source.events().note() {
+        warn(&note);
+    }
+    source.finish();
+    match &args.out {
+        Some(path) => warn(&format!("wrote {}", path.display())),
+        None if std::io::stdout().is_terminal() => {
+            warn("the page went to the terminal: redirect it (> report.html) or give --out FILE")
         }
-        self
+        None => {}
     }
-
-    pub(crate) fn finish(self, spec: &GroupSpec) -> Vec<Group> {
-        self.groups
-            .into_values()
-            .map(|(mut g, mut lat)| {
-                if spec.percentiles {
-                    lat.sort_unstable();
-                    g.p50 = percentile_disc(&lat, 0.5);
-                    g.p95 = percentile_disc(&lat, 0.95);
-                }
-                g
-            })
-            .collect()
-    }
+    Ok(())
 }
 
-fn decode_key(mut key: &str) -> Vec<Option<String>> {
-    let mut values = Vec::new();
-    while !key.is_empty() {
-        if let Some(rest) = key.strip_prefix('-') {
-            values.push(None);
-            key = rest;
-            continue;
+/// Orders the groups of `report` and lays them out.
+pub(crate) fn table(report: GroupReport, spec: &GroupSpec, mut groups: Vec<Group>) -> Table {
+    match report {
+        GroupReport::Cost => {
+            groups.sort_by(|a, b| b.cost.cmp(&a.cost).then_with(|| cmp_keys(&a.keys, &b.keys)))
         }
-        let Some((len, rest)) = key.split_once(':') else {
-            break;
-        };
-        let len: usize = len.parse().unwrap_or(rest.len()).min(rest.len());
-        values.push(Some(rest[..len].to_owned()));
-        key = &rest[len..];
-    }
-    values
-}
-
-/// Settings of the anomaly report.
-#[derive(Debug, Clone)]
-pub(crate) struct AnomalySpec {
-    pub(crate) as_of: OffsetDateTime,
-    /// Entries this recent are checked.
-    pub(crate) window: Duration,
-    /// Entries this recent make the mean and standard deviation.
-    pub(crate) baseline: Duration,
-    /// Standard deviations above the mean.
-    pub(crate) threshold: Decimal,
-}
-
-/// Input-token statistics of the baseline: count, sum and sum of squares, exact.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct Moments {
-    pub(crate) n: i128,
-    pub(crate) sum: i128,
-    pub(crate) squares: i128,
-}
-
-impl Moments {
-    pub(crate) fn add(&mut self, x: u64) {
-        let x = i128::from(x);
-        self.n += 1;
-        self.sum += x;
-        self.squares = self.squares.saturating_add(x * x);
-    }
-
-    pub(crate) fn merge(self, o: Self) -> Self {
-        Self {
-            n: self.n + o.n,
-            sum: self.sum + o.sum,
-            squares: self.squares.saturating_add(o.squares),
+        GroupReport::Errors => groups.sort_by(|a, b| {
+            b.error_rate()
+                .cmp(&a.error_rate())
+                .then_with(|| cmp_keys(&a.keys, &b.keys))
+        }),
+        GroupReport::Usage | GroupReport::Latency => {
+            groups.sort_by(|a, b| cmp_keys(&a.keys, &b.keys))
         }
     }
-
-    pub(crate) fn mean(&self) -> Option<f64> {
-        (self.n > 0).then(|| self.sum as f64 / self.n as f64)
-    }
-
-    /// The sample standard deviation (PostgreSQL's `STDDEV`).
-    pub(crate) fn stddev(&self) -> Option<f64> {
-        (self.n > 1).then(|| {
-            let num = (self.n * self.squares - self.sum * self.sum) as f64;
-            (num / (self.n * (self.n - 1)) as f64).max(0.0).sqrt()
-        })
-    }
-
-    /// Whether `x > mean + k·stddev`, decided exactly in integers:
-    /// `(n·x − S)²·(n − 1)·10^(2s) > m²·n·(n·Q − S²)` for `k = m / 10^s` and `n·x > S`.
-    fn exceeds(&self, x: u64, k: Decimal) -> bool {
-        let (n, s, q) = (self.n, self.sum, self.squares);
-        let d = n * i128::from(x) - s;
-        if d <= 0 {
-            return false;
-        }
-        let m = k.mantissa();
-        let scale = 10i128.checked_pow(2 * k.scale());
-        let exact = (|| {
-            let lhs = d.checked_mul(d)?.checked_mul(n - 1)?.checked_mul(scale?)?;
-            let rhs = m
-                .checked_mul(m)?
-                .checked_mul(n)?
-                .checked_mul(n.checked_mul(q)?.checked_sub(s.checked_mul(s)?)?)?;
-            Some(lhs > rhs)
-        })();
-        exact.unwrap_or_else(|| {
-            let limit = self.mean().unwrap_or(0.0)
-                + k.to_string().parse::<f64>().unwrap_or(3.0) * self.stddev().unwrap_or(0.0);
-            (x as f64) > limit
-        })
-    }
-
-    /// The least token count that is an anomaly, or `None` when there is no standard deviation
-    /// (fewer than two entries).
-    pub(crate) fn least_anomalous(&self, k: Decimal) -> Option<u64> {
-        if self.n < 2 {
-            return None;
-        }
-        let (mut lo, mut hi) = (0u64, u64::MAX >> 1);
-        if !self.exceeds(hi, k) {
-            return None;
-        }
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            if self.exceeds(mid, k) {
-                hi = mid;
-            } else {
-                lo = mid + 1;
-            }
-        }
-        Some(lo)
-    }
-}
-
-/// One flagged entry.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Anomaly {
-    pub(crate) request_id: String,
-    pub(crate) micros: i64,
-    pub(crate) user_id: Option<String>,
-    pub(crate) model: Option<String>,
-    pub(crate) input_tokens: u64,
-    pub(crate) output_tokens: Option<u64>,
-    pub(crate) cost: Option<Decimal>,
-}
-
-/// The anomaly report's result.
-#[derive(Debug, Clone)]
-pub(crate) struct Anomalies {
-    pub(crate) moments: Moments,
-    pub(crate) least: Option<u64>,
-    pub(crate) rows: Vec<Anomaly>,
-}
-
-impl Anomalies {
-    pub(crate) fn sort(&mut self) {
-        self.rows.sort_by(|a, b| {
-            b.input_tokens
-                .cmp(&a.input_tokens)
-                .then(a.micros.cmp(&b.micros))
-                .then_with(|| a.request_id.cmp(&b.request_id))
-        });
-    }
-
-    /// One line on the baseline, for stderr or the HTML page.
-    pub(crate) fn summary(&self, spec: &AnomalySpec) -> String {
-        match (self.moments.mean(), self.moments.stddev()) {
-            (Some(mean), Some(sd)) => format!(
-                "baseline: {} entries with input tokens in the last {}; mean {mean:.2}, standard \
-                 deviation {sd:.2}; flagged: input tokens ≥ {} (mean + {} standard deviations) \
-                 in the last {}",
-                self.moments.n,
-                human(spec.baseline),
-                self.least.map_or_else(|| "-".to_owned(), |l| l.to_string()),
-                spec.threshold,
-                human(spec.window),
-            ),
-            _ => format!(
-                "baseline: {} entries with input tokens in the last {}: too few for a standard \
-                 deviation, nothing is flagged",
-                self.moments.n,
-                human(spec.baseline)
-            ),
-        }
-    }
-
-    pub(crate) fn table(&self) -> Table {
-        let mut table = Table::new([
-            "request_id",
-            "timestamp",
-            "user_id",
-            "model",
+    let keys = spec.keys.iter().map(|k| k.column());
+    let figures: &[&str] = match report {
+        GroupReport::Cost => &["requests", "total_cost", "unpriced_calls", "avg_latency_ms"],
+        GroupReport::Errors => &["errors", "total", "error_rate"],
+        GroupReport::Usage => &[
+            "requests",
             "input_tokens",
             "output_tokens",
-            "cost_usd",
-        ]);
-        for a in &self.rows {
-            table.rows.push(vec![
-                Cell::Text(a.request_id.clone()),
-                Cell::Text(fmt_micros(a.micros)),
-                Cell::text(a.user_id.as_deref()),
-                Cell::text(a.model.as_deref()),
-                Cell::Int(a.input_tokens),
-                a.output_tokens.map_or(Cell::Null, Cell::Int),
-                a.cost.map_or(Cell::Unpriced, Cell::Money),
-            ]);
-        }
-        table
+            "thinking_tokens",
+            "cache_read_tokens",
+            "cache_write_tokens",
+            "total_cost",
+            "unpriced_calls",
+        ],
+        GroupReport::Latency => &["requests", "p50_ms", "p95_ms", "avg_latency_ms"],
+    };
+    let mut table = Table::new(keys.chain(figures.iter().copied()));
+    for g in &groups {
+        let mut row: Vec<Cell> = g.key_cells().collect();
+        row.extend(match report {
+            GroupReport::Cost => vec![
+                Cell::Int(g.requests),
+                Cell::Cost(g.cost_sum()),
+                Cell::Int(g.unpriced),
+                Cell::Fixed2(g.avg_latency()),
+            ],
+            GroupReport::Errors => vec![
+                Cell::Int(g.errors),
+                Cell::Int(g.requests),
+                Cell::Fixed2(g.error_rate()),
+            ],
+            GroupReport::Usage => vec![
+                Cell::Int(g.requests),
+                Cell::Int(g.input),
+                Cell::Int(g.output),
+                Cell::Int(g.thinking),
+                Cell::Int(g.cache_read),
+                Cell::Int(g.cache_write),
+                Cell::Cost(g.cost_sum()),
+                Cell::Int(g.unpriced),
+            ],
+            GroupReport::Latency => vec![
+                Cell::Int(g.requests),
+                g.p50.map_or(Cell::Null, Cell::Int),
+                g.p95.map_or(Cell::Null, Cell::Int),
+                Cell::Fixed2(g.avg_latency()),
+            ],
+        });
+        table.rows.push(row);
     }
-}
-
-/// `7d`, `24h`, `90m` for a span.
-pub(crate) fn human(span: Duration) -> String {
-    let s = span.whole_seconds();
-    match s {
-        s if s % 86_400 == 0 && s > 86_400 => format!("{}d", s / 86_400),
-        s if s % 3_600 == 0 => format!("{}h", s / 3_600),
-        s if s % 60 == 0 => format!("{}m", s / 60),
-        s => format!("{s}s"),
-    }
-}
-
-/// RFC 3339 with microseconds, in UTC.
-pub(crate) fn fmt_micros(micros: i64) -> String {
-    let at = OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1_000)
-        .unwrap_or(OffsetDateTime::UNIX_EPOCH);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
-        at.year(),
-        at.month() as u8,
-        at.day(),
-        at.hour(),
-        at.minute(),
-        at.second(),
-        at.microsecond()
-    )
-}
-
-/// The instants an anomaly report reads: the baseline and the checked window, ending at `as_of`.
-pub(crate) fn anomaly_ranges(spec: &AnomalySpec) -> ((i64, i64), (i64, i64)) {
-    let end = micros_of(spec.as_of);
-    (
-        (micros_of(spec.as_of - spec.baseline), end),
-        (micros_of(spec.as_of - spec.window), end),
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn percentiles_agree_with_postgres_definition() {
-        let v: Vec<u64> = (1..=20).collect();
-        assert_eq!(percentile_disc(&v, 0.5), Some(10));
-        assert_eq!(percentile_disc(&v, 0.95), Some(19));
-        assert_eq!(percentile_disc(&[7], 0.95), Some(7));
-        assert_eq!(percentile_disc(&[], 0.5), None);
-    }
-
-    #[test]
-    fn the_anomaly_bound_is_exact() {
-        let mut m = Moments::default();
-        for x in [10, 12, 14, 16, 18] {
-            m.add(x);
-        }
-        // mean 14, sample sd sqrt(10) = 3.1623; 14 + 3·3.1623 = 23.49
-        assert_eq!(m.least_anomalous(Decimal::from(3)), Some(24));
-        assert_eq!(m.least_anomalous(Decimal::new(15, 1)), Some(19)); // 18.74
-        let mut flat = Moments::default();
-        flat.add(5);
-        flat.add(5);
-        assert_eq!(flat.least_anomalous(Decimal::from(3)), Some(6));
-        let mut one = Moments::default();
-        one.add(5);
-        assert_eq!(one.least_anomalous(Decimal::from(3)), None);
-    }
-
-    #[test]
-    fn group_keys_round_trip_whatever_the_values() {
-        let mut g = Grouper::default();
-        for v in [
-            Some("a:b"),
-            None,
-            Some("-"),
-            Some("\u{1f}x\u{1}"),
-            Some(""),
-            Some("3:abc"),
-        ] {
-            g.key.clear();
-            match v {
-                Some(v) => {
-                    let _ = write!(g.key, "{}:{v}", v.len());
-                }
-                None => g.key.push('-'),
-            }
-            g.key.push_str("10:2026-11-24");
-            assert_eq!(
-                decode_key(&g.key),
-                vec![v.map(str::to_owned), Some("2026-11-24".to_owned())],
-                "{v:?}"
-            );
+    if matches!(report, GroupReport::Cost | GroupReport::Usage) {
+        let requests: u64 = groups.iter().map(|g| g.requests).sum();
+        let unpriced: u64 = groups.iter().map(|g| g.unpriced).sum();
+        if unpriced > 0 {
+            table.notes.push(format!(
+                "{unpriced} of {requests} calls {} no price (cost_usd null; see their \
+                 cost_note): a total_cost over any of them is a lower bound (\"at least\"), \
+                 and \"unknown\" where no call of the group is priced",
+                if unpriced == 1 { "has" } else { "have" }
+            ));
         }
     }
-
-    #[test]
-    fn an_unknown_column_is_one_sentence() {
-        assert_eq!(
-            Key::parse_list("user, day").unwrap(),
-            vec![Key::User, Key::Day]
-        );
-        let err = Key::parse_list("user,colour").unwrap_err();
-        assert_eq!(
-            err,
-            "unknown column `colour` for --by: use user, day, model, provider or status"
-        );
-    }
+    table
 }

@@ -8,15 +8,64 @@
 //! whole ([`Source::entries`](crate::source::Source::entries)), priced here.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use clap::Args;
 use rust_decimal::Decimal;
 use time::UtcOffset;
 use tracing_llm_audit::cost::{LoadReport, PriceFileError, PriceTable};
 use tracing_llm_audit::AuditEntry;
 
-use crate::output::{Cell, CostDifference, CostSum, Table};
-use crate::report::{cmp_keys, Key};
+use crate::args::{filter, RangeArgs, SelectArgs, SourceArgs};
+use crate::figures::{cmp_keys, Events, Key};
+use crate::filter::is_event;
+use crate::output::{self, warn, Cell, CostDifference, CostSum, Format, Table};
+
+#[derive(Debug, Args)]
+pub(crate) struct RepriceArgs {
+    /// The new prices: a price file in LiteLLM's format (model_prices_and_context_window.json),
+    /// which is the whole table (a model it lacks is unpriced), or `builtin` for the built-in
+    /// table (a file of that name: ./builtin).
+    #[arg(long, value_name = "FILE|builtin")]
+    prices: PathBuf,
+    #[command(flatten)]
+    source: SourceArgs,
+    #[command(flatten)]
+    range: RangeArgs,
+    #[command(flatten)]
+    select: SelectArgs,
+    /// Group by these columns, comma-separated: model, user, day, provider, status.
+    #[arg(long, default_value = DEFAULT_BY)]
+    by: String,
+    /// Output format [default: table on a terminal, JSON lines otherwise].
+    #[arg(long, value_enum)]
+    format: Option<Format>,
+}
+
+/// `llm-audit reprice`.
+pub(crate) fn run(args: &RepriceArgs) -> Result<(), String> {
+    let keys = Key::parse_list(&args.by)?;
+    let filter = filter(&args.range, &args.select, Some("30d"))?;
+    let prices = Prices::load(&args.prices)?;
+    let mut source = args.source.open()?;
+    let mut tally = Reprice::new(keys);
+    source.entries(&filter, None, |entry| {
+        tally.add(&entry, &prices.table);
+        true
+    })?;
+    let table = tally.table(&prices);
+    let format = Format::or_default(args.format);
+    output::print(&table, format)?;
+    // The footer goes under an aligned table; beside CSV and JSON lines, where a script does
+    // not trip on it.
+    if format != Format::Table {
+        for note in &table.notes {
+            warn(note);
+        }
+    }
+    source.finish();
+    Ok(())
+}
 
 /// The grouping when `--by` is not given.
 pub(crate) const DEFAULT_BY: &str = "model,user,day";
@@ -186,6 +235,8 @@ pub(crate) struct Reprice {
     total: Sums,
     /// How many entries name each price table.
     tables: BTreeMap<Provenance, u64>,
+    /// Entries that record events, not calls: not repriced.
+    events: Events,
 }
 
 fn key_value(key: Key, entry: &AuditEntry) -> Option<String> {
@@ -213,11 +264,17 @@ impl Reprice {
             groups: HashMap::new(),
             total: Sums::default(),
             tables: BTreeMap::new(),
+            events: Events::default(),
         }
     }
 
-    /// Prices `entry` with `prices` and counts it beside its stored cost.
+    /// Prices `entry` with `prices` and counts it beside its stored cost; an event is only
+    /// counted as one.
     pub(crate) fn add(&mut self, entry: &AuditEntry, prices: &PriceTable) {
+        if is_event(&entry.action) {
+            self.events.add(&entry.action, 1);
+            return;
+        }
         let repriced = prices.cost_of_entry(entry).ok();
         let key: Vec<Option<String>> = self.keys.iter().map(|k| key_value(*k, entry)).collect();
         self.groups
@@ -273,8 +330,8 @@ impl Reprice {
             "total: {} call{}; stored {}; repriced {}; difference {}",
             t.calls,
             if t.calls == 1 { "" } else { "s" },
-            t.stored_sum().describe("$"),
-            t.repriced_sum().describe("$"),
+            t.stored_sum().describe_shown("$"),
+            t.repriced_sum().describe_shown("$"),
             t.difference().text("$"),
         ));
         if !self.tables.is_empty() {
@@ -301,6 +358,7 @@ impl Reprice {
             ),
             None => format!("repriced with: {label}"),
         });
+        notes.extend(self.events.note());
         let refused = prices.refused();
         if !refused.is_empty() {
             notes.push(
@@ -329,11 +387,11 @@ mod tests {
         g.add(None, Some(d("0.300000")));
         g.add(None, None);
         assert_eq!(g.calls, 4);
-        assert_eq!(g.stored_sum().text(""), "at least 0.015");
-        assert_eq!(g.repriced_sum().text(""), "at least 0.32");
+        assert_eq!(g.stored_sum().shown(""), "at least 0.015000");
+        assert_eq!(g.repriced_sum().shown(""), "at least 0.320000");
         assert_eq!((g.stored_unpriced, g.repriced_unpriced), (2, 2));
         // Only the first call has both: +0.01, not 0.32 − 0.015.
-        assert_eq!(g.difference().text(""), "+0.01 over 1 of 4 calls");
+        assert_eq!(g.difference().text(""), "+0.010000 over 1 of 4 calls");
     }
 
     #[test]

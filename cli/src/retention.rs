@@ -8,12 +8,154 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use clap::{Args, Subcommand};
 use serde_json::Value;
 use time::OffsetDateTime;
-use tracing_llm_audit::chain::{erase_member, sign_erasure, SigningKey, Tombstone};
+use tracing_llm_audit::chain::{erase_member, SigningKey, Tombstone};
 use tracing_llm_audit::retention::{DataKind, RetentionPolicy};
 
-use crate::scan;
+use crate::args::{signing_key, SourceArgs};
+use crate::files::{replace_file, sync_dir};
+use crate::log::{
+    entry_line, lock_out_writers, now_text, read_tombstones, row_value, sign, QUARANTINE,
+    TOMBSTONES,
+};
+use crate::output::say;
+use crate::source::Source;
+use crate::{scan, verify, when};
+
+/// `llm-audit retention`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum RetentionCommand {
+    /// Remove expired data: whole day files or partitions where possible, otherwise the expired
+    /// entries or members; signed tombstones make `verify` report the removed entries as
+    /// expired by policy.
+    Apply(Box<RetentionArgs>),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RetentionArgs {
+    /// standard, hipaa, gdpr (give every period) or custom (give every period).
+    #[arg(long)]
+    policy: String,
+    /// How long entries are kept (90d, 2y, never, forever).
+    #[arg(long)]
+    metadata: Option<String>,
+    /// How long content hashes are kept.
+    #[arg(long)]
+    hashes: Option<String>,
+    /// How long kept content is kept.
+    #[arg(long)]
+    content: Option<String>,
+    /// How long error details are kept.
+    #[arg(long)]
+    errors: Option<String>,
+    /// Apply as at this time: RFC 3339, a date, or a span back from now (7d, 24h) [default:
+    /// now].
+    #[arg(long, value_name = "TIME")]
+    as_of: Option<String>,
+    /// Print what would be removed; change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// The Ed25519 key that signs the checkpoints (from `llm-audit keygen`): signs the
+    /// tombstones. Needed when chained entries expire.
+    #[arg(long)]
+    signing_key: Option<PathBuf>,
+    /// Apply even if the log does not verify now (the tombstones then cover what was there).
+    #[arg(long)]
+    force: bool,
+    /// The JSONL audit directory [default: ./audit_logs].
+    #[arg(long, conflicts_with = "postgres")]
+    dir: Option<PathBuf>,
+    /// PostgreSQL connection string, as the owner role.
+    #[arg(long)]
+    postgres: Option<String>,
+}
+
+/// `llm-audit retention apply`.
+pub(crate) fn run(command: &RetentionCommand) -> Result<(), String> {
+    let RetentionCommand::Apply(args) = command;
+    let policy = policy(args)?;
+    let now = OffsetDateTime::now_utc();
+    let as_of = match &args.as_of {
+        Some(t) => when::time("--as-of", t, now, false)?,
+        None => now,
+    };
+    let key = signing_key(args.signing_key.as_deref())?;
+    let source = SourceArgs {
+        dir: args.dir.clone(),
+        postgres: args.postgres.clone(),
+        strict: false,
+    }
+    .open()?;
+    let outcome = match source {
+        Source::Jsonl(jsonl) => {
+            scan::refuse_other_prefixes(&jsonl.dir, "retention")?;
+            if let (Some(key), false) = (&key, args.force) {
+                check_intact(&verify::verify(&jsonl.dir, &key.verifying_key())?)?;
+            }
+            apply_jsonl(&jsonl.dir, &policy, as_of, key.as_ref(), args.dry_run)?
+        }
+        Source::Postgres(mut pg) => {
+            if let (Some(key), false) = (&key, args.force) {
+                check_intact(&verify::verify_postgres(&mut pg, &key.verifying_key())?)?;
+            }
+            apply_postgres(&mut pg, &policy, as_of, key.as_ref(), args.dry_run)?
+        }
+    };
+    for line in outcome.lines(args.dry_run, &policy) {
+        say(&line)?;
+    }
+    Ok(())
+}
+
+fn policy(args: &RetentionArgs) -> Result<RetentionPolicy, String> {
+    use tracing_llm_audit::retention::{Keep, Periods};
+    let given = [
+        ("--metadata", &args.metadata),
+        ("--hashes", &args.hashes),
+        ("--content", &args.content),
+        ("--errors", &args.errors),
+    ];
+    let periods = || -> Result<Periods, String> {
+        let mut keep = Vec::new();
+        for (flag, value) in given {
+            let value = value.as_deref().ok_or_else(|| {
+                format!(
+                    "the {} policy needs every period: {flag} is missing (90d, 2y, never or forever)",
+                    args.policy
+                )
+            })?;
+            keep.push(value.parse::<Keep>().map_err(|e| format!("{flag}: {e}"))?);
+        }
+        Ok(Periods {
+            metadata: keep[0],
+            content_hashes: keep[1],
+            content: keep[2],
+            error_details: keep[3],
+        })
+    };
+    match args.policy.as_str() {
+        "standard" | "hipaa" => {
+            if let Some((flag, _)) = given.iter().find(|(_, v)| v.is_some()) {
+                return Err(format!(
+                    "the {} policy has fixed periods; {flag} is for gdpr and custom",
+                    args.policy
+                ));
+            }
+            Ok(if args.policy == "standard" {
+                RetentionPolicy::standard()
+            } else {
+                RetentionPolicy::hipaa()
+            })
+        }
+        "gdpr" => RetentionPolicy::gdpr(periods()?).map_err(|e| e.to_string()),
+        "custom" => RetentionPolicy::custom("custom", periods()?).map_err(|e| e.to_string()),
+        other => Err(format!(
+            "unknown policy {other:?}: standard, hipaa, gdpr or custom"
+        )),
+    }
+}
 
 /// Signed tombstones for the `removed` entries that no `existing` tombstone (stream, first,
 /// last) covers: one for each run of consecutive sequence numbers of a stream.
@@ -69,61 +211,6 @@ fn tombstones_for(
         })
         .collect())
 }
-
-/// The tombstones of a file, each with its line number, or why the line is not one.
-pub(crate) type TombstoneLines = Vec<(usize, Result<Tombstone, String>)>;
-
-/// The current time, RFC 3339 in UTC.
-pub(crate) fn now_text() -> Result<String, String> {
-    OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .map_err(|e| e.to_string())
-}
-
-/// Signs the erasure of a chained entry; without a key, only a dry run may go on.
-pub(crate) fn sign(
-    entry: &mut Value,
-    key: Option<&SigningKey>,
-    now: &str,
-    dry_run: bool,
-) -> Result<(), String> {
-    match key {
-        Some(key) => sign_erasure(entry, key, now).map_err(|e| e.to_string()),
-        None if entry.get("chain").is_none() || dry_run => Ok(()),
-        None => Err(
-            "chained entries would change: erasing their values needs --signing-key \
-                     (the key that signs the checkpoints) to sign the change; nothing was changed"
-                .to_owned(),
-        ),
-    }
-}
-
-/// An entry as one line, escaped the way the sinks write it: besides JSON's own escapes, the
-/// characters some readers take for line breaks (U+0085, U+2028, U+2029) and the other C1
-/// controls as `\uXXXX`, so that the line stays one line for every reader.
-pub(crate) fn entry_line(entry: &Value) -> Result<String, String> {
-    let text = serde_json::to_string(entry).map_err(|e| e.to_string())?;
-    if !text
-        .chars()
-        .any(|c| matches!(c, '\u{80}'..='\u{9f}' | '\u{2028}' | '\u{2029}'))
-    {
-        return Ok(text);
-    }
-    let mut out = String::with_capacity(text.len() + 16);
-    for c in text.chars() {
-        match c {
-            // Outside strings compact JSON has none of these, so escaping them is always valid.
-            '\u{80}'..='\u{9f}' | '\u{2028}' | '\u{2029}' => {
-                out.push_str(&format!("\\u{:04x}", c as u32));
-            }
-            c => out.push(c),
-        }
-    }
-    Ok(out)
-}
-
-/// The file of a directory's tombstones.
-pub(crate) const TOMBSTONES: &str = "audit_tombstones.jsonl";
 
 /// What a run removed (or, dry, would remove).
 #[derive(Debug, Default)]
@@ -207,28 +294,6 @@ fn timestamp(entry: &Value) -> Option<OffsetDateTime> {
         .get("timestamp")?
         .as_str()
         .and_then(|t| OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok())
-}
-
-/// The lines of a directory's tombstone file, each parsed or with why it is not a tombstone
-/// (their signatures are `verify`'s to check).
-pub(crate) fn read_tombstones(dir: &Path) -> Result<TombstoneLines, String> {
-    let path = dir.join(TOMBSTONES);
-    let text = match tracing_llm_audit::sink::log_file::read_to_string(&path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
-    };
-    Ok(text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| {
-            (
-                i + 1,
-                serde_json::from_str::<Tombstone>(l).map_err(|e| e.to_string()),
-            )
-        })
-        .collect())
 }
 
 /// The metadata's cut-off, and those of the kinds removed member by member.
@@ -399,7 +464,7 @@ pub(crate) fn apply_jsonl(
 
 /// Removes the quarantine records of fragments cut from day files that have expired whole.
 fn expire_quarantine(dir: &Path, cut: OffsetDateTime) -> Result<u64, String> {
-    let path = dir.join(crate::erase::QUARANTINE);
+    let path = dir.join(QUARANTINE);
     let text = match tracing_llm_audit::sink::log_file::read(&path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
@@ -438,115 +503,9 @@ fn file_day(path: &Path) -> Option<time::Date> {
     .ok()
 }
 
-/// Writes `text` beside `path`, syncs it and renames it over `path`: a crash leaves the old file
-/// or the new one, never half of one.
-pub(crate) fn replace_file(path: &Path, text: impl AsRef<[u8]>) -> Result<(), String> {
-    stage_file(path, text)?.commit()
-}
-
-/// The new content of a file, written and synced beside it under a temporary name, not yet in
-/// its place: a run that rewrites several files stages them all first, so that one that fails
-/// changes none (dropping a staged file removes it).
-pub(crate) struct Staged {
-    tmp: std::path::PathBuf,
-    path: std::path::PathBuf,
-    done: bool,
-}
-
-impl Staged {
-    /// Puts the new content in place.
-    pub(crate) fn commit(mut self) -> Result<(), String> {
-        self.done = true;
-        std::fs::rename(&self.tmp, &self.path).map_err(|e| {
-            let _ = std::fs::remove_file(&self.tmp);
-            format!("cannot rewrite {}: {e}", self.path.display())
-        })
-    }
-}
-
-impl Drop for Staged {
-    fn drop(&mut self) {
-        if !self.done {
-            let _ = std::fs::remove_file(&self.tmp);
-        }
-    }
-}
-
-/// Writes `text` beside `path` under a temporary name; see [`Staged`].
-pub(crate) fn stage_file(path: &Path, text: impl AsRef<[u8]>) -> Result<Staged, String> {
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("audit");
-    let tmp = path.with_file_name(format!(".{name}.{}.rewrite", uuid::Uuid::now_v7().simple()));
-    let mut options = std::fs::OpenOptions::new();
-    // A new file of its own (never one planted there), as private as the sinks make theirs.
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let staged = Staged {
-        tmp,
-        path: path.to_owned(),
-        done: false,
-    };
-    options
-        .open(&staged.tmp)
-        .and_then(|mut f| {
-            f.write_all(text.as_ref())?;
-            f.sync_all()
-        })
-        .map_err(|e| format!("cannot rewrite {}: {e}", path.display()))?;
-    Ok(staged)
-}
-
-pub(crate) fn sync_dir(dir: &Path) {
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-}
-
-/// Locks the directory against writers for the length of a retention or erasure run: the
-/// startup lock keeps new sinks from starting, and every stream's checkpoint file must be free
-/// (a running chained sink holds its own). A file rewritten under a running writer would lose
-/// what it appends.
-pub(crate) fn lock_out_writers(dir: &Path) -> Result<Vec<std::fs::File>, String> {
-    let open = |path: &Path| {
-        tracing_llm_audit::sink::log_file::open(
-            path,
-            std::fs::OpenOptions::new().read(true).write(true),
-            tracing_llm_audit::sink::log_file::Access::Append,
-        )
-        .map_err(|e| format!("cannot open {}: {e}", path.display()))
-    };
-    let startup = dir.join("audit_startup.lock");
-    let mut locks = Vec::new();
-    if startup.exists() {
-        let file = open(&startup)?;
-        file.try_lock()
-            .map_err(|_| "a writer is starting in this directory: stop the writers first; nothing was changed".to_owned())?;
-        locks.push(file);
-    }
-    let entries =
-        std::fs::read_dir(dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
-    for entry in entries.filter_map(Result::ok) {
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        if name.starts_with("audit_checkpoints_") && name.ends_with(".jsonl") {
-            let file = open(&entry.path())?;
-            if file.try_lock().is_err() {
-                return Err(format!(
-                    "a writer is running in this directory (stream {}): stop the writers \
-                     first; nothing was changed",
-                    name.trim_start_matches("audit_checkpoints_")
-                        .trim_end_matches(".jsonl")
-                ));
-            }
-            locks.push(file);
-        }
-    }
-    Ok(locks)
-}
-
 /// Refuses to sign tombstones over a log that does not verify now: a tombstone must not make
 /// tampering look like expiry.
-pub(crate) fn check_intact(report: &crate::verify::Report) -> Result<(), String> {
+pub(crate) fn check_intact(report: &verify::Report) -> Result<(), String> {
     if report.problems.is_empty() {
         return Ok(());
     }
@@ -732,24 +691,6 @@ pub(crate) fn apply_postgres(
         }
         Ok(outcome)
     })
-}
-
-/// A row as the entry it holds, with its chain link as the JSONL sink writes it (what an
-/// erasure signature binds to).
-pub(crate) fn row_value(
-    row: &tokio_postgres::Row,
-    entry: &tracing_llm_audit::AuditEntry,
-) -> Result<Value, String> {
-    let mut value = serde_json::to_value(entry).map_err(|e| e.to_string())?;
-    let link = tracing_llm_audit::sink::postgres::link_from_row(row)
-        .map_err(|e| crate::source::db_error(&e))?;
-    if let (Some(link), Some(object)) = (link, value.as_object_mut()) {
-        object.insert(
-            "chain".to_owned(),
-            serde_json::to_value(&link).map_err(|e| e.to_string())?,
-        );
-    }
-    Ok(value)
 }
 
 /// The end of the month of a partition named `llm_audit_log_pYYYYMM`.

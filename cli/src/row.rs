@@ -7,7 +7,6 @@
 use std::borrow::Cow;
 
 use rust_decimal::Decimal;
-use serde::de::IgnoredAny;
 use serde::Deserialize;
 use time::{Date, OffsetDateTime};
 use tracing_llm_audit::Status;
@@ -41,8 +40,9 @@ pub(crate) struct Row<'a> {
     pub(crate) cost_usd: Option<Cow<'a, str>>,
     #[allow(dead_code)] // required, so that a line without it is not an entry
     schema_version: u32,
-    #[allow(dead_code)]
-    action: IgnoredAny,
+    /// A call's operation (`chat`), or the action of an event (an erasure, a drop report).
+    #[serde(borrow)]
+    pub(crate) action: Cow<'a, str>,
 }
 
 /// A decoded row with its time and cost checked.

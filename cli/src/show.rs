@@ -1,24 +1,52 @@
 //! `llm-audit show REQUEST_ID`: one entry, whole, as pretty JSON; with `--decrypt`, its kept
 //! content decrypted with a keyring (see the library's `content` module).
 
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use clap::Args;
 use serde_json::json;
 use tracing_llm_audit::content::{ContentError, ContentField, Keyring};
 use tracing_llm_audit::AuditEntry;
 
-use crate::query::Filter;
-use crate::source::Source;
+use crate::args::SourceArgs;
+use crate::filter::{self, Filter};
+use crate::source::{label_dir, Source};
+
+/// `llm-audit show`.
+#[derive(Debug, Args)]
+pub(crate) struct ShowArgs {
+    /// The entry's request id.
+    request_id: String,
+    #[command(flatten)]
+    source: SourceArgs,
+    /// Decrypt the kept content (system prompt, input, output) with the keyring.
+    #[arg(long)]
+    decrypt: bool,
+    /// The content keyring [default: LLM_AUDIT_KEYRING].
+    #[arg(long, requires = "decrypt")]
+    keyring: Option<PathBuf>,
+}
+
+/// `llm-audit show`.
+pub(crate) fn run(args: &ShowArgs) -> Result<(), String> {
+    let keyring = keyring_for(args.decrypt, args.keyring.as_deref())?;
+    let mut source = args.source.open()?;
+    let text = show(&mut source, &args.request_id, keyring.as_ref())?;
+    if let Source::Jsonl(j) = &source {
+        label_dir(&j.dir);
+    }
+    std::io::stdout()
+        .write_all(text.as_bytes())
+        .map_err(|e| format!("cannot write: {e}"))
+}
 
 /// The entry with request id `id`, as printed: its kept content decrypted when `keyring` is
 /// given.
-pub(crate) fn show(
-    source: &mut Source,
-    id: &str,
-    keyring: Option<&Keyring>,
-) -> Result<String, String> {
-    let request_id = uuid::Uuid::parse_str(id)
-        .map_err(|_| format!("{id:?} is not a request id (a UUID such as 01936f0e-…)"))?;
+fn show(source: &mut Source, id: &str, keyring: Option<&Keyring>) -> Result<String, String> {
+    let request_id = filter::request_id("REQUEST_ID", id)?;
     let filter = Filter {
-        request_id: Some(request_id.to_string()),
+        request_id: Some(request_id),
         ..Filter::default()
     };
     let mut found: Option<AuditEntry> = None;
@@ -53,67 +81,41 @@ pub(crate) fn show(
             value[format!("{}_content", field.name())] = shown;
         }
     }
-    let mut text = serde_json::to_string_pretty(&value).map_err(|e| e.to_string())?;
+    let mut text = json_escaped(&serde_json::to_string_pretty(&value).map_err(|e| e.to_string())?);
     text.push('\n');
     Ok(text)
 }
 
-/// `llm-audit keygen --keyring FILE`: a new keyring, or a new current key in an existing one.
-pub(crate) fn keygen_keyring(path: &std::path::Path, id: Option<&str>) -> Result<String, String> {
-    let id = id.map_or_else(
-        || {
-            let now = time::OffsetDateTime::now_utc();
-            format!(
-                "content-{:04}{:02}{:02}-{:02}{:02}{:02}",
-                now.year(),
-                u8::from(now.month()),
-                now.day(),
-                now.hour(),
-                now.minute(),
-                now.second()
-            )
-        },
-        str::to_owned,
-    );
-    let (keyring, rotated) = if path.exists() {
-        let mut keyring = Keyring::from_file(path).map_err(|e| e.to_string())?;
-        keyring.rotate(&id).map_err(|e| e.to_string())?;
-        (keyring, true)
-    } else {
-        (Keyring::generate(&id).map_err(|e| e.to_string())?, false)
+/// JSON text with the characters that JSON leaves as they are but that act on a terminal (C1
+/// controls, bidirectional formatting characters, line and paragraph separators) written as
+/// `\uXXXX` escapes: the same JSON value, safe to show. (JSON escapes the C0 controls itself.)
+fn json_escaped(text: &str) -> String {
+    let acts = |c: char| {
+        matches!(
+            c,
+            '\u{7f}'..='\u{9f}'
+                | '\u{061c}'
+                | '\u{200e}'
+                | '\u{200f}'
+                | '\u{202a}'..='\u{202e}'
+                | '\u{2066}'..='\u{2069}'
+                | '\u{2028}'
+                | '\u{2029}'
+        )
     };
-    // Written next to the file, then renamed over it: a failure leaves the old keyring whole.
-    let tmp = path.with_extension("tmp");
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let written = options.open(&tmp).and_then(|mut f| {
-        use std::io::Write;
-        f.write_all(keyring.to_text().as_bytes())?;
-        f.sync_all()
-    });
-    written
-        .and_then(|()| std::fs::rename(&tmp, path))
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    Ok(if rotated {
-        format!(
-            "key {id} added to {} and now encrypts; the older keys stay to decrypt",
-            path.display()
-        )
-    } else {
-        format!(
-            "keyring {} with key {id} (secret: keep it away from the logs)",
-            path.display()
-        )
-    })
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match acts(c) {
+            // Outside strings JSON text has none of these, so escaping them is always valid.
+            true => out.push_str(&format!("\\u{:04x}", c as u32)),
+            false => out.push(c),
+        }
+    }
+    out
 }
 
 /// The keyring `--decrypt` needs: `--keyring FILE`, or the `LLM_AUDIT_KEYRING` variable.
-pub(crate) fn keyring_for(
-    decrypt: bool,
-    path: Option<&std::path::Path>,
-) -> Result<Option<Keyring>, String> {
+fn keyring_for(decrypt: bool, path: Option<&Path>) -> Result<Option<Keyring>, String> {
     match (decrypt, path) {
         (false, _) => Ok(None),
         (true, Some(path)) => Keyring::from_file(path)
@@ -125,5 +127,25 @@ pub(crate) fn keyring_for(
                 .map_err(|e| e.to_string()),
             _ => Err("--decrypt needs --keyring FILE (or LLM_AUDIT_KEYRING)".to_owned()),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shown_json_is_the_same_value_with_nothing_that_acts_on_a_terminal() {
+        let value = json!({"user_id": "a\u{1b}[31m\u{85}\u{202e}b\u{2028}", "n": 1});
+        let text = json_escaped(&serde_json::to_string_pretty(&value).unwrap());
+        assert!(
+            !text.contains(['\u{1b}', '\u{85}', '\u{202e}', '\u{2028}']),
+            "{text}"
+        );
+        assert!(text.contains("\\u001b[31m\\u0085\\u202eb\\u2028"), "{text}");
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&text).unwrap(),
+            value
+        );
     }
 }

@@ -7,11 +7,12 @@ use futures_util::StreamExt;
 use tokio_postgres::types::ToSql;
 use tracing_llm_audit::AuditEntry;
 
-use crate::progress::Progress;
-use crate::query::Filter;
-use crate::report::{
-    anomaly_ranges, Anomalies, Anomaly, AnomalySpec, Group, GroupSpec, Grouper, Moments,
+use crate::figures::{
+    anomaly_ranges, Anomalies, Anomaly, AnomalySpec, Events, Group, GroupSpec, Grouper, Moments,
 };
+use crate::filter::{is_event, Filter, EVENTS};
+use crate::output::warn;
+use crate::progress::Progress;
 use crate::row::{micros_of, Checked};
 use crate::scan::{self, BadLine};
 
@@ -21,12 +22,16 @@ pub(crate) struct Jsonl {
     pub(crate) strict: bool,
     /// Bad lines reported so far (a line read by two passes is reported once).
     reported: HashSet<(PathBuf, usize)>,
+    /// The events the last [`Source::groups`] left out.
+    events: Events,
 }
 
 /// A PostgreSQL database with the `llm_audit_log` table.
 pub(crate) struct Postgres {
     runtime: tokio::runtime::Runtime,
     client: tokio_postgres::Client,
+    /// The events the last [`Source::groups`] left out.
+    events: Events,
 }
 
 pub(crate) enum Source {
@@ -40,6 +45,7 @@ impl Source {
             dir,
             strict,
             reported: HashSet::new(),
+            events: Events::default(),
         })
     }
 
@@ -53,10 +59,37 @@ impl Source {
                 connection,
             ))
             .map_err(|e| e.to_string())?;
-        Ok(Self::Postgres(Postgres { runtime, client }))
+        Ok(Self::Postgres(Postgres {
+            runtime,
+            client,
+            events: Events::default(),
+        }))
     }
 
-    /// Sums for each of `specs`, over the entries that match `filter`.
+    /// The entries that record events, not calls, that the last [`Self::groups`] left out.
+    pub(crate) fn events(&self) -> &Events {
+        match self {
+            Self::Jsonl(j) => &j.events,
+            Self::Postgres(p) => &p.events,
+        }
+    }
+
+    /// Closing words on stderr for a JSONL directory: how many lines were skipped, and what the
+    /// figures rest on ([`label_dir`]).
+    pub(crate) fn finish(&self) {
+        if let Self::Jsonl(j) = self {
+            if j.skipped() > 0 {
+                warn(&format!(
+                    "{} line(s) were not audit entries and were skipped",
+                    j.skipped()
+                ));
+            }
+            label_dir(&j.dir);
+        }
+    }
+
+    /// Sums for each of `specs`, over the calls that match `filter`; the events that match it
+    /// are counted apart ([`Self::events`]).
     pub(crate) fn groups(
         &mut self,
         specs: &[GroupSpec],
@@ -64,7 +97,14 @@ impl Source {
     ) -> Result<Vec<Vec<Group>>, String> {
         match self {
             Self::Jsonl(j) => j.groups(specs, filter),
-            Self::Postgres(p) => specs.iter().map(|s| p.groups(s, filter)).collect(),
+            Self::Postgres(p) => {
+                let groups = specs
+                    .iter()
+                    .map(|s| p.groups(s, filter))
+                    .collect::<Result<_, _>>()?;
+                p.events = p.count_events(filter)?;
+                Ok(groups)
+            }
         }
     }
 
@@ -146,7 +186,7 @@ impl Jsonl {
                 return Err(message);
             }
             if self.reported.insert((line.file, line.line)) {
-                eprintln!("llm-audit: skipped {message}");
+                warn(&format!("skipped {message}"));
             }
         }
         Ok(())
@@ -176,23 +216,36 @@ impl Jsonl {
         let accs = self.fold(
             filter.from,
             filter.to,
-            || specs.iter().map(|_| Grouper::default()).collect::<Vec<_>>(),
-            |acc, row| {
-                if filter.matches_row(&row) {
-                    for (grouper, spec) in acc.iter_mut().zip(specs) {
-                        grouper.add(spec, &row);
-                    }
+            || {
+                (
+                    specs.iter().map(|_| Grouper::default()).collect::<Vec<_>>(),
+                    Events::default(),
+                )
+            },
+            |(groupers, events), row| {
+                if !filter.matches_row(&row) {
+                    return;
+                }
+                if is_event(&row.row.action) {
+                    events.add(&row.row.action, 1);
+                    return;
+                }
+                for (grouper, spec) in groupers.iter_mut().zip(specs) {
+                    grouper.add(spec, &row);
                 }
             },
         )?;
         let mut merged: Vec<Grouper> = specs.iter().map(|_| Grouper::default()).collect();
-        for acc in accs {
+        let mut all_events = Events::default();
+        for (acc, events) in accs {
             merged = merged
                 .into_iter()
                 .zip(acc)
                 .map(|(a, b)| a.merge(b))
                 .collect();
+            all_events = all_events.merge(events);
         }
+        self.events = all_events;
         Ok(merged
             .into_iter()
             .zip(specs)
@@ -211,7 +264,11 @@ impl Jsonl {
         let (from, to) = range(baseline);
         let moments = self
             .fold(Some(from), Some(to), Moments::default, |m, row| {
-                if row.micros >= baseline.0 && row.micros < baseline.1 && filter.matches_row(&row) {
+                if row.micros >= baseline.0
+                    && row.micros < baseline.1
+                    && filter.matches_row(&row)
+                    && !is_event(&row.row.action)
+                {
                     if let Some(x) = row.row.input_tokens {
                         m.add(x);
                     }
@@ -229,6 +286,7 @@ impl Jsonl {
                     && row.micros >= window.0
                     && row.micros < window.1
                     && filter.matches_row(&row)
+                    && !is_event(&row.row.action)
                 {
                     found.push(Anomaly {
                         request_id: row.row.request_id.to_ascii_lowercase(),
@@ -292,15 +350,23 @@ fn sql_where(filter: &Filter, params: &mut Params) -> Result<String, String> {
     if let Some(status) = filter.status {
         add("status = $", Box::new(status.as_str().to_owned()));
     }
-    if let Some(id) = &filter.request_id {
-        let id = uuid::Uuid::try_parse(id)
-            .map_err(|_| format!("--request-id: `{id}` is not a request id (a UUID)"))?;
+    if let Some(id) = filter.request_id {
         add("request_id = $", Box::new(id));
     }
     if let Some(trace) = &filter.trace_id {
         add("trace_id = $", Box::new(trace.clone()));
     }
     Ok(clauses.join(" AND "))
+}
+
+/// ` AND action <> ALL(...)`, the calls only, or with `events` ` AND action = ANY(...)`, the
+/// events only ([`EVENTS`]); the actions appended to `params`.
+fn sql_calls(params: &mut Params, events: bool) -> String {
+    params.push(Box::new(EVENTS.map(str::to_owned).to_vec()));
+    match events {
+        false => format!(" AND action <> ALL(${})", params.len()),
+        true => format!(" AND action = ANY(${})", params.len()),
+    }
 }
 
 fn refs(params: &Params) -> Vec<&(dyn ToSql + Sync)> {
@@ -328,7 +394,8 @@ fn uint(v: i64) -> u64 {
 impl Postgres {
     fn groups(&mut self, spec: &GroupSpec, filter: &Filter) -> Result<Vec<Group>, String> {
         let mut params = Params::new();
-        let clause = sql_where(filter, &mut params)?;
+        let mut clause = sql_where(filter, &mut params)?;
+        clause.push_str(&sql_calls(&mut params, false));
         let keys: Vec<&str> = spec.keys.iter().map(|k| k.sql()).collect();
         let positions: Vec<String> = (1..=keys.len()).map(|i| i.to_string()).collect();
         let percentiles = if spec.percentiles {
@@ -373,6 +440,28 @@ impl Postgres {
             .collect())
     }
 
+    /// The events among the entries that match `filter`, by action.
+    fn count_events(&mut self, filter: &Filter) -> Result<Events, String> {
+        let mut params = Params::new();
+        let mut clause = sql_where(filter, &mut params)?;
+        clause.push_str(&sql_calls(&mut params, true));
+        let rows = self
+            .runtime
+            .block_on(self.client.query(
+                &format!(
+                    "SELECT action, COUNT(*)::int8 FROM llm_audit_log WHERE {clause} \
+                     GROUP BY action"
+                ),
+                &refs(&params),
+            ))
+            .map_err(|e| db_error(&e))?;
+        let mut events = Events::default();
+        for row in rows {
+            events.add(row.get(0), uint(row.get(1)));
+        }
+        Ok(events)
+    }
+
     fn anomalies(
         &mut self,
         spec: &AnomalySpec,
@@ -386,7 +475,8 @@ impl Postgres {
             ..filter.clone()
         };
         let mut params = Params::new();
-        let clause = sql_where(&within(baseline), &mut params)?;
+        let mut clause = sql_where(&within(baseline), &mut params)?;
+        clause.push_str(&sql_calls(&mut params, false));
         let row = self
             .runtime
             .block_on(self.client.query_one(
@@ -408,7 +498,8 @@ impl Postgres {
         let mut rows = Vec::new();
         if let Some(least) = least {
             let mut params = Params::new();
-            let clause = sql_where(&within(window), &mut params)?;
+            let mut clause = sql_where(&within(window), &mut params)?;
+            clause.push_str(&sql_calls(&mut params, false));
             params.push(Box::new(i64::try_from(least).unwrap_or(i64::MAX)));
             let found = self
                 .runtime
@@ -500,5 +591,26 @@ impl Postgres {
             }
             Ok(())
         })
+    }
+}
+
+/// Says what the figures of a JSONL directory rest on: nothing proves the entries of an
+/// unchained directory unaltered, and day files of another prefix were not read.
+pub(crate) fn label_dir(dir: &std::path::Path) {
+    let read = scan::files(dir, None, None).unwrap_or_default();
+    if !read.is_empty() && !scan::is_chained(dir) {
+        warn(&format!(
+            "{} is not tamper-evident (written without a signing key): nothing proves these \
+             entries unaltered",
+            dir.display()
+        ));
+    }
+    let others = scan::other_prefix_files(dir);
+    if let Some(first) = others.first() {
+        warn(&format!(
+            "{} day file(s) with another prefix than audit_ were not read ({} first)",
+            others.len(),
+            first.display()
+        ));
     }
 }

@@ -12,18 +12,40 @@ use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use clap::Args;
 use tracing_llm_audit::AuditEntry;
 
-use crate::query::{Filter, Format};
+use crate::args::{select_filter, SelectArgs, SourceArgs};
+use crate::filter::Filter;
+use crate::listing::{csv_header, csv_row, tail_header, tail_line};
+use crate::output::{warn, Format};
 use crate::source::Source;
-use crate::TailArgs;
+
+/// `llm-audit tail`.
+#[derive(Debug, Args)]
+pub(crate) struct TailArgs {
+    #[command(flatten)]
+    source: SourceArgs,
+    #[command(flatten)]
+    select: SelectArgs,
+    /// Print the entries already there too (default: only new ones).
+    #[arg(long)]
+    from_start: bool,
+    /// How often to look for new entries, in milliseconds.
+    #[arg(long, default_value = "250")]
+    poll_ms: u64,
+    /// Output format [default: table on a terminal, JSON lines otherwise].
+    #[arg(long, value_enum)]
+    format: Option<Format>,
+}
 
 /// How far back a PostgreSQL tail looks for rows committed late.
 const LOOKBACK: time::Duration = time::Duration::minutes(10);
 
+/// `llm-audit tail`.
 pub(crate) fn run(args: &TailArgs) -> Result<(), String> {
-    let filter = crate::select_filter(&args.select, Filter::default())?;
-    let format = crate::format_or_default(args.format);
+    let filter = select_filter(&args.select, Filter::default())?;
+    let format = Format::or_default(args.format);
     let poll = Duration::from_millis(args.poll_ms.max(10));
     let mut out = Out::new(format)?;
     match args.source.open()? {
@@ -34,7 +56,8 @@ pub(crate) fn run(args: &TailArgs) -> Result<(), String> {
     }
 }
 
-/// Writes entries one at a time, flushed, so that a pipe sees them at once.
+/// Writes entries one at a time, flushed, so that a pipe sees them at once; a table and CSV
+/// start with their header.
 struct Out {
     format: Format,
     out: std::io::Stdout,
@@ -43,9 +66,19 @@ struct Out {
 impl Out {
     fn new(format: Format) -> Result<Self, String> {
         let out = std::io::stdout();
-        if format == Format::Csv {
-            writeln!(out.lock(), "{}", crate::query::COLUMNS.join(","))
-                .map_err(|e| format!("cannot write: {e}"))?;
+        let header = match format {
+            Format::Csv => Some(csv_header()),
+            Format::Table => Some(tail_header()),
+            Format::Jsonl => None,
+        };
+        if let Some(header) = header {
+            let mut out = out.lock();
+            match writeln!(out, "{header}").and_then(|()| out.flush()) {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                    return Err(format!("cannot write: {e}"))
+                }
+                _ => {}
+            }
         }
         Ok(Self { format, out })
     }
@@ -57,8 +90,8 @@ impl Out {
             Format::Jsonl => serde_json::to_writer(&mut out, entry)
                 .map_err(std::io::Error::from)
                 .and_then(|()| writeln!(out)),
-            Format::Csv => writeln!(out, "{}", crate::query::csv_row(entry)),
-            Format::Table => writeln!(out, "{}", crate::query::tail_line(entry)),
+            Format::Csv => writeln!(out, "{}", csv_row(entry)),
+            Format::Table => writeln!(out, "{}", tail_line(entry)),
         }
         .and_then(|()| out.flush());
         match written {
@@ -153,7 +186,7 @@ impl Followed {
                 if strict {
                     return Err(message);
                 }
-                eprintln!("llm-audit: skipped {message}");
+                warn(&format!("skipped {message}"));
                 continue;
             }
             let text = line.strip_suffix(b"\n").unwrap_or(&line);
@@ -176,7 +209,7 @@ impl Followed {
                     if strict {
                         return Err(message);
                     }
-                    eprintln!("llm-audit: skipped {message}");
+                    warn(&format!("skipped {message}"));
                 }
             }
         }

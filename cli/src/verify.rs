@@ -6,16 +6,64 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use clap::Args;
 use tracing_llm_audit::chain::{
     is_erased_v2, line_digest, line_digest_ref, link_hash_bytes, verify_erasure, Checkpoint,
     LinkRef, Tombstone, VerifyingKey, GENESIS,
 };
 use tracing_llm_audit::sink::postgres::{entry_from_row, link_from_row};
 
-use crate::output::{Cell, Table};
+use crate::args::SourceArgs;
+use crate::log::{read_tombstones, TOMBSTONES};
+use crate::output::{self, say, warn, Cell, Format, Table};
 use crate::progress::Progress;
 use crate::scan;
-use crate::source::Postgres;
+use crate::source::{Postgres, Source};
+
+/// `llm-audit verify`.
+#[derive(Debug, Args)]
+pub(crate) struct VerifyArgs {
+    /// The JSONL audit directory [default: ./audit_logs].
+    #[arg(long, conflicts_with = "postgres")]
+    dir: Option<PathBuf>,
+    /// PostgreSQL connection string (URL or key=value) [default: LLM_AUDIT_DATABASE_URL when
+    /// --dir is not given].
+    #[arg(long)]
+    postgres: Option<String>,
+    /// The public key file (from `llm-audit keygen`).
+    #[arg(long)]
+    public_key: PathBuf,
+    /// Output format of the problems [default: table on a terminal, JSON lines otherwise].
+    #[arg(long, value_enum)]
+    format: Option<Format>,
+}
+
+/// `llm-audit verify`: the verdict, whose exit code `main` gives.
+pub(crate) fn run(args: &VerifyArgs) -> Result<Verdict, String> {
+    let key =
+        VerifyingKey::from_file(&args.public_key).map_err(|e| format!("--public-key: {e}"))?;
+    let source = SourceArgs {
+        dir: args.dir.clone(),
+        postgres: args.postgres.clone(),
+        strict: false,
+    }
+    .open()?;
+    let mut report = match source {
+        Source::Jsonl(jsonl) => verify(&jsonl.dir, &key)?,
+        Source::Postgres(mut pg) => verify_postgres(&mut pg, &key)?,
+    };
+    report.refuse_empty();
+    let format = Format::or_default(args.format);
+    if report.has_findings() {
+        output::print(&report.table(), format)?;
+    }
+    if format == Format::Table {
+        say(&report.summary())?;
+    } else {
+        warn(&report.summary());
+    }
+    Ok(report.verdict())
+}
 
 /// What is wrong.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -1158,7 +1206,7 @@ fn tombstones_of(
     report: &mut Report,
 ) -> Result<BTreeMap<String, Vec<Tombstone>>, String> {
     let mut by_stream: BTreeMap<String, Vec<Tombstone>> = BTreeMap::new();
-    for (line, read) in crate::retention::read_tombstones(dir)? {
+    for (line, read) in read_tombstones(dir)? {
         match read {
             Ok(t) => by_stream.entry(t.stream.clone()).or_default().push(t),
             Err(e) => report.notes.push(Problem {
@@ -1167,7 +1215,7 @@ fn tombstones_of(
                 kind: Kind::Fragment,
                 detail: format!(
                     "{}:{line}: not a tombstone ({e}); the entries it covered would be reported missing",
-                    dir.join(crate::retention::TOMBSTONES).display()
+                    dir.join(TOMBSTONES).display()
                 ),
             }),
         }

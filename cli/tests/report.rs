@@ -165,13 +165,14 @@ fn in_range(e: &AuditEntry, back: Duration) -> bool {
     e.timestamp >= AS_OF - back && e.timestamp < AS_OF
 }
 
-/// A total cost as the reports print it: the priced calls' sum, "at least" it when some calls
-/// of the group are unpriced, "unknown" when all are.
+/// A total cost as the reports print it: the priced calls' sum to six decimal places, "at
+/// least" it when some calls of the group are unpriced, "unknown" when all are.
 fn total_cost(sum: Decimal, requests: u64, unpriced: u64) -> String {
+    let sum = sum.round_dp_with_strategy(6, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
     match unpriced {
-        0 => sum.normalize().to_string(),
+        0 => format!("{sum:.6}"),
         u if u == requests => "unknown".to_owned(),
-        _ => format!("at least {}", sum.normalize()),
+        _ => format!("at least {sum:.6}"),
     }
 }
 

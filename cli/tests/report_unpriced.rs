@@ -183,13 +183,13 @@ fn cost_and_usage_reports_count_unpriced_calls_and_never_show_them_as_zero() {
         assert_eq!(rows.len(), 3, "{kind}: {csv}");
         assert_eq!(rows["alice"]["unpriced_calls"], "1", "{kind}: {csv}");
         assert_eq!(
-            rows["alice"]["total_cost"], "at least 0.75",
+            rows["alice"]["total_cost"], "at least 0.750000",
             "{kind}: {csv}"
         );
         assert_eq!(rows["bob"]["unpriced_calls"], "2", "{kind}: {csv}");
         assert_eq!(rows["bob"]["total_cost"], "unknown", "{kind}: {csv}");
         assert_eq!(rows["carol"]["unpriced_calls"], "0", "{kind}: {csv}");
-        assert_eq!(rows["carol"]["total_cost"], "0.1", "{kind}: {csv}");
+        assert_eq!(rows["carol"]["total_cost"], "0.100000", "{kind}: {csv}");
 
         // The table says the same, and a note says what "at least" means.
         let table = report(dir.path(), pg, &args, "table");
@@ -197,12 +197,12 @@ fn cost_and_usage_reports_count_unpriced_calls_and_never_show_them_as_zero() {
         assert_eq!(rows.len(), 3, "{kind}: {table}");
         assert_eq!(rows["alice"]["unpriced_calls"], "1", "{kind}: {table}");
         assert_eq!(
-            rows["alice"]["total_cost"], "at least 0.75",
+            rows["alice"]["total_cost"], "at least 0.750000",
             "{kind}: {table}"
         );
         assert_eq!(rows["bob"]["unpriced_calls"], "2", "{kind}: {table}");
         assert_eq!(rows["bob"]["total_cost"], "unknown", "{kind}: {table}");
-        assert_eq!(rows["carol"]["total_cost"], "0.1", "{kind}: {table}");
+        assert_eq!(rows["carol"]["total_cost"], "0.100000", "{kind}: {table}");
         let notes = notes.join("\n");
         assert!(notes.contains("3 of 6 calls"), "{kind}: {table}");
         assert!(notes.contains("at least"), "{kind}: {table}");
@@ -231,7 +231,7 @@ fn cost_and_usage_reports_count_unpriced_calls_and_never_show_them_as_zero() {
         &["report", "cost", "--by", "model"],
         "csv",
     ));
-    assert_eq!(rows["gpt-4o"]["total_cost"], "at least 0.85");
+    assert_eq!(rows["gpt-4o"]["total_cost"], "at least 0.850000");
     assert_eq!(rows["gpt-4o"]["unpriced_calls"], "1");
     assert_eq!(rows["mystery-model"]["total_cost"], "unknown");
     assert_eq!(rows["mystery-model"]["unpriced_calls"], "2");
@@ -252,7 +252,7 @@ fn a_fully_priced_report_says_nothing_of_unpriced_calls() {
         "table",
     );
     let (rows, notes) = table_by_key(&table);
-    assert_eq!(rows["alice"]["total_cost"], "0.75", "{table}");
+    assert_eq!(rows["alice"]["total_cost"], "0.750000", "{table}");
     assert_eq!(rows["alice"]["unpriced_calls"], "0", "{table}");
     assert!(notes.is_empty(), "{table}");
     assert!(

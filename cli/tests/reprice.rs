@@ -312,36 +312,36 @@ fn reprice_shows_the_difference_per_model_user_and_day() {
         // #3: the same price, no difference.
         (
             "claude-sonnet-4-5/bob/2026-11-19",
-            ["1", "0.0075", "0.0075", "0", "0", "0"],
+            ["1", "0.007500", "0.007500", "0.000000", "0", "0"],
         ),
         // #6: no stored cost; 0.0032 now. No difference can be told.
         (
             "gemini-2.5-flash/carol/2026-11-20",
-            ["1", "unknown", "0.0032", "unknown", "1", "0"],
+            ["1", "unknown", "0.003200", "unknown", "1", "0"],
         ),
         // #1 + #2: 0.0045 + 0.0125 = 0.017 stored, 0.009 + 0.025 = 0.034 now: +0.017.
         (
             "gpt-4o/alice/2026-11-19",
-            ["2", "0.017", "0.034", "+0.017", "0", "0"],
+            ["2", "0.017000", "0.034000", "+0.017000", "0", "0"],
         ),
         // #5: 0.00035 → 0.0007.
         (
             "gpt-4o/alice/2026-11-20",
-            ["1", "0.00035", "0.0007", "+0.00035", "0", "0"],
+            ["1", "0.000350", "0.000700", "+0.000350", "0", "0"],
         ),
         // #8: 0.005 → 0.01.
         (
             "gpt-4o/bob/2026-11-20",
-            ["1", "0.005", "0.01", "+0.005", "0", "0"],
+            ["1", "0.005000", "0.010000", "+0.005000", "0", "0"],
         ),
         // #4 and #7: no new price; the new cost is unknown, not 0, and so is the difference.
         (
             "mistral-large/bob/2026-11-19",
-            ["1", "0.026", "unknown", "unknown", "0", "1"],
+            ["1", "0.026000", "unknown", "unknown", "0", "1"],
         ),
         (
             "mistral-large/bob/2026-11-20",
-            ["1", "0.0013", "unknown", "unknown", "0", "1"],
+            ["1", "0.001300", "unknown", "unknown", "0", "1"],
         ),
     ];
     assert_eq!(rows.len(), expected.len(), "{csv}");
@@ -364,8 +364,8 @@ fn reprice_shows_the_difference_per_model_user_and_day() {
     // Difference over #1, #2, #3, #5, #8: 0.017 + 0 + 0.00035 + 0.005 = 0.02235.
     assert!(
         stderr.contains(
-            "total: 8 calls; stored at least $0.05715 (1 unpriced call); repriced at least \
-             $0.0554 (2 unpriced calls); difference +$0.02235 over 5 of 8 calls"
+            "total: 8 calls; stored at least $0.057150 (1 unpriced call); repriced at least \
+             $0.055400 (2 unpriced calls); difference +$0.022350 over 5 of 8 calls"
         ),
         "{stderr}"
     );
@@ -409,7 +409,7 @@ fn reprice_shows_the_difference_per_model_user_and_day() {
     }
     let notes = notes.join("\n");
     assert!(
-        notes.contains("difference +$0.02235 over 5 of 8 calls"),
+        notes.contains("difference +$0.022350 over 5 of 8 calls"),
         "{notes}"
     );
     assert!(notes.contains("stored costs were priced with:"), "{notes}");
@@ -476,7 +476,7 @@ fn a_difference_is_over_the_calls_priced_before_and_after() {
     // alice: #1, #2, #5: 0.0045 + 0.0125 + 0.00035 = 0.01735 → 0.009 + 0.025 + 0.0007 = 0.0347.
     assert_eq!(
         figures(&rows["alice"]),
-        ["3", "0.01735", "0.0347", "+0.01735", "0", "0"]
+        ["3", "0.017350", "0.034700", "+0.017350", "0", "0"]
     );
     // bob: #3, #4, #7, #8: stored 0.0075 + 0.026 + 0.0013 + 0.005 = 0.0398; new 0.0075 + 0.01 =
     // 0.0175 with #4 and #7 unpriced (at least); the difference over #3 and #8 only: 0 + 0.005.
@@ -485,9 +485,9 @@ fn a_difference_is_over_the_calls_priced_before_and_after() {
         figures(&rows["bob"]),
         [
             "4",
-            "0.0398",
-            "at least 0.0175",
-            "+0.005 over 2 of 4 calls",
+            "0.039800",
+            "at least 0.017500",
+            "+0.005000 over 2 of 4 calls",
             "0",
             "2"
         ]
@@ -495,7 +495,7 @@ fn a_difference_is_over_the_calls_priced_before_and_after() {
     // carol: #6, unpriced before.
     assert_eq!(
         figures(&rows["carol"]),
-        ["1", "unknown", "0.0032", "unknown", "1", "0"]
+        ["1", "unknown", "0.003200", "unknown", "1", "0"]
     );
 
     // Filters narrow it as in the reports.
@@ -508,7 +508,7 @@ fn a_difference_is_over_the_calls_priced_before_and_after() {
     assert_eq!(rows.len(), 1, "{csv}");
     assert_eq!(
         figures(&rows["2026-11-20"]),
-        ["1", "0.005", "0.01", "+0.005", "0", "0"]
+        ["1", "0.005000", "0.010000", "+0.005000", "0", "0"]
     );
 }
 
@@ -520,11 +520,11 @@ fn repricing_with_the_table_that_priced_the_log_gives_its_costs_back() {
     // Every stored cost comes back: cost_of_entry prices as the layer did.
     assert_eq!(
         figures(&rows["gpt-4o"]),
-        ["4", "0.02235", "0.02235", "0", "0", "0"]
+        ["4", "0.022350", "0.022350", "0.000000", "0", "0"]
     );
     assert_eq!(
         figures(&rows["mistral-large"]),
-        ["2", "0.0273", "0.0273", "0", "0", "0"]
+        ["2", "0.027300", "0.027300", "0.000000", "0", "0"]
     );
     assert_eq!(
         figures(&rows["gemini-2.5-flash"]),
@@ -547,19 +547,19 @@ fn builtin_prices_reprice_old_entries() {
     // gemini-2.5-flash at $0.30/M in, $2.50/M out: 0.0012 + 0.002; it has no mistral-large.
     assert_eq!(
         figures(&rows["gpt-4o"]),
-        ["4", "0.02235", "0.02235", "0", "0", "0"]
+        ["4", "0.022350", "0.022350", "0.000000", "0", "0"]
     );
     assert_eq!(
         figures(&rows["claude-sonnet-4-5"]),
-        ["1", "0.0075", "0.0075", "0", "0", "0"]
+        ["1", "0.007500", "0.007500", "0.000000", "0", "0"]
     );
     assert_eq!(
         figures(&rows["gemini-2.5-flash"]),
-        ["1", "unknown", "0.0032", "unknown", "1", "0"]
+        ["1", "unknown", "0.003200", "unknown", "1", "0"]
     );
     assert_eq!(
         figures(&rows["mistral-large"]),
-        ["2", "0.0273", "unknown", "unknown", "0", "2"]
+        ["2", "0.027300", "unknown", "unknown", "0", "2"]
     );
     let label = PriceTable::builtin().label();
     assert!(label.starts_with("builtin "), "{label}");

@@ -299,3 +299,72 @@ fn a_line_longer_than_a_writer_writes_is_skipped_unread() {
         "{warning}"
     );
 }
+
+#[test]
+fn a_table_starts_with_its_header_and_machine_formats_as_they_were() {
+    let dir = tempfile::tempdir().unwrap();
+    let today = dir.path().join("audit_2026-11-24.jsonl");
+    let mut alice = entry(datetime!(2026-11-24 08:00 UTC), "alice");
+    alice.input_tokens = Some(1234);
+    alice.cost_usd = Some(rust_decimal::Decimal::new(5, 3));
+    append(&today, &line(&alice));
+    let d = dir.path().to_str().unwrap();
+    let first_two = |format: &str| -> (String, String) {
+        let child = tail(&[
+            "--from-start",
+            "--poll-ms",
+            "20",
+            "--format",
+            format,
+            "--dir",
+            d,
+        ]);
+        let next = || {
+            child
+                .out
+                .recv_timeout(Duration::from_secs(20))
+                .expect("tail printed nothing within 20 s")
+        };
+        (next(), next())
+    };
+
+    let (header, row) = first_two("table");
+    assert!(header.starts_with("timestamp "), "{header}");
+    for column in [
+        "request_id",
+        "user_id",
+        "model",
+        "status",
+        "cost_usd",
+        "error_type",
+    ] {
+        assert!(header.contains(column), "{column}: {header}");
+    }
+    // The columns sit under their names: text from where the name starts, numbers up to where
+    // it ends.
+    let at = |name: &str| header.find(name).unwrap();
+    assert_eq!(
+        &row[at("user_id")..at("user_id") + 5],
+        "alice",
+        "{header}\n{row}"
+    );
+    let end = at("input_tokens") + "input_tokens".len();
+    assert_eq!(&row[end - 4..end], "1234", "{header}\n{row}");
+    let end = at("cost_usd") + "cost_usd".len();
+    assert_eq!(&row[end - 8..end], "0.005000", "{header}\n{row}");
+
+    let (header, _) = first_two("csv");
+    assert!(header.starts_with("timestamp,request_id,"), "{header}");
+    // JSON lines: entries only.
+    let child = tail(&[
+        "--from-start",
+        "--poll-ms",
+        "20",
+        "--format",
+        "jsonl",
+        "--dir",
+        d,
+    ]);
+    let first = child.out.recv_timeout(Duration::from_secs(20)).unwrap();
+    assert_eq!(serde_json::from_str::<AuditEntry>(&first).unwrap(), alice);
+}
