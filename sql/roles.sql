@@ -1,15 +1,20 @@
--- tracing-llm-audit: the roles of an append-only audit table. Run once as a superuser (or a
--- role with CREATEROLE), in the database and schema of llm_audit_log, after the migrations.
+-- tracing-llm-audit: the roles of an append-only audit table. Run it as a superuser, in the
+-- database and schema of llm_audit_log, AFTER the migrations (`llm-audit migrate`, as the
+-- owner): it hands the tables to llm_audit_owner, so they must exist. Run it again after every
+-- migrate: new tables get their owner and grants. Idempotent. `llm-audit roles` prints it;
+-- docs/postgres.md walks through the whole setup.
 --
 --   llm_audit_owner   owns the table and its partitions; the only role that may drop expired
 --                     partitions (retention) or run migrations. Nobody logs in as it day to day.
 --   llm_audit_writer  what the application's login role is a member of: INSERT, and the
 --                     partition function. No UPDATE, DELETE or TRUNCATE (the triggers refuse
---                     those to everyone anyway).
+--                     those to everyone anyway), no SELECT, no DDL.
 --   llm_audit_reader  SELECT, for the CLI's reports and auditors.
 --
--- Then give the application a login of its own:
+-- Then give each party a login of its own:
+--   GRANT llm_audit_owner TO my_owner;   -- the login that runs migrate and retention
 --   CREATE ROLE my_app LOGIN PASSWORD '...' IN ROLE llm_audit_writer;
+--   CREATE ROLE my_auditor LOGIN PASSWORD '...' IN ROLE llm_audit_reader;
 
 DO $$
 BEGIN

@@ -129,7 +129,7 @@ impl From<ChainLink> for LinkRef<'static> {
 }
 
 /// Why a chain or a checkpoint could not be made or read.
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum ChainError {
     /// The entry is not a JSON object.
@@ -158,6 +158,9 @@ pub enum ChainError {
     #[error("changing a chained entry needs the signing key (the key that signs the checkpoints)")]
     NeedsKey,
 }
+
+// `Debug` is the sentence too: `?` in `main` prints it.
+debug_as_sentence!(ChainError);
 
 /// `C(v)`: compact JSON with object members sorted by key bytes, recursively.
 pub fn canonical_json(value: &Value, out: &mut Vec<u8>) {
@@ -1594,6 +1597,14 @@ fn key_id(public: &ed25519_dalek::VerifyingKey) -> String {
     sha256_hex(public.as_bytes())[..16].to_owned()
 }
 
+/// A key error, prefixed with where the key came from (a file, an environment variable).
+fn in_source(error: ChainError, source: &str) -> ChainError {
+    match error {
+        ChainError::Key(message) => ChainError::Key(format!("{source}: {message}")),
+        other => other,
+    }
+}
+
 const SECRET_TAG: &str = "llm-audit-ed25519-secret-v1";
 const PUBLIC_TAG: &str = "llm-audit-ed25519-public-v1";
 
@@ -1629,12 +1640,21 @@ impl SigningKey {
     pub fn parse(text: &str) -> Result<Self, ChainError> {
         let bad = || {
             ChainError::Key(format!(
-                "not an llm-audit signing key (expected `{SECRET_TAG} <64 hex digits>`)"
+                "not an llm-audit signing key (expected `{SECRET_TAG} <64 hex digits>`, as \
+                 `llm-audit keygen` writes to PREFIX.key)"
             ))
         };
         let mut parts = text.split_whitespace();
-        if parts.next() != Some(SECRET_TAG) {
-            return Err(bad());
+        match parts.next() {
+            Some(SECRET_TAG) => {}
+            Some(PUBLIC_TAG) => {
+                return Err(ChainError::Key(
+                    "this is a public key (PREFIX.pub); signing needs the secret key from the \
+                     same `llm-audit keygen`, PREFIX.key"
+                        .to_owned(),
+                ))
+            }
+            _ => return Err(bad()),
         }
         let hex_seed = zeroize::Zeroizing::new(parts.next().ok_or_else(bad)?.to_owned());
         let mut seed = zeroize::Zeroizing::new([0u8; 32]);
@@ -1654,19 +1674,26 @@ impl SigningKey {
                 source,
             }
         })?);
-        Self::parse(&text)
+        Self::parse(&text).map_err(|e| in_source(e, &path.display().to_string()))
     }
 
     /// Reads the key from the environment variable `name` (the text of a secret key file).
     ///
     /// # Errors
-    /// The variable is not set or is not a secret key.
+    /// The variable is not set or is not a secret key; the message names the variable.
     pub fn from_env(name: &str) -> Result<Self, ChainError> {
-        let text =
-            zeroize::Zeroizing::new(std::env::var(name).map_err(|_| {
-                ChainError::Key(format!("the environment variable {name} is not set"))
-            })?);
-        Self::parse(&text)
+        let text = zeroize::Zeroizing::new(std::env::var(name).map_err(|e| {
+            ChainError::Key(match e {
+                std::env::VarError::NotPresent => format!(
+                    "the environment variable {name} is not set: set it to the text of a \
+                     signing key file (`llm-audit keygen` makes one)"
+                ),
+                std::env::VarError::NotUnicode(_) => {
+                    format!("the environment variable {name} is not UTF-8")
+                }
+            })
+        })?);
+        Self::parse(&text).map_err(|e| in_source(e, name))
     }
 
     /// The text of its secret key file.
@@ -1742,12 +1769,22 @@ impl VerifyingKey {
     pub fn parse(text: &str) -> Result<Self, ChainError> {
         let bad = || {
             ChainError::Key(format!(
-                "not an llm-audit public key (expected `{PUBLIC_TAG} <64 hex digits>`)"
+                "not an llm-audit public key (expected `{PUBLIC_TAG} <64 hex digits>`, as \
+                 `llm-audit keygen` writes to PREFIX.pub)"
             ))
         };
         let mut parts = text.split_whitespace();
-        if parts.next() != Some(PUBLIC_TAG) {
-            return Err(bad());
+        match parts.next() {
+            Some(PUBLIC_TAG) => {}
+            // Never echo a secret; say which file was meant.
+            Some(SECRET_TAG) => {
+                return Err(ChainError::Key(
+                    "this is a secret signing key (PREFIX.key); verifying needs only the public \
+                     key from the same `llm-audit keygen`, PREFIX.pub"
+                        .to_owned(),
+                ))
+            }
+            _ => return Err(bad()),
         }
         let mut bytes = [0u8; 32];
         hex::decode_to_slice(parts.next().ok_or_else(bad)?, &mut bytes).map_err(|_| bad())?;
@@ -1768,7 +1805,7 @@ impl VerifyingKey {
             path: path.display().to_string(),
             source,
         })?;
-        Self::parse(&text)
+        Self::parse(&text).map_err(|e| in_source(e, &path.display().to_string()))
     }
 
     /// The text of its public key file.

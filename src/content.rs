@@ -186,11 +186,14 @@ const AAD_TAG: &str = "llm-audit-content-v1";
 const KEYRING_TAG: &str = "llm-audit-keyring-v1";
 
 /// Content could not be encrypted or decrypted, or a keyring could not be read.
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum ContentError {
     /// The keyring has no key with this id.
-    #[error("the keyring has no key {0:?}")]
+    #[error(
+        "the keyring has no key {0:?}: use the keyring that holds it (a rotation with \
+         `llm-audit keygen --keyring FILE` adds a key and keeps the old ones)"
+    )]
     UnknownKey(String),
     /// The ciphertext, the key or the entry it is bound to is not the one it was made with.
     #[error(
@@ -213,6 +216,9 @@ pub enum ContentError {
     #[error("{0}")]
     Keyring(String),
 }
+
+// `Debug` is the sentence too: `?` in `main` prints it.
+debug_as_sentence!(ContentError);
 
 /// Content encryption keys by id; the last added is the current one, which encrypts.
 ///
@@ -330,7 +336,8 @@ impl Keyring {
             Some((_, KEYRING_TAG)) => {}
             _ => {
                 return Err(ContentError::Keyring(format!(
-                    "not a keyring: the first line must be {KEYRING_TAG}"
+                    "not a keyring: the first line must be {KEYRING_TAG} (`llm-audit keygen \
+                     --keyring FILE` makes one)"
                 )))
             }
         }
@@ -349,7 +356,9 @@ impl Keyring {
             keyring.add(id, *key).map_err(|e| bad(&e.to_string()))?;
         }
         if keyring.keys.is_empty() {
-            return Err(ContentError::Keyring("the keyring has no key".to_owned()));
+            return Err(ContentError::Keyring(
+                "the keyring has no key: add one with `llm-audit keygen --keyring FILE`".to_owned(),
+            ));
         }
         Ok(keyring)
     }
@@ -374,7 +383,18 @@ impl Keyring {
     pub fn from_env(name: &str) -> Result<Self, ContentError> {
         let text = Zeroizing::new(
             std::env::var(name)
-                .map_err(|_| ContentError::Keyring(format!("{name} is not set")))?
+                .map_err(|e| {
+                    ContentError::Keyring(match e {
+                        std::env::VarError::NotPresent => format!(
+                            "the environment variable {name} is not set: set it to the text of a \
+                             keyring file, `;` between lines (`llm-audit keygen --keyring FILE` \
+                             makes one)"
+                        ),
+                        std::env::VarError::NotUnicode(_) => {
+                            format!("the environment variable {name} is not UTF-8")
+                        }
+                    })
+                })?
                 .replace(';', "\n"),
         );
         Self::parse(&text).map_err(|e| ContentError::Keyring(format!("{name}: {e}")))

@@ -41,19 +41,41 @@ pub struct HashKey {
 }
 
 /// A hash key could not be made from what was given.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+///
+/// `Display` and `Debug` both give the sentence (a `main` that returns the error with `?`
+/// prints it); neither ever shows the secret.
+#[derive(thiserror::Error, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum HashKeyError {
     /// The key id is empty or has characters outside `[A-Za-z0-9._-]`.
     #[error("invalid hash key id {0:?}: use 1 to 64 characters from [A-Za-z0-9._-]")]
     InvalidId(String),
     /// The secret is too short.
-    #[error("hash key secret is {0} bytes long; at least {MIN_SECRET_LEN} bytes are required")]
+    #[error(
+        "the hash key's secret is {0} bytes long; at least {MIN_SECRET_LEN} bytes (64 hex \
+         digits) are required"
+    )]
     SecretTooShort(usize),
-    /// The environment variable is not `<key id>:<hex secret>`.
-    #[error("{HASH_KEY_ENV} must be `<key id>:<secret as hex>`, for example `prod-1:` followed by 64 hex digits; {0}")]
+    /// The text is not `<key id>:<secret as hex>` (what [`HashKey::parse`] reads, and the
+    /// environment variable holds).
+    #[error(
+        "a hash key is written `<key id>:<secret as hex>`, for example `prod-1:` followed by 64 \
+         hex digits; {0}"
+    )]
     BadEnvFormat(&'static str),
+    /// The environment variable holds no valid key ([`HashKey::from_env`]).
+    #[error(
+        "{variable} is invalid: {problem} (`llm-audit keygen --hash-key` makes a valid value)"
+    )]
+    Env {
+        /// The variable, [`HASH_KEY_ENV`].
+        variable: &'static str,
+        /// What is wrong with its value.
+        problem: Box<HashKeyError>,
+    },
 }
+
+debug_as_sentence!(HashKeyError);
 
 impl HashKey {
     /// A key with the given id and secret (at least 32 bytes, for example from a secret store).
@@ -80,14 +102,23 @@ impl HashKey {
     /// Reads the key from `LLM_AUDIT_HASH_KEY` (`<key id>:<secret as hex>`); `Ok(None)` when the
     /// variable is not set.
     ///
+    /// Without the variable, [`AuditLayerBuilder::build`](crate::AuditLayerBuilder::build)
+    /// fails with a sentence that says how to set it; a builder without
+    /// [`with_hash_key`](crate::AuditLayerBuilder::with_hash_key) reads the variable itself.
+    ///
     /// # Errors
-    /// When the variable is set but malformed; the message never contains the secret.
+    /// [`HashKeyError::Env`] when the variable is set but malformed, naming the variable and
+    /// the problem; the message never contains the secret.
     pub fn from_env() -> Result<Option<Self>, HashKeyError> {
+        let in_env = |problem| HashKeyError::Env {
+            variable: HASH_KEY_ENV,
+            problem: Box::new(problem),
+        };
         match std::env::var(HASH_KEY_ENV) {
-            Ok(value) => Self::parse(&value).map(Some),
+            Ok(value) => Self::parse(&value).map(Some).map_err(in_env),
             Err(std::env::VarError::NotPresent) => Ok(None),
             Err(std::env::VarError::NotUnicode(_)) => {
-                Err(HashKeyError::BadEnvFormat("the value is not UTF-8"))
+                Err(in_env(HashKeyError::BadEnvFormat("the value is not UTF-8")))
             }
         }
     }
@@ -101,10 +132,9 @@ impl HashKey {
             .trim()
             .split_once(':')
             .ok_or(HashKeyError::BadEnvFormat("no `:` found"))?;
-        let secret = Zeroizing::new(
-            hex::decode(hex_secret)
-                .map_err(|_| HashKeyError::BadEnvFormat("the secret is not hex"))?,
-        );
+        let secret = Zeroizing::new(hex::decode(hex_secret).map_err(|_| {
+            HashKeyError::BadEnvFormat("the part after `:` is not an even number of hex digits")
+        })?);
         Self::new(id, &*secret)
     }
 

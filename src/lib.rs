@@ -97,6 +97,19 @@
 //! - `otlp`: [`otlp::OtlpLogSink`] (entries as OTLP log records) and [`otlp::OtlpSetup`]
 //!   (OpenTelemetry in one call); includes `otel`.
 
+/// Implements `Debug` for error types as their sentence with its causes, as `Display` writes
+/// it: a `main` that returns the error with `?` prints `Debug`, and a user should read
+/// "LLM_AUDIT_HASH_KEY is invalid: ...", not `Env { variable: .. }`.
+macro_rules! debug_as_sentence {
+    ($($error:ty),* $(,)?) => {$(
+        impl ::std::fmt::Debug for $error {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.write_str(&crate::sink::sentence(self))
+            }
+        }
+    )*};
+}
+
 pub mod fields;
 pub mod names;
 
@@ -129,12 +142,13 @@ pub mod sanitize;
 mod scrub;
 pub mod sink;
 
+pub use chain::{SigningKey, VerifyingKey};
 pub use content::{ContentPolicies, ContentPolicy, Keyring};
 pub use cost::{CostError, ModelPrice, PriceFileError, PriceTable, TokenUsage};
 pub use entry::{AuditEntry, Status, ACTION_ENTRIES_DROPPED, SCHEMA_VERSION};
 pub use hash::{HashKey, HashKeyError, HASH_KEY_ENV, HASH_PREFIX, MIN_SECRET_LEN};
 pub use layer::{
-    AuditLayer, AuditLayerBuilder, BuildError, DEFAULT_LINGER, DEFAULT_MAX_BATCH,
+    AuditLayer, AuditLayerBuilder, BuildError, BuildWarning, DEFAULT_LINGER, DEFAULT_MAX_BATCH,
     DEFAULT_QUEUE_CAPACITY, DEFAULT_QUEUE_MAX_BYTES, DEFAULT_SINK_BACKLOG,
 };
 pub use pipeline::{
@@ -152,3 +166,38 @@ pub use sink::{AuditSink, SinkError};
 pub use sink::{FsyncPolicy, JsonlError, JsonlSink, JsonlSinkBuilder};
 #[cfg(feature = "postgres")]
 pub use sink::{PostgresError, PostgresSink, PostgresSinkBuilder};
+
+/// The README's and the guides' code blocks, compiled (and run, unless `no_run`) as doctests, so
+/// that every snippet a user copies works as it stands.
+#[cfg(doctest)]
+mod guides {
+    #[doc = include_str!("../README.md")]
+    struct Readme;
+    #[doc = include_str!("../docs/instrumenting.md")]
+    #[cfg(feature = "clients")]
+    struct Instrumenting;
+    #[doc = include_str!("../docs/keys-and-content.md")]
+    #[cfg(feature = "clients")]
+    struct KeysAndContent;
+    #[doc = include_str!("../docs/pricing.md")]
+    struct Pricing;
+    // Its shell steps are run as written by cli/tests/postgres_guide.rs.
+    #[doc = include_str!("../docs/postgres.md")]
+    #[cfg(feature = "postgres")]
+    struct Postgres;
+    #[doc = include_str!("../docs/opentelemetry.md")]
+    #[cfg(feature = "otlp")]
+    struct OpenTelemetry;
+    #[doc = include_str!("../docs/cli.md")]
+    struct Cli;
+    #[doc = include_str!("../docs/tamper-evidence.md")]
+    struct TamperEvidence;
+    #[doc = include_str!("../docs/retention-and-erasure.md")]
+    struct RetentionAndErasure;
+    #[doc = include_str!("../docs/guarantees.md")]
+    struct Guarantees;
+    #[doc = include_str!("../docs/benchmarks.md")]
+    struct Benchmarks;
+    #[doc = include_str!("../docs/development.md")]
+    struct Development;
+}

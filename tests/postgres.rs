@@ -408,6 +408,164 @@ fn the_writer_role_may_insert_and_nothing_else() {
     db.exec(&format!("DROP OWNED BY {app}; DROP ROLE {app}"));
 }
 
+/// Audits `n` calls through a pipeline whose only sink is `sink`; the final counters.
+fn audit_calls(sink: PostgresSink, n: u64) -> tracing_llm_audit::Stats {
+    let (layer, guard) = AuditLayer::builder()
+        .with_sink(sink)
+        .with_hash_key(HashKey::new("pg", [1u8; 32]).unwrap())
+        .with_overflow(tracing_llm_audit::Overflow::Block)
+        .with_retry(0, Duration::from_millis(1))
+        .build()
+        .unwrap();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        for i in 0..n {
+            let span = tracing_llm_audit::llm_span!(
+                provider = "openai",
+                model = "gpt-4o-mini",
+                user = "u"
+            );
+            tracing_llm_audit::LlmSpanExt::record_usage(
+                &span,
+                &tracing_llm_audit::Usage {
+                    input_tokens: Some(i),
+                    output_tokens: Some(1),
+                    ..Default::default()
+                },
+            );
+        }
+    });
+    guard.shutdown(Duration::from_secs(60)).unwrap()
+}
+
+/// Run as a login role in `llm_audit_writer`, the sink never tries DDL it may not run: before
+/// `llm-audit migrate` and the roles step it fails at build, saying what to run (it used to
+/// treat "permission denied" as an outage, spill every entry and count it as written); after
+/// them it works, with the default `with_migrations(true)` too, since an up-to-date schema
+/// needs no DDL.
+#[test]
+fn the_writer_role_is_told_what_to_run_until_the_owner_has_set_up() {
+    let Some(db) = Db::new() else { return };
+    let app = format!("llm_audit_lp_{}", &db.schema[12..24]);
+    db.exec(&format!("CREATE ROLE {app} LOGIN"));
+    let dir = tempfile::tempdir().unwrap();
+    let builder = |migrations: bool| {
+        PostgresSink::builder(&db.url_as(&app))
+            .with_spill_dir(dir.path())
+            .with_migrations(migrations)
+    };
+    let not_set_up = |result: Result<PostgresSink, tracing_llm_audit::PostgresError>| {
+        let error = result.map(|_| ()).unwrap_err();
+        assert!(
+            matches!(error, tracing_llm_audit::PostgresError::NotSetUp { .. }),
+            "{error}"
+        );
+        let text = error.to_string();
+        assert_eq!(text, format!("{error:?}"), "Debug is the sentence");
+        assert!(
+            text.starts_with(&format!(
+                "PostgreSQL at 127.0.0.1:5432/test as {app} is not set up for this sink: "
+            )),
+            "{text}"
+        );
+        assert!(text.contains("run `llm-audit migrate`"), "{text}");
+        assert!(text.contains("`llm-audit roles`"), "{text}");
+        text
+    };
+
+    // Nothing applied: the sink may not apply it, and says so instead of spilling.
+    let text = not_set_up(builder(true).build());
+    assert!(text.contains("applying the migrations"), "{text}");
+    let text = not_set_up(builder(false).build());
+    assert!(
+        text.contains("finds no llm_audit_schema_migrations table"),
+        "{text}"
+    );
+    // Migrated by the owner, but no roles step: no privilege yet.
+    tracing_llm_audit::sink::postgres::migrate(&db.url()).unwrap();
+    db.exec(&format!("GRANT USAGE ON SCHEMA {} TO {app}", db.schema));
+    let text = not_set_up(builder(false).build());
+    assert!(text.contains("permission denied"), "{text}");
+    assert!(text.contains("(42501)"), "{text}");
+    assert!(text.contains("llm_audit_writer"), "{text}");
+    // A role that may read the migrations but not insert: said at start, not at the first COPY.
+    db.exec(&format!(
+        "GRANT SELECT ON llm_audit_schema_migrations TO {app}"
+    ));
+    let text = not_set_up(builder(false).build());
+    assert!(
+        text.contains(&format!("role {app} may not insert into llm_audit_log")),
+        "{text}"
+    );
+
+    // Found after start (the check off, or a privilege revoked later): entries wait in the
+    // spill directory, counted as spilled, never as written, with the reason.
+    let late = builder(false).with_startup_check(false).build().unwrap();
+    let spill = late.spill_status();
+    let stats = audit_calls(late, 3);
+    let sink = &stats.sinks[0];
+    assert_eq!((sink.written, sink.spilled), (0, 3), "{sink:?}");
+    assert_eq!(spill.pending_entries(), 3);
+    let why = spill.last_error().unwrap();
+    assert!(why.contains("llm-audit migrate"), "{why}");
+
+    // The roles step: now it works as the writer, migrations on or off, and delivers what
+    // waited in the spill directory before its own entries.
+    db.with_roles();
+    db.exec(&format!("GRANT llm_audit_writer TO {app}"));
+    let sink = builder(true).build().unwrap();
+    let spill = sink.spill_status();
+    let stats = audit_calls(sink, 4);
+    let counted = &stats.sinks[0];
+    assert_eq!((counted.written, counted.spilled), (4, 0), "{counted:?}");
+    assert_eq!(spill.pending_entries(), 0, "{:?}", spill.last_error());
+    assert_eq!(spill.replayed_total(), 3);
+    assert_eq!(db.entries().len(), 7);
+
+    // A schema older than this version needs: the writer may not migrate it, and says so.
+    let latest = tracing_llm_audit::sink::postgres::MIGRATIONS.len();
+    db.exec(&format!(
+        "DELETE FROM llm_audit_schema_migrations WHERE version = {latest}"
+    ));
+    for migrations in [false, true] {
+        let text = not_set_up(builder(migrations).build());
+        let said = match migrations {
+            false => format!(
+                "the schema is at migration {}, and this version of tracing-llm-audit needs \
+                 {latest}",
+                latest - 1
+            ),
+            true => format!("applying the migrations this version needs (up to {latest})"),
+        };
+        assert!(text.contains(&said), "{text}");
+    }
+    db.exec(&format!("DROP OWNED BY {app}; DROP ROLE {app}"));
+}
+
+/// The database unreachable at start is an outage, not an error: the sink is built, the
+/// entries wait in the spill directory, counted as spilled (they used to count as written).
+#[test]
+fn an_unreachable_database_spills_and_counts_spilled_not_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink =
+        PostgresSink::builder("host=127.0.0.1 port=1 user=app dbname=test connect_timeout=1")
+            .with_spill_dir(dir.path())
+            .build()
+            .expect("an outage at start is not a build error");
+    let spill = sink.spill_status();
+    let stats = audit_calls(sink, 5);
+    let counted = &stats.sinks[0];
+    assert_eq!(
+        (counted.written, counted.spilled, counted.failed),
+        (0, 5, 0),
+        "{counted:?}"
+    );
+    assert_eq!(spill.pending_entries(), 5);
+    assert!(
+        stats.is_lossless(),
+        "spilled entries are durable: {stats:?}"
+    );
+}
+
 fn runtime_error(db: &Db, sql: &str) -> String {
     match db.runtime.block_on(db.admin.batch_execute(sql)) {
         Ok(()) => panic!("{sql} succeeded"),

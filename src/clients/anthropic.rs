@@ -253,8 +253,8 @@ impl MessagesResponse {
 /// use tracing_llm_audit::clients::anthropic::{AnthropicClient, Message, MessagesRequest};
 /// use tracing_llm_audit::clients::ApiKey;
 ///
-/// let client = AnthropicClient::new(ApiKey::from_env("ANTHROPIC_API_KEY").unwrap())
-///     .with_user("alice");
+/// let key = ApiKey::from_env("ANTHROPIC_API_KEY").expect("ANTHROPIC_API_KEY must be set to an API key");
+/// let client = AnthropicClient::new(key).with_user("alice");
 /// let request = MessagesRequest::new("claude-sonnet-4-5", 1024)
 ///     .system("Answer briefly.")
 ///     .message(Message::user("What is an audit trail?"));

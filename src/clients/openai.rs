@@ -218,7 +218,8 @@ impl ChatResponse {
 /// use tracing_llm_audit::clients::ApiKey;
 ///
 /// // A local vLLM or Ollama server works the same, with its own base URL.
-/// let client = OpenAiClient::new(ApiKey::from_env("OPENAI_API_KEY").unwrap()).with_user("alice");
+/// let key = ApiKey::from_env("OPENAI_API_KEY").expect("OPENAI_API_KEY must be set to an API key");
+/// let client = OpenAiClient::new(key).with_user("alice");
 /// let request = ChatRequest::new("gpt-4o-mini").message(ChatMessage::user("Hello"));
 /// let answer = client.chat(&request).await?;
 /// println!("{}", answer.response.text());

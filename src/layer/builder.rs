@@ -90,7 +90,7 @@ impl Default for AuditLayerBuilder {
 }
 
 /// [`AuditLayerBuilder::build`] could not build the layer.
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum BuildError {
     /// No sink was added.
@@ -100,14 +100,16 @@ pub enum BuildError {
     NoSink,
     /// No hash key was given, none is in the environment, and no ephemeral key was asked for.
     #[error(
-        "no hash key configured: pass one with .with_hash_key(HashKey::new(id, secret)?), set \
-         {HASH_KEY_ENV}=<key id>:<secret as hex>, or opt in to a throwaway key with \
-         .with_ephemeral_hash_key() (its hashes cannot be correlated across restarts)"
+        "no hash key configured: set {HASH_KEY_ENV}=<key id>:<secret as hex> (`llm-audit keygen \
+         --hash-key` makes one), pass one with .with_hash_key(HashKey::new(id, secret)?), or opt \
+         in to a throwaway key with .with_ephemeral_hash_key() (its hashes cannot be correlated \
+         across restarts)"
     )]
     NoHashKey,
-    /// The key in the environment is malformed.
-    #[error("the hash key in {HASH_KEY_ENV} is invalid")]
-    HashKeyFromEnv(#[source] HashKeyError),
+    /// The key in the environment is malformed: the sentence names the variable and the
+    /// problem.
+    #[error(transparent)]
+    HashKeyFromEnv(HashKeyError),
     /// A numeric setting is out of range.
     #[error("invalid setting {setting}: {reason}")]
     InvalidSetting {
@@ -140,6 +142,87 @@ pub enum BuildError {
     SpawnWorker(#[source] std::io::Error),
 }
 
+// `Debug` is the sentence too: `?` in `main` prints it.
+debug_as_sentence!(BuildError);
+
+/// What [`AuditLayerBuilder::build`] wants you to know: the layer works, but not as an audit
+/// trail should in production.
+///
+/// `build` runs before most programs set up their subscriber, so a `tracing` event would reach
+/// nobody. The warnings therefore reach you two ways:
+///
+/// - [`WorkerGuard::warnings`] returns them, to log, to show, or to fail a test on;
+/// - `build` reports each one as it goes: as a `WARN` event when the calling thread has a
+///   subscriber (a global default, or one set with `tracing::subscriber::with_default`), and
+///   otherwise on stderr, one line each starting with `tracing-llm-audit: warning:`.
+///
+/// ```
+/// use tracing_llm_audit::{
+///     AuditLayer, BuildWarning, ContentPolicies, ContentPolicy, HashKey, StdoutSink,
+/// };
+///
+/// let (_layer, guard) = AuditLayer::builder()
+///     .with_sink(StdoutSink::new())
+///     .with_hash_key(HashKey::new("docs-1", [42u8; 32])?)
+///     .with_content_policy(ContentPolicies {
+///         input: ContentPolicy::PlaintextUnprotected,
+///         ..ContentPolicies::default()
+///     })
+///     .build()?; // no subscriber yet: the warning goes to stderr
+/// assert_eq!(
+///     guard.warnings(),
+///     [BuildWarning::PlaintextContent { field: "input" }]
+/// );
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BuildWarning {
+    /// No hash key was configured, and [`AuditLayerBuilder::with_ephemeral_hash_key`] allowed
+    /// a random one for this process.
+    EphemeralHashKey {
+        /// The key's id, as entries record it (`ephemeral-...`).
+        key_id: String,
+    },
+    /// A content field is kept in plain text ([`ContentPolicy::PlaintextUnprotected`]).
+    PlaintextContent {
+        /// The field: `system_prompt`, `input` or `output`.
+        field: &'static str,
+    },
+}
+
+impl std::fmt::Display for BuildWarning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::EphemeralHashKey { key_id } => write!(
+                f,
+                "audit content hashes use an ephemeral key ({key_id}): they cannot be \
+                 correlated with hashes from any other run; set {HASH_KEY_ENV} for production \
+                 (`llm-audit keygen --hash-key` makes a value)"
+            ),
+            Self::PlaintextContent { field } => write!(
+                f,
+                "audit entries keep the {field} in plain text (ContentPolicy::\
+                 PlaintextUnprotected): anyone who can read the audit log can read it; use \
+                 HashOnly or Encrypted in production"
+            ),
+        }
+    }
+}
+
+/// Reports `warning` where someone sees it: a `WARN` event when this thread has a subscriber,
+/// stderr otherwise (see [`BuildWarning`]).
+fn report(warning: &BuildWarning) {
+    let subscribed = tracing::dispatcher::get_default(|dispatch| {
+        !dispatch.is::<tracing_core::subscriber::NoSubscriber>()
+    });
+    if subscribed {
+        tracing::warn!("{warning}");
+    } else {
+        eprintln!("tracing-llm-audit: warning: {warning}");
+    }
+}
+
 impl AuditLayerBuilder {
     /// Adds a sink. Every entry goes to every sink, in the order they were added. Required: at
     /// least one.
@@ -159,8 +242,9 @@ impl AuditLayerBuilder {
     }
 
     /// Allows a random per-process key when no key is configured. Hashes made with it cannot be
-    /// correlated across restarts; the layer warns at build and entries show a key id starting
-    /// with `ephemeral-`. Default: off.
+    /// correlated across restarts; [`build`](Self::build) warns (a
+    /// [`BuildWarning::EphemeralHashKey`]) and entries show a key id starting with
+    /// `ephemeral-`. Default: off.
     #[must_use]
     pub fn with_ephemeral_hash_key(mut self) -> Self {
         self.ephemeral_hash_key = true;
@@ -277,7 +361,7 @@ impl AuditLayerBuilder {
     /// What entries keep of the system prompt, input and output. Default:
     /// [`ContentPolicy::HashOnly`] for all three. [`ContentPolicy::Encrypted`] needs
     /// [`with_keyring`](Self::with_keyring); [`ContentPolicy::PlaintextUnprotected`] makes
-    /// [`build`](Self::build) log a warning.
+    /// [`build`](Self::build) warn (a [`BuildWarning::PlaintextContent`]).
     #[must_use]
     pub fn with_content_policy(mut self, policies: ContentPolicies) -> Self {
         self.content = policies;
@@ -303,6 +387,10 @@ impl AuditLayerBuilder {
 
     /// Starts the worker thread and returns the layer and the guard that stops the worker.
     ///
+    /// What should not go unnoticed (an ephemeral hash key, content kept in plain text) is a
+    /// [`BuildWarning`]: returned by [`WorkerGuard::warnings`], and reported at once, as a
+    /// `WARN` event when this thread has a subscriber, otherwise on stderr.
+    ///
     /// # Errors
     /// See [`BuildError`]: no sink, no hash key, a setting out of range, or no thread.
     pub fn build(self) -> Result<(AuditLayer, WorkerGuard), BuildError> {
@@ -320,28 +408,22 @@ impl AuditLayerBuilder {
         if policies.iter().any(|(_, p)| *p == ContentPolicy::Encrypted) && self.keyring.is_none() {
             return Err(BuildError::NoKeyring);
         }
-        for (field, _) in policies
+        let mut warnings: Vec<BuildWarning> = policies
             .iter()
             .filter(|(_, p)| *p == ContentPolicy::PlaintextUnprotected)
-        {
-            tracing::warn!(
-                field = field.name(),
-                "audit entries keep this content in plain text (ContentPolicy::\
-                 PlaintextUnprotected): anyone who can read the audit log can read it; use \
-                 HashOnly or Encrypted in production"
-            );
-        }
+            .map(|(field, _)| BuildWarning::PlaintextContent {
+                field: field.name(),
+            })
+            .collect();
         let hash_key = match self.hash_key {
             Some(key) => key,
             None => match HashKey::from_env().map_err(BuildError::HashKeyFromEnv)? {
                 Some(key) => key,
                 None if self.ephemeral_hash_key => {
                     let key = HashKey::ephemeral();
-                    tracing::warn!(
-                        key_id = key.id(),
-                        "audit content hashes use an ephemeral key: they cannot be correlated \
-                         with hashes from any other run; configure a key for production"
-                    );
+                    warnings.push(BuildWarning::EphemeralHashKey {
+                        key_id: key.id().to_owned(),
+                    });
                     key
                 }
                 None => return Err(BuildError::NoHashKey),
@@ -410,7 +492,9 @@ impl AuditLayerBuilder {
             #[cfg(feature = "otel")]
             dispatch: std::sync::OnceLock::new(),
         };
-        Ok((layer, WorkerGuard::new(tx, shared, handle)))
+        // Only once the layer is built: a build that fails warns of nothing.
+        warnings.iter().for_each(report);
+        Ok((layer, WorkerGuard::new(tx, shared, handle, warnings)))
     }
 
     fn validate(&self) -> Result<(), BuildError> {

@@ -16,8 +16,8 @@ mod builder;
 pub(crate) mod span_data;
 
 pub use builder::{
-    AuditLayerBuilder, BuildError, DEFAULT_LINGER, DEFAULT_MAX_BATCH, DEFAULT_QUEUE_CAPACITY,
-    DEFAULT_QUEUE_MAX_BYTES, DEFAULT_SINK_BACKLOG,
+    AuditLayerBuilder, BuildError, BuildWarning, DEFAULT_LINGER, DEFAULT_MAX_BATCH,
+    DEFAULT_QUEUE_CAPACITY, DEFAULT_QUEUE_MAX_BYTES, DEFAULT_SINK_BACKLOG,
 };
 use span_data::{ErrorEvent, LlmSpan, LlmSpanData};
 

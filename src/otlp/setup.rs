@@ -52,7 +52,7 @@ pub struct OtlpShutdown {
 /// ```no_run
 /// use std::time::Duration;
 /// use tracing_llm_audit::otlp::OtlpSetup;
-/// use tracing_llm_audit::{AuditLayer, HashKey, JsonlSink};
+/// use tracing_llm_audit::{AuditLayer, JsonlSink};
 /// use tracing_subscriber::prelude::*;
 ///
 /// let otlp = OtlpSetup::builder().with_service_name("checkout").build()?;
@@ -60,7 +60,8 @@ pub struct OtlpShutdown {
 ///     .with_sink(JsonlSink::new("./audit_logs")?)
 ///     .with_sink(otlp.log_sink()?)
 ///     .with_sink(otlp.metrics_sink())
-///     .with_hash_key(HashKey::from_env()?.expect("LLM_AUDIT_HASH_KEY"))
+///     // The hash key: build() reads LLM_AUDIT_HASH_KEY, and says how to set it when it is
+///     // missing or malformed.
 ///     .build()?;
 /// tracing_subscriber::registry()
 ///     .with(audit)                // the audit layer first,

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::Sender;
 
 use super::{Message, Shared, Stats};
+use crate::layer::BuildWarning;
 
 /// How long dropping a [`WorkerGuard`] without [`shutdown`](WorkerGuard::shutdown) waits for the
 /// worker to write what it holds.
@@ -26,6 +27,7 @@ pub struct WorkerGuard {
     tx: Sender<Message>,
     shared: Arc<Shared>,
     worker: Option<JoinHandle<()>>,
+    warnings: Vec<BuildWarning>,
 }
 
 /// [`WorkerGuard::flush`] did not complete.
@@ -66,12 +68,26 @@ pub struct ShutdownError {
 }
 
 impl WorkerGuard {
-    pub(crate) fn new(tx: Sender<Message>, shared: Arc<Shared>, worker: JoinHandle<()>) -> Self {
+    pub(crate) fn new(
+        tx: Sender<Message>,
+        shared: Arc<Shared>,
+        worker: JoinHandle<()>,
+        warnings: Vec<BuildWarning>,
+    ) -> Self {
         Self {
             tx,
             shared,
             worker: Some(worker),
+            warnings,
         }
+    }
+
+    /// What [`build`](crate::AuditLayerBuilder::build) warned of (an ephemeral hash key,
+    /// content kept in plain text), in the order it warned; empty when all is as production
+    /// wants it. `build` also reported each one as it went (see [`BuildWarning`]).
+    #[must_use]
+    pub fn warnings(&self) -> &[BuildWarning] {
+        &self.warnings
     }
 
     /// The counters so far: emitted, dropped, and per sink written and failed.

@@ -297,15 +297,24 @@ impl LaneRunner {
         let counters = self.counters.clone();
         let mut start = 0;
         let mut rejected = 0;
+        let mut spilled = 0;
         let mut attempt = 0;
         let mut backoff = retry.initial_backoff;
         while start < entries.len() {
-            match suppressed(|| self.sink.write_batch(&entries[start..])) {
-                Ok(()) => start = entries.len(),
+            let written = suppressed(|| self.sink.write_batch(&entries[start..]));
+            // Accepted, but kept for later rather than delivered: spilled, never written.
+            let kept = self.sink.spilled_in_last_batch();
+            match written {
+                Ok(()) => {
+                    spilled += kept.min(entries.len() - start);
+                    start = entries.len();
+                }
                 Err(error) => {
                     let accepted = error.accepted().min(entries.len() - start);
                     start += accepted;
-                    rejected += error.rejected().min(accepted);
+                    let refused = error.rejected().min(accepted);
+                    rejected += refused;
+                    spilled += kept.min(accepted - refused);
                     counters.set_error(error_chain(&error));
                     // Nothing left to retry when the rest was accepted (or refused for good).
                     if start >= entries.len() {
@@ -339,12 +348,13 @@ impl LaneRunner {
                 }
             }
         }
-        let written = (start - rejected) as u64;
+        let written = (start - rejected - spilled) as u64;
         let failed = (entries.len() - start + rejected) as u64;
         if events {
             counters.events_written.fetch_add(written, Relaxed);
         } else {
             counters.written.fetch_add(written, Relaxed);
+            counters.spilled.fetch_add(spilled as u64, Relaxed);
             counters.failed.fetch_add(failed, Relaxed);
         }
     }

@@ -8,9 +8,9 @@ use std::sync::{Arc, Mutex};
 /// What the pipeline did with the entries it was given.
 ///
 /// For every sink, once the worker has shut down:
-/// `emitted == dropped + internal_errors + sink.written + sink.failed + sink.dropped`, where
-/// `dropped` counts entries that never reached the queue and `sink.dropped` entries that the
-/// sink's backlog had no room for.
+/// `emitted == dropped + internal_errors + sink.written + sink.spilled + sink.failed +
+/// sink.dropped`, where `dropped` counts entries that never reached the queue and
+/// `sink.dropped` entries that the sink's backlog had no room for.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Stats {
@@ -40,7 +40,8 @@ pub struct Stats {
 
 impl Stats {
     /// Whether every emitted entry reached every sink, and no call was still running at
-    /// shutdown.
+    /// shutdown. An entry a sink [spilled](SinkStats::spilled) reached it: it is durable in
+    /// the sink's keeping, waiting to be delivered.
     #[must_use]
     pub fn is_lossless(&self) -> bool {
         self.dropped == 0
@@ -49,7 +50,7 @@ impl Stats {
             && self
                 .sinks
                 .iter()
-                .all(|s| s.failed == 0 && s.dropped == 0 && s.written == self.emitted)
+                .all(|s| s.failed == 0 && s.dropped == 0 && s.written + s.spilled == self.emitted)
     }
 }
 
@@ -59,8 +60,15 @@ impl Stats {
 pub struct SinkStats {
     /// The sink's [`name`](crate::AuditSink::name).
     pub name: String,
-    /// Entries of LLM calls the sink accepted.
+    /// Entries of LLM calls the sink accepted and delivered (for `PostgresSink`, committed to
+    /// the table).
     pub written: u64,
+    /// Entries of LLM calls the sink accepted without delivering them, keeping them durably
+    /// to deliver later ([`AuditSink::spilled_in_last_batch`](crate::AuditSink::spilled_in_last_batch)):
+    /// `PostgresSink` while its database is unreachable or not set up for it, in its spill
+    /// directory. Never counted in `written`, also once delivered later (the spill's own
+    /// status counts what it replayed).
+    pub spilled: u64,
     /// Entries the sink did not accept after every retry.
     pub failed: u64,
     /// Entries never handed to the sink because it had fallen a whole backlog behind (overflow
@@ -85,6 +93,7 @@ pub struct SinkStats {
 pub(crate) struct SinkCounters {
     pub(crate) name: String,
     pub(crate) written: AtomicU64,
+    pub(crate) spilled: AtomicU64,
     pub(crate) failed: AtomicU64,
     pub(crate) dropped: AtomicU64,
     pub(crate) events_written: AtomicU64,
@@ -138,6 +147,7 @@ impl Counters {
                 .map(|s| SinkStats {
                     name: s.name.clone(),
                     written: s.written.load(Relaxed),
+                    spilled: s.spilled.load(Relaxed),
                     failed: s.failed.load(Relaxed),
                     dropped: s.dropped.load(Relaxed),
                     events_written: s.events_written.load(Relaxed),

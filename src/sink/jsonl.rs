@@ -82,7 +82,7 @@ pub enum FsyncPolicy {
 /// assert!(error.to_string().contains("/dev/null"));
 /// # }
 /// ```
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum JsonlError {
     /// The directory did not exist and could not be created.
@@ -139,6 +139,9 @@ pub enum JsonlError {
         message: String,
     },
 }
+
+// `Debug` is the sentence too: `?` in `main` prints it.
+debug_as_sentence!(JsonlError);
 
 /// Builds a [`JsonlSink`]; see [`JsonlSink::builder`].
 #[derive(Debug, Clone)]

@@ -67,6 +67,14 @@ pub trait AuditSink: Send + Sync + fmt::Debug + 'static {
 
     /// Flushes and releases the sink's resources; no call follows it.
     fn shutdown(&mut self) -> Result<(), SinkError>;
+
+    /// How many entries of the last [`write_batch`](Self::write_batch) the sink accepted
+    /// without delivering them: it keeps them durably to deliver later, such as
+    /// `PostgresSink`'s spill directory while its database is unreachable. The pipeline counts them in [`SinkStats::spilled`](crate::SinkStats::spilled),
+    /// never in `written`. Default: 0, for a sink that delivers everything it accepts.
+    fn spilled_in_last_batch(&self) -> usize {
+        0
+    }
 }
 
 impl<S: AuditSink + ?Sized> AuditSink for Box<S> {
@@ -76,6 +84,10 @@ impl<S: AuditSink + ?Sized> AuditSink for Box<S> {
 
     fn write_batch(&mut self, entries: &[AuditEntry]) -> Result<(), SinkError> {
         (**self).write_batch(entries)
+    }
+
+    fn spilled_in_last_batch(&self) -> usize {
+        (**self).spilled_in_last_batch()
     }
 
     fn flush(&mut self) -> Result<(), SinkError> {
@@ -198,6 +210,22 @@ pub(crate) fn error_chain(err: &(dyn StdError + 'static)) -> String {
     while let Some(source) = next {
         out.push_str(": ");
         out.push_str(&source.to_string());
+        next = source.source();
+    }
+    out
+}
+
+/// An error's sentence for a person: its `Display`, then each cause that the text does not
+/// already say (`cannot read key.pem: No such file or directory (os error 2)`).
+pub(crate) fn sentence(err: &(dyn StdError + 'static)) -> String {
+    let mut out = err.to_string();
+    let mut next = err.source();
+    while let Some(source) = next {
+        let text = source.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
         next = source.source();
     }
     out

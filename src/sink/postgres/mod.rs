@@ -45,7 +45,7 @@ const PARTITION_CHECK: Duration = Duration::from_secs(3600);
 const PARALLEL_MIN_ROWS: usize = 1_000;
 
 /// [`PostgresSink`] could not be configured, or a migration failed.
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum PostgresError {
     /// The connection string does not parse (it is never echoed: it may hold a password).
@@ -74,6 +74,17 @@ pub enum PostgresError {
     /// TLS could not be set up.
     #[error("cannot set up TLS for PostgreSQL: {0}")]
     Tls(String),
+    /// The database answered, and the sink cannot work with it as it is set up: its role
+    /// lacks a privilege, the schema is missing or older than this version needs, the login
+    /// was refused, the database does not exist. A configuration error, which waiting does not
+    /// fix; the message says what to run.
+    #[error("PostgreSQL at {target} is not set up for this sink: {message}")]
+    NotSetUp {
+        /// Host, port, database and user; never the password.
+        target: String,
+        /// The database's answer and what to do about it.
+        message: String,
+    },
     /// The database refused or failed (connecting, migrating).
     #[error("PostgreSQL at {target}: {message}")]
     Database {
@@ -83,6 +94,9 @@ pub enum PostgresError {
         message: String,
     },
 }
+
+// `Debug` is the sentence too: `?` in `main` prints it.
+debug_as_sentence!(PostgresError);
 
 /// Host, port, database and user of a configuration: what errors may show.
 fn describe(config: &Config) -> String {
@@ -107,37 +121,94 @@ fn parse(connection: &str) -> Result<Config, PostgresError> {
     Config::from_str(connection).map_err(|e| PostgresError::InvalidConnectionString(e.to_string()))
 }
 
+/// Why a connection could not be opened: the text (never the password), and the server's
+/// SQLSTATE when the server answered (a login refused, a database that does not exist).
+struct ConnectFailure {
+    message: String,
+    code: Option<String>,
+}
+
+impl From<tokio_postgres::Error> for ConnectFailure {
+    fn from(e: tokio_postgres::Error) -> Self {
+        Self {
+            message: error_text(&e),
+            code: e.as_db_error().map(|db| db.code().code().to_owned()),
+        }
+    }
+}
+
+impl From<String> for ConnectFailure {
+    fn from(message: String) -> Self {
+        Self {
+            message,
+            code: None,
+        }
+    }
+}
+
 async fn connect(
     config: &Config,
     tls: Option<&tokio_postgres_rustls::MakeRustlsConnect>,
     timeout: Duration,
-) -> Result<Client, String> {
+) -> Result<Client, ConnectFailure> {
     let connecting = async {
         // TLS when asked for (`sslmode=require`), with the server's certificate verified
         // against the system's roots (and a CA file if given); the default `prefer` connects in
         // plain text, since a certificate that is not verified protects nothing.
         if config.get_ssl_mode() != SslMode::Require {
-            let (client, connection) = config
-                .connect(tokio_postgres::NoTls)
-                .await
-                .map_err(|e| error_text(&e))?;
+            let (client, connection) = config.connect(tokio_postgres::NoTls).await?;
             tokio::spawn(connection);
             Ok(client)
         } else {
             let Some(connector) = tls else {
-                return Err("sslmode=require, but no TLS connector was prepared".to_owned());
+                return Err("sslmode=require, but no TLS connector was prepared"
+                    .to_owned()
+                    .into());
             };
-            let (client, connection) = config
-                .connect(connector.clone())
-                .await
-                .map_err(|e| error_text(&e))?;
+            let (client, connection) = config.connect(connector.clone()).await?;
             tokio::spawn(connection);
             Ok(client)
         }
     };
     match tokio::time::timeout(timeout, connecting).await {
         Ok(result) => result,
-        Err(_) => Err(format!("no connection within {timeout:?}")),
+        Err(_) => Err(format!("no connection within {timeout:?}").into()),
+    }
+}
+
+/// What to run when the schema is missing or older than this version needs.
+const SCHEMA_HINT: &str = "as the owner role run `llm-audit migrate`, then the roles step \
+     (`llm-audit roles`, run by a superuser); see docs/postgres.md";
+
+/// What to run when the sink's role lacks a privilege.
+const PRIVILEGE_HINT: &str = "the sink's role lacks a privilege: as the owner role run \
+     `llm-audit migrate`, then the roles step (`llm-audit roles`, run by a superuser, again \
+     after every migrate), and connect the sink as a login role in llm_audit_writer; see \
+     docs/postgres.md";
+
+/// The sentence for a database answer that says the sink is not set up to work here (a
+/// privilege it lacks, a table, function or column the schema does not have yet), which
+/// waiting does not fix; `None` for everything else. `at_start` adds what only a first
+/// connection can tell from an outage: a login refused, a database that does not exist.
+fn setup_problem(code: &str, text: &str, at_start: bool) -> Option<String> {
+    match code {
+        // insufficient_privilege
+        "42501" => Some(format!("{text}: {PRIVILEGE_HINT}")),
+        // undefined_table, undefined_function, undefined_column, invalid_schema_name
+        "42P01" | "42883" | "42703" | "3F000" => Some(format!(
+            "{text}: the schema is missing or older than this version of tracing-llm-audit \
+             needs; {SCHEMA_HINT}"
+        )),
+        // invalid_authorization_specification, invalid_password
+        "28000" | "28P01" if at_start => Some(format!(
+            "{text}: check the user and password of the connection string (the sink's login \
+             role, a member of llm_audit_writer; see docs/postgres.md)"
+        )),
+        // invalid_catalog_name
+        "3D000" if at_start => Some(format!(
+            "{text}: create the database first; see docs/postgres.md"
+        )),
+        _ => None,
     }
 }
 
@@ -164,10 +235,10 @@ fn tls_connector(ca: Option<&Path>) -> Result<tokio_postgres_rustls::MakeRustlsC
             return Err(format!("{} holds no certificate", path.display()));
         }
     }
-    // The provider named, not the process default: with both ring and aws-lc-rs in a build
-    // (the OTLP exporters bring aws-lc-rs), rustls has no default and its builder panics.
+    // The provider named, not the process default: an application that compiles in another
+    // provider besides must not make this builder panic.
     let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
-        rustls::crypto::ring::default_provider(),
+        rustls::crypto::aws_lc_rs::default_provider(),
     ))
     .with_safe_default_protocol_versions()
     .map_err(|e| format!("TLS: {e}"))?
@@ -199,9 +270,9 @@ pub fn migrate(connection: &str) -> Result<usize, PostgresError> {
             .map_err(PostgresError::Tls)?;
         let mut client = connect(&config, tls.as_ref(), Duration::from_secs(10))
             .await
-            .map_err(|message| PostgresError::Database {
+            .map_err(|failure| PostgresError::Database {
                 target: describe(&config),
-                message,
+                message: failure.message,
             })?;
         schema::migrate(&mut client).await.map_err(database)
     })
@@ -224,9 +295,9 @@ pub async fn connect_reader(connection: &str) -> Result<Client, PostgresError> {
         .map_err(PostgresError::Tls)?;
     let client = connect(&config, tls.as_ref(), Duration::from_secs(10))
         .await
-        .map_err(|message| PostgresError::Database {
+        .map_err(|failure| PostgresError::Database {
             target: target(),
-            message,
+            message: failure.message,
         })?;
     client
         .batch_execute("SET TIME ZONE 'UTC'")
@@ -281,6 +352,7 @@ pub struct PostgresSinkBuilder {
     connect_timeout: Duration,
     write_timeout: Duration,
     migrate: bool,
+    startup_check: bool,
     parallel: bool,
     ca_certificate: Option<PathBuf>,
     chain: Option<ChainSettings>,
@@ -401,22 +473,44 @@ impl PostgresSinkBuilder {
         self
     }
 
-    /// Whether the sink applies the migrations when it connects (its role must be allowed to
-    /// create tables). Off for an application role that may only insert: run
-    /// `llm-audit migrate` (or [`migrate`]) as the owner instead. Default: on.
+    /// Whether the sink applies the migrations the database lacks when it connects. It reads
+    /// `llm_audit_schema_migrations` first and runs no DDL when the schema is up to date, so
+    /// an application role in `llm_audit_writer` works either way once the owner has run
+    /// `llm-audit migrate` (or [`migrate`]); when a migration is missing and the role may not
+    /// apply it, that is a [`PostgresError::NotSetUp`]. Off: the sink never runs DDL, and a
+    /// missing or older schema is the same error. Default: on.
     #[must_use]
     pub fn with_migrations(mut self, apply: bool) -> Self {
         self.migrate = apply;
         self
     }
 
-    /// Builds the sink. It does not connect yet: a database that is down when the application
-    /// starts is an outage like any other, and entries wait in the spill directory. Batches a
-    /// previous run left there are delivered first.
+    /// Whether [`build`](Self::build) connects once, within the
+    /// [connect timeout](Self::with_connect_timeout), so that a sink that cannot work with
+    /// the database as it is set up fails at start, not at its first batch. Default: on.
+    #[must_use]
+    pub fn with_startup_check(mut self, check: bool) -> Self {
+        self.startup_check = check;
+        self
+    }
+
+    /// Builds the sink, and connects once (see [`with_startup_check`](Self::with_startup_check)):
+    ///
+    /// - when the database answers and the sink can work with it (migrating it first if it
+    ///   may, see [`with_migrations`](Self::with_migrations)), the sink keeps the connection;
+    /// - when the database answers and the sink cannot work with it as it is set up (a
+    ///   privilege its role lacks, a schema that is missing or older than this version needs, a
+    ///   login refused, a database that does not exist), `build` fails with
+    ///   [`PostgresError::NotSetUp`], which says what to run: a configuration error, not an
+    ///   outage;
+    /// - when the database does not answer, that is an outage like any other: the sink is
+    ///   built, and entries wait in the spill directory until it answers.
+    ///
+    /// Batches a previous run left in the spill directory are delivered before anything new.
     ///
     /// # Errors
     /// The connection string does not parse, a setting is out of range, the spill directory
-    /// cannot be created, or no runtime.
+    /// cannot be created, no runtime, or [`PostgresError::NotSetUp`].
     pub fn build(self) -> Result<PostgresSink, PostgresError> {
         let config = self.config?;
         if self.copy_rows == 0 {
@@ -447,7 +541,8 @@ impl PostgresSinkBuilder {
                 .build()
                 .map_err(PostgresError::Runtime)?,
         );
-        Ok(PostgresSink {
+        let startup_check = self.startup_check;
+        let mut sink = PostgresSink {
             runtime,
             inner: Inner {
                 target: describe(&config),
@@ -472,8 +567,32 @@ impl PostgresSinkBuilder {
                 reported_bad: std::collections::HashSet::new(),
                 chain,
                 spill_lock: Some(spill_lock),
+                at_start: true,
+                setup_problem: None,
+                told_setup: false,
+                last_spilled: 0,
             },
-        })
+        };
+        if startup_check {
+            let inner = &mut sink.inner;
+            let opened = sink.runtime.get().block_on(inner.client()).map(|_| ());
+            match opened {
+                Ok(()) => {}
+                Err(NoClient::Setup(message)) => {
+                    return Err(PostgresError::NotSetUp {
+                        target: inner.target.clone(),
+                        message,
+                    })
+                }
+                // An outage: the first batch tries again at once, as without the check.
+                Err(NoClient::Unavailable(_)) => {
+                    inner.retry_at = None;
+                    inner.backoff = MIN_BACKOFF;
+                }
+            }
+        }
+        sink.inner.at_start = false;
+        Ok(sink)
     }
 }
 
@@ -492,8 +611,17 @@ impl PostgresSinkBuilder {
 ///   with the reason, and the rest of its batch commits; the pipeline counts it as failed.
 /// - **No secrets**: errors and `Debug` show host, port, database and user, never the password.
 ///
-/// The pipeline counts an entry as written once it is in the table or in the spill directory;
-/// [`spill_status`](Self::spill_status) says what is waiting on disk.
+/// `write_batch` returns `Ok` once every entry is in the table or durably in the spill
+/// directory; [`spilled_in_last_batch`](AuditSink::spilled_in_last_batch) says how many went
+/// to the spill, and the pipeline counts those in [`SinkStats::spilled`](crate::SinkStats::spilled),
+/// never in `written`. [`spill_status`](Self::spill_status) says what is waiting on disk.
+///
+/// Run it as a login role in `llm_audit_writer` (see `sql/roles.sql` and docs/postgres.md):
+/// the owner applies the migrations (`llm-audit migrate`), the sink only checks them. A
+/// database that answers but is not set up for the sink (a privilege missing, the schema
+/// missing or older than this version needs) is a configuration error, not an outage:
+/// [`build`](PostgresSinkBuilder::build) fails with [`PostgresError::NotSetUp`], saying what to
+/// run; found later, it is said once on stderr, and entries wait in the spill directory.
 pub struct PostgresSink {
     runtime: OwnRuntime,
     inner: Inner,
@@ -530,6 +658,33 @@ struct Inner {
     chain: Option<PgChain>,
     /// Held until shutdown: one sink per spill directory.
     spill_lock: Option<std::fs::File>,
+    /// While [`PostgresSinkBuilder::build`] connects: a login refused or a missing database
+    /// is then a configuration error, not an outage.
+    at_start: bool,
+    /// Why the last connection attempt found the database not set up for the sink.
+    setup_problem: Option<String>,
+    /// Whether the sink said on stderr that the database is not set up for it (once).
+    told_setup: bool,
+    /// Entries of the caller's last batch that went to the spill directory.
+    last_spilled: usize,
+}
+
+/// Why the sink has no usable connection.
+enum NoClient {
+    /// Unreachable, refused, timed out, a connection that died: an outage, waited out while
+    /// entries spill.
+    Unavailable(String),
+    /// The database answered, and the sink cannot work with it as it is set up (see
+    /// [`setup_problem`]): waiting does not fix it.
+    Setup(String),
+}
+
+impl NoClient {
+    fn into_message(self) -> String {
+        match self {
+            Self::Unavailable(message) | Self::Setup(message) => message,
+        }
+    }
 }
 
 impl fmt::Debug for PostgresSink {
@@ -552,6 +707,17 @@ enum CopyError {
     Db(tokio_postgres::Error),
     /// No usable connection.
     Unavailable(String),
+    /// The database is not set up for the sink (see [`setup_problem`]).
+    Setup(String),
+}
+
+impl From<NoClient> for CopyError {
+    fn from(no: NoClient) -> Self {
+        match no {
+            NoClient::Unavailable(message) => Self::Unavailable(message),
+            NoClient::Setup(message) => Self::Setup(message),
+        }
+    }
 }
 
 impl From<tokio_postgres::Error> for CopyError {
@@ -574,6 +740,7 @@ impl PostgresSink {
             connect_timeout: Duration::from_secs(5),
             write_timeout: Duration::from_secs(30),
             migrate: true,
+            startup_check: true,
             parallel: true,
             ca_certificate: None,
             chain: None,
@@ -600,16 +767,20 @@ impl PostgresSink {
 }
 
 impl Inner {
-    async fn client(&mut self) -> Result<&mut Client, String> {
+    async fn client(&mut self) -> Result<&mut Client, NoClient> {
         if self.client.as_ref().is_some_and(Client::is_closed) {
             self.client = None;
         }
         if self.client.is_none() {
             if let Some(at) = self.retry_at.filter(|_| !self.force_connect) {
                 if let Some(wait) = at.checked_duration_since(Instant::now()) {
-                    return Err(format!(
-                        "unavailable since the last attempt; the next one in {wait:.1?}"
-                    ));
+                    // Between attempts, the last attempt's answer stands.
+                    return Err(match &self.setup_problem {
+                        Some(problem) => NoClient::Setup(problem.clone()),
+                        None => NoClient::Unavailable(format!(
+                            "unavailable since the last attempt; the next one in {wait:.1?}"
+                        )),
+                    });
                 }
             }
             let client = self.open().await;
@@ -619,10 +790,17 @@ impl Inner {
                     self.partitions_checked = None;
                     self.retry_at = None;
                     self.backoff = MIN_BACKOFF;
+                    // Set up now: a later problem is said again.
+                    self.setup_problem = None;
+                    self.told_setup = false;
                 }
                 Err(why) => {
                     self.retry_at = Some(Instant::now() + self.backoff);
                     self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+                    self.setup_problem = None;
+                    if let NoClient::Setup(problem) = &why {
+                        self.tell_setup(problem);
+                    }
                     return Err(why);
                 }
             }
@@ -643,7 +821,7 @@ impl Inner {
                 ));
                 if client.is_closed() {
                     self.client = None;
-                    return Err(error_text(&e));
+                    return Err(NoClient::Unavailable(error_text(&e)));
                 }
             }
             self.partitions_checked = Some(Instant::now());
@@ -651,32 +829,90 @@ impl Inner {
         Ok(self.client.as_mut().expect("connected above"))
     }
 
-    /// A new connection, migrated (or checked) and with its staging table.
-    async fn open(&self) -> Result<Client, String> {
-        {
-            let unavailable = |e: &tokio_postgres::Error| error_text(e);
-            let mut client = connect(&self.config, self.tls.as_ref(), self.connect_timeout).await?;
-            if self.migrate {
-                schema::migrate(&mut client)
-                    .await
-                    .map_err(|e| unavailable(&e))?;
-            } else if schema::schema_version(&client)
-                .await
-                .map_err(|e| unavailable(&e))?
-                .is_none()
-            {
-                return Err(
-                    "the database has no llm_audit_log table yet: run `llm-audit migrate` as \
-                     the owner role, or let the sink migrate (with_migrations(true))"
-                        .to_owned(),
-                );
-            }
-            client
-                .batch_execute(&schema::create_staging())
-                .await
-                .map_err(|e| unavailable(&e))?;
-            Ok(client)
+    /// Says once, on stderr, that the database is not set up for the sink: once the pipeline
+    /// runs, the sink's errors reach the counters only, and a configuration error must not
+    /// pass for an outage. Not a `tracing` event: sinks run with tracing suppressed.
+    fn tell_setup(&mut self, problem: &str) {
+        self.setup_problem = Some(problem.to_owned());
+        self.spill.status.set_error(problem.to_owned());
+        if !self.at_start && !std::mem::replace(&mut self.told_setup, true) {
+            eprintln!(
+                "tracing-llm-audit: PostgreSQL at {} is not set up for this sink: {problem}. \
+                 Entries wait in the spill directory {} until it is.",
+                self.target,
+                self.spill.dir().display()
+            );
         }
+    }
+
+    /// A new connection, migrated (or checked) and with its staging table.
+    async fn open(&self) -> Result<Client, NoClient> {
+        let at_start = self.at_start;
+        let classify = |code: Option<&str>, text: String| match code
+            .and_then(|code| setup_problem(code, &text, at_start))
+        {
+            Some(problem) => NoClient::Setup(problem),
+            None => NoClient::Unavailable(text),
+        };
+        let db = |e: &tokio_postgres::Error| {
+            classify(e.as_db_error().map(|db| db.code().code()), error_text(e))
+        };
+        let mut client = connect(&self.config, self.tls.as_ref(), self.connect_timeout)
+            .await
+            .map_err(|failure| classify(failure.code.as_deref(), failure.message))?;
+        let latest = schema::latest_version();
+        if self.migrate {
+            schema::migrate(&mut client)
+                .await
+                .map_err(|e| match db(&e) {
+                    NoClient::Setup(problem) => NoClient::Setup(format!(
+                        "applying the migrations this version needs (up to {latest}): {problem}"
+                    )),
+                    other => other,
+                })?;
+        } else {
+            match schema::schema_version(&client).await.map_err(|e| db(&e))? {
+                None => {
+                    return Err(NoClient::Setup(format!(
+                        "role {} finds no llm_audit_schema_migrations table (the migrations \
+                         are not applied, or the role has no privilege on their schema); \
+                         {SCHEMA_HINT}",
+                        self.config.get_user().unwrap_or("?")
+                    )))
+                }
+                Some(version) if version < latest => {
+                    return Err(NoClient::Setup(format!(
+                        "the schema is at migration {version}, and this version of \
+                         tracing-llm-audit needs {latest}; {SCHEMA_HINT}"
+                    )))
+                }
+                Some(_) => {}
+            }
+        }
+        // What the sink does on every batch, asked now: a role that may not do it is not set
+        // up, which the first COPY would otherwise find.
+        let mut tables = vec!["llm_audit_log"];
+        if self.chain.is_some() {
+            tables.push("llm_audit_checkpoints");
+        }
+        for table in tables {
+            let may: bool = client
+                .query_one("SELECT has_table_privilege($1::text, 'INSERT')", &[&table])
+                .await
+                .map_err(|e| db(&e))?
+                .get(0);
+            if !may {
+                return Err(NoClient::Setup(format!(
+                    "role {} may not insert into {table}: {PRIVILEGE_HINT}",
+                    self.config.get_user().unwrap_or("?")
+                )));
+            }
+        }
+        client
+            .batch_execute(&schema::create_staging())
+            .await
+            .map_err(|e| db(&e))?;
+        Ok(client)
     }
 
     /// A second connection for a parallel COPY: the one kept from before, or a new one (with
@@ -690,7 +926,9 @@ impl Inner {
             return None;
         }
         let opened = async {
-            let client = connect(&self.config, self.tls.as_ref(), self.connect_timeout).await?;
+            let client = connect(&self.config, self.tls.as_ref(), self.connect_timeout)
+                .await
+                .map_err(|failure| failure.message)?;
             client
                 .batch_execute(&schema::create_staging())
                 .await
@@ -763,7 +1001,7 @@ impl Inner {
         links: &[Option<ChainLink>],
         dedupe: bool,
     ) -> Result<(), CopyError> {
-        let client = self.client().await.map_err(CopyError::Unavailable)?;
+        let client = self.client().await?;
         copy_in(client, entries, links, dedupe).await?;
         Ok(())
     }
@@ -854,12 +1092,16 @@ impl Inner {
         todo: &mut Vec<(usize, usize, bool)>,
     ) -> Result<usize, (usize, String, usize)> {
         match outcome {
-            Ok(()) => Ok(0),
+            Ok(()) => {
+                self.setup_problem = None;
+                Ok(0)
+            }
             Err(CopyError::Db(e)) if is_duplicate(&e) && !dedupe => {
                 todo.push((a, b, true));
                 Ok(0)
             }
             Err(CopyError::Unavailable(why)) => Err((a, format!("database unavailable: {why}"), 0)),
+            Err(CopyError::Setup(why)) => Err((a, format!("not set up for this sink: {why}"), 0)),
             Err(CopyError::Db(e)) if is_data_error(&e) && b - a == 1 => {
                 let reason = error_text(&e);
                 let row = Ok((&entries[a], links.get(a).and_then(Option::as_ref)));
@@ -879,9 +1121,17 @@ impl Inner {
                 if self.client.as_ref().is_some_and(Client::is_closed) {
                     self.client = None;
                 }
-                let message = match self.client.is_none() {
-                    true => format!("database unavailable: {}", error_text(&e)),
-                    false => error_text(&e),
+                let setup = e
+                    .as_db_error()
+                    .and_then(|db| setup_problem(db.code().code(), &error_text(&e), false));
+                let message = match (setup, self.client.is_none()) {
+                    // A privilege revoked, a table gone: waiting does not fix it, say so.
+                    (Some(problem), _) => {
+                        self.tell_setup(&problem);
+                        format!("not set up for this sink: {problem}")
+                    }
+                    (None, true) => format!("database unavailable: {}", error_text(&e)),
+                    (None, false) => error_text(&e),
                 };
                 // Ranges are disjoint and ordered: nothing from `a` on has committed, but for
                 // the second half of a parallel COPY, whose rows a replay then finds stored.
@@ -927,7 +1177,10 @@ impl Inner {
         self.spill.status.set_error(why.clone());
         self.spill.push(entries, links).map_err(|e: SpillError| {
             SinkError::with_source(
-                format!("PostgreSQL at {} is unavailable ({why}), and", self.target),
+                format!(
+                    "PostgreSQL at {} did not take the batch ({why}), and",
+                    self.target
+                ),
                 e,
             )
         })
@@ -980,6 +1233,7 @@ impl Inner {
         runtime: &tokio::runtime::Runtime,
         entries: &[AuditEntry],
     ) -> Result<(), SinkError> {
+        self.last_spilled = 0;
         let linked = match &mut self.chain {
             Some(chain) => Some(chain.link(entries).map_err(SinkError::new)?),
             None => None,
@@ -1013,6 +1267,8 @@ impl Inner {
                     .accepted_before_failure(from.saturating_sub(extra))
                     .with_rejected(dead));
             }
+            // The caller's rows from `from` on (a repair entry ahead of them is not theirs).
+            self.last_spilled = rows.len() - from.max(extra);
         }
         self.after_stored(runtime);
         if dead == 0 {
@@ -1055,7 +1311,7 @@ impl Inner {
             Some(chain) if !chain.pending.is_empty() => chain.pending.clone(),
             _ => return Ok(()),
         };
-        let client = self.client().await?;
+        let client = self.client().await.map_err(NoClient::into_message)?;
         let inserted = async {
             let tx = client.transaction().await?;
             let statement = tx
@@ -1151,6 +1407,13 @@ impl AuditSink for PostgresSink {
 
     fn write_batch(&mut self, entries: &[AuditEntry]) -> Result<(), SinkError> {
         self.inner.write_batch(self.runtime.get(), entries)
+    }
+
+    /// The entries of the last batch that went to the spill directory (the database
+    /// unreachable, or not set up for the sink): durable on disk and delivered later, but not
+    /// in the table yet. The pipeline counts them as spilled, not written.
+    fn spilled_in_last_batch(&self) -> usize {
+        self.inner.last_spilled
     }
 
     /// Every batch is committed (or spilled durably) before `write_batch` returns; a flush

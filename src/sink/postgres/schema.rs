@@ -73,8 +73,22 @@ pub const QUERY_ERROR_RATE_BY_MODEL: &str =
 /// A lock id for migrations, so that two processes starting at once apply them once.
 const MIGRATION_LOCK: i64 = 0x6c6c_6d5f_6175_6469; // "llm_audi"
 
+/// The newest migration this version of the crate has.
+pub(crate) fn latest_version() -> i32 {
+    MIGRATIONS.last().map_or(0, |(version, _, _)| *version)
+}
+
 /// Applies the migrations not applied yet, in one transaction. Returns how many it applied.
+///
+/// Reads what is applied first: when nothing is missing it returns without DDL or lock, so
+/// that a role that may only insert (and read `llm_audit_schema_migrations`) can call it on a
+/// schema the owner has migrated.
 pub(crate) async fn migrate(client: &mut Client) -> Result<usize, tokio_postgres::Error> {
+    if let Some(applied) = applied_versions(client).await? {
+        if MIGRATIONS.iter().all(|(v, _, _)| applied.contains(v)) {
+            return Ok(0);
+        }
+    }
     let tx = client.transaction().await?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
         .await?;
@@ -107,6 +121,24 @@ pub(crate) async fn migrate(client: &mut Client) -> Result<usize, tokio_postgres
     }
     tx.commit().await?;
     Ok(count)
+}
+
+/// The migrations the database has, `None` before the first.
+async fn applied_versions(client: &Client) -> Result<Option<Vec<i32>>, tokio_postgres::Error> {
+    let exists: bool = client
+        .query_one(
+            "SELECT to_regclass('llm_audit_schema_migrations') IS NOT NULL",
+            &[],
+        )
+        .await?
+        .get(0);
+    if !exists {
+        return Ok(None);
+    }
+    let rows = client
+        .query("SELECT version FROM llm_audit_schema_migrations", &[])
+        .await?;
+    Ok(Some(rows.iter().map(|row| row.get(0)).collect()))
 }
 
 /// The newest migration the database has, `None` before the first.
