@@ -17,8 +17,9 @@ use std::time::Duration;
 use time::OffsetDateTime;
 use tracing::Span;
 use tracing_llm_audit::cost::Decimal;
-use tracing_llm_audit::chain::SigningKey;
-use tracing_llm_audit::{llm_call, AuditEntry, AuditLayer, HashKey, JsonlSink, LlmSpanExt, Usage};
+use tracing_llm_audit::{
+    llm_call, AuditEntry, AuditLayer, HashKey, JsonlSink, LlmSpanExt, SigningKey, Usage,
+};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
@@ -145,7 +146,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     println!("total cost of this run: ${total}");
     println!();
-    println!("Next (the CLI: cargo install --path cli):");
+    println!("Next, with the CLI (cargo install --path cli, or `cargo run -q -p llm-audit --` for `llm-audit`):");
     println!(
         "  llm-audit verify --dir {AUDIT_DIR} --public-key {}",
         keys.public.display()
@@ -167,16 +168,18 @@ impl DemoKeys {
         let secret = dir.join("signing.key");
         let public = dir.join("signing.pub");
         let hash_file = dir.join("hash.key");
+        std::fs::create_dir_all(dir)?;
         if !secret.exists() {
-            std::fs::create_dir_all(dir)?;
             let key = SigningKey::generate()?;
             write_private(&secret, &key.to_secret_text())?;
             std::fs::write(&public, key.verifying_key().to_public_text())?;
+            println!("made the demo's keys in {}", dir.display());
+        }
+        if !hash_file.exists() {
             let mut secret_bytes = [0u8; 32];
             getrandom::getrandom(&mut secret_bytes)?;
             let hex: String = secret_bytes.iter().map(|b| format!("{b:02x}")).collect();
             write_private(&hash_file, &format!("quickstart:{hex}\n"))?;
-            println!("made the demo's keys in {}", dir.display());
         }
         let hash = match HashKey::from_env()? {
             Some(key) => key,
