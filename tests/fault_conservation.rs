@@ -1,7 +1,7 @@
 //! Conservation under faults (a property test): random calls go through sinks that fail at
 //! random — errors, stalls, partial writes, entries refused for good, panics — under random
 //! queue sizes, overflow policies and retry budgets. At the end, for every sink,
-//! `emitted == dropped + internal_errors + written + failed + sink.dropped`, and what a sink
+//! `emitted == dropped + internal_errors + written + spilled + failed + sink.dropped`, and what a sink
 //! acknowledged is really there, exactly once: in the chaos sink's own store, and, for the sink
 //! that wraps a real `JsonlSink`, in its files.
 
@@ -238,7 +238,12 @@ fn run(setup: &Setup) -> Result<(), TestCaseError> {
     for (i, sink) in stats.sinks.iter().enumerate() {
         prop_assert_eq!(
             emitted,
-            stats.dropped + stats.internal_errors + sink.written + sink.failed + sink.dropped,
+            stats.dropped
+                + stats.internal_errors
+                + sink.written
+                + sink.spilled
+                + sink.failed
+                + sink.dropped,
             "sink {}: {:?}",
             i,
             stats
