@@ -28,7 +28,8 @@ if [[ ${PASSTHROUGH_PROFILE:-bench} == dev ]]; then
 else
     build=(cargo bench --workspace --all-features --bench passthrough --no-run)
 fi
-bench=$("${build[@]}" 2>&1 | sed -n 's/.*Executable benches\/passthrough.rs (\(.*\))$/\1/p')
+# The benchmarks are a crate of their own (benches/): cargo names the source `passthrough.rs`.
+bench=$("${build[@]}" 2>&1 | sed -n 's/.*Executable \(benches\/\)\{0,1\}passthrough.rs (\(.*\))$/\2/p')
 [[ -x $bench ]] || { echo "cannot find the passthrough bench executable" >&2; exit 1; }
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
