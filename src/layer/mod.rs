@@ -371,9 +371,6 @@ where
 
 #[cfg(feature = "otel")]
 impl AuditLayer {
-    /// When `tracing-opentelemetry` tracks the span: builds the entry here with the span's
-    /// OpenTelemetry ids, puts the audit values on the span before it is exported, and hands the
-    /// entry to the pipeline. Gives the record back when there is no OpenTelemetry span.
     /// The dispatcher this layer is part of. `tracing-subscriber` tells a layer through
     /// `on_register_dispatch`, except when it is wrapped in an `Option` or a `Vec` (0.3.23 does
     /// not pass the call on): then the thread's current dispatcher, if this very layer is in it.
@@ -395,6 +392,9 @@ impl AuditLayer {
         Some(current)
     }
 
+    /// When `tracing-opentelemetry` tracks the span: builds the entry here with the span's
+    /// OpenTelemetry ids, puts the audit values on the span before it is exported, and hands the
+    /// entry to the pipeline. Gives the record back when there is no OpenTelemetry span.
     fn close_otel_span<S>(
         &self,
         id: &Id,
