@@ -34,6 +34,7 @@ fn hostile_calls() -> (Vec<AuditEntry>, Vec<String>, Hostile) {
             "gen_ai.request.model" = hostile.model.as_str(),
             "user.id" = "mallory\u{0}\n\u{1b}[31mred",
             "session.id" = "s\u{7}1",
+            "openai.response.service_tier" = hostile.model.as_str(),
         );
         drop(span);
         // 1: a 5 MiB metadata value, 3 MiB of invalid UTF-8 as input, a 5 MiB error message.
@@ -139,6 +140,10 @@ fn hostile_values_are_bounded_recorded_and_every_entry_is_one_valid_line() {
     let cut = &truncated(e)["model"];
     assert_eq!(cut["bytes"], 100 * 1024);
     assert_eq!(cut["hash"], key.hash(hostile.model.as_bytes()));
+    // The service tier, which a server or a span says, is bounded the same way.
+    let tier = e.service_tier.as_deref().unwrap();
+    assert!(tier.len() <= 1024 && tier.ends_with('…'), "{}", tier.len());
+    assert_eq!(truncated(e)["service_tier"]["bytes"], 100 * 1024);
     assert_eq!(e.user_id.as_deref(), Some("mallory\u{0}\n\u{1b}[31mred"));
     let p = problems(e);
     assert!(

@@ -238,6 +238,7 @@ impl Assembler {
             ("response_model", &mut entry.response_model),
             ("response_id", &mut entry.response_id),
             ("error_type", &mut entry.error_type),
+            ("service_tier", &mut entry.service_tier),
         ] {
             if let Some(text) = slot {
                 if text.chars().any(char::is_control) {
